@@ -1,0 +1,188 @@
+"""
+The ``txmachines`` command.
+
+    txmachines serve {echo,greeting} [--listen ENDPOINT] [--framing F]
+    txmachines connect {echo,greeting} [--connect ENDPOINT] [--framing F] [--name NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
+from twisted.internet.endpoints import clientFromString
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.stdio import StandardIO
+from twisted.internet.task import react
+from twisted.logger import (
+    FilteringLogObserver,
+    Logger,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogBeginner,
+    textFileLogObserver,
+)
+from twisted.python.failure import Failure
+
+from statemachines.echo import EchoMachine
+from statemachines.greeting import GreetingMachine
+from statemachines.lifecycle import DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
+
+from statemachines.greeting_client import GreetingRefused
+
+from .client import EchoClient, echoClient, greetingClient
+from .framing import DEFAULT_MAX_FRAME_LENGTH, FRAMINGS
+from .server import MachineServerFactory, Server
+
+DEFAULT_LISTEN = "tcp:1234:interface=127.0.0.1"
+DEFAULT_CONNECT = "tcp:127.0.0.1:1234"
+SERVER_MACHINES = {"echo": EchoMachine, "greeting": GreetingMachine}
+
+log = Logger()
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="txmachines", description="Twisted protocols as Automat state machines."
+    )
+    top.add_argument("-v", "--verbose", action="store_true",
+                     help="log every connection, not only the noteworthy events")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run a server until SIGINT/SIGTERM")
+    serve.add_argument("protocol", choices=sorted(SERVER_MACHINES))
+    serve.add_argument("--listen", default=DEFAULT_LISTEN,
+                       help=f"server endpoint description (default {DEFAULT_LISTEN})")
+    _framingOptions(serve)
+    serve.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT,
+                       help="close connections silent this long, in seconds "
+                       "(0 disables; default %(default)s)")
+    serve.add_argument("--close-timeout", type=float, default=DEFAULT_CLOSE_TIMEOUT,
+                       help="abort connections that do not close within this many "
+                       "seconds (default %(default)s)")
+
+    connect = commands.add_parser(
+        "connect", help="send standard input's lines, print the replies"
+    )
+    connect.add_argument("protocol", choices=sorted(SERVER_MACHINES))
+    connect.add_argument("--connect", default=DEFAULT_CONNECT,
+                         help=f"client endpoint description (default {DEFAULT_CONNECT})")
+    _framingOptions(connect)
+    connect.add_argument("--name", help="the name to give (greeting; default: "
+                         "the first line of standard input)")
+    return top
+
+
+def _framingOptions(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--framing", choices=list(FRAMINGS), default="line",
+                         help="how messages are delimited (default %(default)s)")
+    command.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME_LENGTH,
+                         help="largest message accepted, in bytes (default %(default)s)")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.protocol == "greeting" and args.framing == "raw":
+        parser().error("greeting needs message boundaries: use a framing other than raw")
+    level = LogLevel.debug if args.verbose else LogLevel.info
+    globalLogBeginner.beginLoggingTo(
+        [FilteringLogObserver(textFileLogObserver(sys.stderr),
+                              [LogLevelFilterPredicate(level)])],
+        redirectStandardIO=False,
+    )
+    if args.command == "serve":
+        react(_serve, [args])
+    else:
+        react(_connect, [args])
+
+
+@inlineCallbacks
+def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    machineClass = SERVER_MACHINES[args.protocol]
+    idle = args.idle_timeout or None
+
+    def makeMachine() -> Any:
+        return machineClass(reactor, idleTimeout=idle, closeTimeout=args.close_timeout)
+
+    factory = MachineServerFactory(makeMachine, args.framing, args.max_frame)
+    server = Server(reactor, args.listen, factory)
+    yield server.start()
+    reactor.addSystemEventTrigger("before", "shutdown", server.stop)
+    yield Deferred()  # until SIGINT/SIGTERM stop the reactor
+
+
+class _StdinLines(Protocol):
+    """Standard input, one line at a time, into a callback."""
+
+    def __init__(self, onLine: Any, onEnd: Any) -> None:
+        self.onLine, self.onEnd, self.buffer = onLine, onEnd, b""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            self.onLine(line.removesuffix(b"\r"))
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.buffer:
+            self.onLine(self.buffer)
+        self.onEnd()
+
+
+def _write(line: bytes) -> None:
+    sys.stdout.buffer.write(line + b"\n")
+    sys.stdout.buffer.flush()
+
+
+@inlineCallbacks
+def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    endpoint = clientFromString(reactor, args.connect)
+    lines: list[bytes] = []
+    ended: Deferred[None] = Deferred()
+    firstLine: Deferred[None] = Deferred()
+    pending: list[Deferred[Any]] = []
+    client: EchoClient | None = None
+
+    def onLine(line: bytes) -> None:
+        if client is None:
+            lines.append(line)
+            if not firstLine.called:
+                firstLine.callback(None)
+        else:
+            pending.append(client.echo([line]).addCallback(lambda r: _write(r[0])))
+
+    def onEnd() -> None:
+        if not firstLine.called:
+            firstLine.callback(None)
+        ended.callback(None)
+
+    StandardIO(_StdinLines(onLine, onEnd), reactor=reactor)
+    if args.protocol == "greeting":
+        name = args.name
+        if name is None:
+            yield firstLine
+            if not lines:
+                raise SystemExit("txmachines: no name given: use --name or type one")
+            name = lines.pop(0).decode("utf-8", errors="replace")
+        greeter = greetingClient(reactor, endpoint, name, args.framing, args.max_frame)
+        try:
+            greeting = yield greeter.whenGreeted()
+        except GreetingRefused as e:
+            yield greeter.stop()
+            raise SystemExit(f"txmachines: the server refused the name: {e}") from None
+        _write(greeting.encode("utf-8"))
+        client = greeter
+    else:
+        client = echoClient(reactor, endpoint, args.framing, args.max_frame)
+    for line in lines:
+        onLine(line)
+    yield ended
+    results = yield DeferredList(pending, consumeErrors=True)
+    yield client.stop()
+    failures = [r for ok, r in results if not ok]
+    if failures:
+        raise SystemExit(f"txmachines: {len(failures)} lines got no reply: "
+                         f"{failures[0].getErrorMessage()}")

@@ -1,0 +1,133 @@
+"""
+Clients: a `Dialer` over a Twisted endpoint, and small facades that build a
+client machine, start it, and hand back Deferreds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.internet.protocol import Factory
+from twisted.python.failure import Failure
+
+from statemachines.client import ClientMachine
+from statemachines.echo_client import EchoClientMachine
+from statemachines.greeting_client import GreetingClientMachine
+
+from .framing import DEFAULT_MAX_FRAME_LENGTH, FRAMINGS
+
+M = TypeVar("M", bound=ClientMachine)
+
+
+class EndpointDialer:
+    """Implements `statemachines.interfaces.Dialer` with an endpoint."""
+
+    def __init__(
+        self,
+        endpoint: IStreamClientEndpoint,
+        framing: str = "line",
+        maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
+    ) -> None:
+        self.endpoint = endpoint
+        self.adapterClass = FRAMINGS[framing]
+        self.maxFrameLength = maxFrameLength
+        self.machine: ClientMachine | None = None
+        self._attempt: Deferred[object] | None = None
+
+    def dial(self) -> None:
+        machine = self.machine
+        assert machine is not None, "EndpointDialer.machine is not set"
+        factory = Factory.forProtocol(
+            lambda: self.adapterClass(machine, self.maxFrameLength)
+        )
+        factory.noisy = False
+        self._attempt = attempt = self.endpoint.connect(factory)
+
+        def done(result: object) -> None:
+            if self._attempt is attempt:
+                self._attempt = None
+            if isinstance(result, Failure):
+                machine.connectionFailed(result)
+
+        attempt.addBoth(done)
+
+    def cancelDial(self) -> None:
+        attempt, self._attempt = self._attempt, None
+        if attempt is not None:
+            attempt.cancel()
+
+
+class Client(Generic[M]):
+    """A started client machine, with ``stop()`` that returns a Deferred."""
+
+    def __init__(self, machine: M) -> None:
+        self.machine = machine
+
+    def start(self) -> None:
+        self.machine.start()
+
+    def stop(self) -> Deferred[None]:
+        """Close for good; fires once the connection is gone."""
+        d = self.machine.whenStopped()
+        self.machine.stop()
+        return d
+
+
+class EchoClient(Client[EchoClientMachine]):
+    def echo(self, messages: list[bytes]) -> Deferred[list[bytes]]:
+        """Send ``messages``; fires with the replies, in order."""
+        return self.machine.echo(messages)
+
+
+class GreetingClient(EchoClient):
+    machine: GreetingClientMachine
+
+    def whenGreeted(self) -> Deferred[str]:
+        """Fires with the server's greeting."""
+        return self.machine.whenGreeted()
+
+
+def _dialer(endpoint: IStreamClientEndpoint, framing: str, maxFrameLength: int
+            ) -> EndpointDialer:
+    if framing not in FRAMINGS:
+        raise ValueError(f"unknown framing {framing!r}; pick one of {list(FRAMINGS)}")
+    return EndpointDialer(endpoint, framing, maxFrameLength)
+
+
+def echoClient(
+    reactor: IReactorTime,
+    endpoint: IStreamClientEndpoint,
+    framing: str = "line",
+    maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
+    **machineOptions: Any,
+) -> EchoClient:
+    """A started echo client."""
+    dialer = _dialer(endpoint, framing, maxFrameLength)
+    machine = EchoClientMachine(
+        dialer, reactor, boundaries=(framing != "raw"), **machineOptions
+    )
+    dialer.machine = machine
+    client = EchoClient(machine)
+    client.start()
+    return client
+
+
+def greetingClient(
+    reactor: IReactorTime,
+    endpoint: IStreamClientEndpoint,
+    name: str,
+    framing: str = "line",
+    maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
+    **machineOptions: Any,
+) -> GreetingClient:
+    """A started greeting client that introduces itself as ``name``."""
+    if framing == "raw":
+        raise ValueError("greeting needs message boundaries; raw has none")
+    dialer = _dialer(endpoint, framing, maxFrameLength)
+    machine = GreetingClientMachine(dialer, reactor, name=name, **machineOptions)
+    dialer.machine = machine
+    client = GreetingClient(machine)
+    client.start()
+    return client

@@ -1,0 +1,145 @@
+"""
+Thin adapters from Twisted protocols to machines, one per framing.
+
+An adapter turns transport events into machine inputs and implements the
+machine's `statemachines.interfaces.Link`.  It decides nothing: every event,
+including a framing error, goes to the machine, which decides what happens.
+
+========== ===================== ===================================
+framing    Twisted receiver      a message is
+========== ===================== ===================================
+line       LineReceiver          one CRLF-terminated line
+netstring  NetstringReceiver     one netstring
+int32      Int32StringReceiver   one string with a 4-byte length
+raw        Protocol              whatever one dataReceived delivers
+========== ===================== ===================================
+
+Only the line framing is text, so only there does ``reportError`` reach the
+peer (as an ``Error: <reason>`` line); elsewhere the connection just closes.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, ClassVar, Protocol as TypingProtocol
+
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.protocols.basic import Int32StringReceiver, LineReceiver, NetstringReceiver
+from twisted.python.failure import Failure
+
+DEFAULT_MAX_FRAME_LENGTH = 16 * 1024
+
+
+class MachineInputs(TypingProtocol):
+    """The inputs an adapter feeds; both server and client machines have them."""
+
+    def connectionMade(self, link: Any) -> object: ...
+    def messageReceived(self, message: bytes) -> object: ...
+    def badFrame(self, reason: str) -> object: ...
+    def connectionLost(self, reason: Failure) -> object: ...
+
+
+class MachineAdapter(Protocol):
+    """What every framing shares: lifecycle events in, `Link` out."""
+
+    framing: ClassVar[str]
+    textErrors: ClassVar[bool] = False
+
+    def __init__(
+        self, machine: MachineInputs, maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH
+    ) -> None:
+        self.machine = machine
+        self.MAX_LENGTH = maxFrameLength
+
+    def connectionMade(self) -> None:
+        self.machine.connectionMade(self)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.machine.connectionLost(reason)
+
+    # -- Link ---------------------------------------------------------------
+
+    def sendMessage(self, message: bytes) -> None:
+        raise NotImplementedError
+
+    def reportError(self, reason: str) -> None:
+        if self.textErrors:
+            self.sendMessage(b"Error: " + reason.encode("utf-8"))
+
+    def loseConnection(self) -> None:
+        assert self.transport is not None
+        self.transport.loseConnection()
+
+    def abortConnection(self) -> None:
+        assert self.transport is not None
+        self.transport.abortConnection()
+
+    def describePeer(self) -> str:
+        if self.transport is None:
+            return "-"
+        peer = self.transport.getPeer()
+        host, port = getattr(peer, "host", None), getattr(peer, "port", None)
+        return f"{host}:{port}" if host is not None else str(peer)
+
+
+class LineAdapter(MachineAdapter, LineReceiver):
+    framing = "line"
+    textErrors = True
+    delimiter = b"\r\n"
+
+    def lineReceived(self, line: bytes) -> None:
+        self.machine.messageReceived(line)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self.machine.badFrame(f"line longer than {self.MAX_LENGTH} bytes")
+
+    def sendMessage(self, message: bytes) -> None:
+        if self.delimiter in message:
+            raise ValueError(f"a line may not contain {self.delimiter!r}: {message!r}")
+        self.sendLine(message)
+
+
+class NetstringAdapter(MachineAdapter, NetstringReceiver):
+    framing = "netstring"
+
+    def stringReceived(self, string: bytes) -> None:
+        self.machine.messageReceived(string)
+
+    def _handleParseError(self) -> None:
+        # NetstringReceiver calls this from inside its ``except`` block.
+        error = sys.exc_info()[1]
+        self.brokenPeer = 1
+        self.machine.badFrame(f"bad netstring: {error}")
+
+    def sendMessage(self, message: bytes) -> None:
+        self.sendString(message)
+
+
+class Int32Adapter(MachineAdapter, Int32StringReceiver):
+    framing = "int32"
+
+    def stringReceived(self, string: bytes) -> None:
+        self.machine.messageReceived(string)
+
+    def lengthLimitExceeded(self, length: int) -> None:
+        self.machine.badFrame(f"frame of {length} bytes exceeds {self.MAX_LENGTH}")
+
+    def sendMessage(self, message: bytes) -> None:
+        self.sendString(message)
+
+
+class RawAdapter(MachineAdapter):
+    framing = "raw"
+
+    def dataReceived(self, data: bytes) -> None:
+        self.machine.messageReceived(data)
+
+    def sendMessage(self, message: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(message)
+
+
+FRAMINGS: dict[str, type[MachineAdapter]] = {
+    adapter.framing: adapter
+    for adapter in (LineAdapter, NetstringAdapter, Int32Adapter, RawAdapter)
+}

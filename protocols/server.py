@@ -1,0 +1,89 @@
+"""
+Serving a machine: a factory that gives every connection its own machine and
+adapter, and a `Server` that listens on an endpoint and shuts down cleanly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IAddress, IListeningPort, IReactorTime
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+
+from statemachines.lifecycle import ConnectionMachine
+
+from .framing import DEFAULT_MAX_FRAME_LENGTH, FRAMINGS, MachineAdapter
+
+MachineMaker = Callable[[], ConnectionMachine]
+
+
+class MachineServerFactory(Factory):
+    """Builds one adapter and one fresh machine per connection."""
+
+    log = Logger()
+    noisy = False
+
+    def __init__(
+        self,
+        makeMachine: MachineMaker,
+        framing: str = "line",
+        maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
+    ) -> None:
+        if framing not in FRAMINGS:
+            raise ValueError(f"unknown framing {framing!r}; pick one of {list(FRAMINGS)}")
+        self.makeMachine = makeMachine
+        self.adapterClass = FRAMINGS[framing]
+        self.maxFrameLength = maxFrameLength
+        self.machines: set[ConnectionMachine] = set()
+
+    def buildProtocol(self, addr: IAddress) -> MachineAdapter:
+        machine = self.makeMachine()
+        self.machines.add(machine)
+        machine.whenClosed().addBoth(lambda _: self.machines.discard(machine))
+        return self.adapterClass(machine, self.maxFrameLength)
+
+    def closeAll(self) -> Deferred[object]:
+        """Ask every connection to close; fires once all are gone."""
+        waiting = [m.whenClosed() for m in list(self.machines)]
+        for machine in list(self.machines):
+            machine.close()
+        return DeferredList(waiting)
+
+
+class Server:
+    """A factory listening on an endpoint description, with a clean stop."""
+
+    log = Logger()
+
+    def __init__(self, reactor: IReactorTime, description: str,
+                 factory: MachineServerFactory) -> None:
+        self.reactor = reactor
+        self.description = description
+        self.factory = factory
+        self.port: IListeningPort | None = None
+
+    @inlineCallbacks
+    def start(self):  # type: ignore[no-untyped-def]
+        """Listen; fires with the listening port."""
+        endpoint = serverFromString(self.reactor, self.description)
+        self.port = yield endpoint.listen(self.factory)
+        assert self.port is not None
+        self.log.info(
+            "listening on {address} ({description})",
+            address=self.port.getHost(),
+            description=self.description,
+        )
+        return self.port
+
+    @inlineCallbacks
+    def stop(self):  # type: ignore[no-untyped-def]
+        """Stop listening, then close every connection; fires when done."""
+        if self.port is not None:
+            port, self.port = self.port, None
+            yield port.stopListening()
+        count = len(self.factory.machines)
+        yield self.factory.closeAll()
+        self.log.info("stopped; closed {count} connections", count=count)

@@ -1,0 +1,136 @@
+"""
+The greeting client: wait for the banner, say our name, receive the greeting;
+after that it echoes like `EchoClientMachine`.
+
+It extends the echo client with one state, ``naming`` (our name is out, the
+verdict is not in), through the public subclassing API.  ``connected`` now
+means "waiting for the banner".  The verdict is fed back in as an input:
+``greeted`` or ``refused``.  A refusal stops the client (trying the same name
+again cannot help); a lost connection reconnects and greets again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from automat import MethodicalMachine
+from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
+
+from .echo_client import ClientStopped, EchoClientMachine
+from .greeting import BANNER
+from .perclass import inherited
+
+
+class GreetingRefused(Exception):
+    """The server refused our name; ``str()`` is its reason."""
+
+
+class UnexpectedReply(Exception):
+    """The server said something the greeting protocol does not allow."""
+
+
+class GreetingClientMachine(EchoClientMachine):
+    """A client that introduces itself before it echoes."""
+
+    _machine = MethodicalMachine()
+
+    connected, receiving, closing, reconnecting = inherited(
+        _machine, EchoClientMachine, "connected", "receiving", "closing", "reconnecting"
+    )
+    messageReceived, badFrame, failed, stop, start, connectionLost, requestQueued = (
+        inherited(
+            _machine, EchoClientMachine, "messageReceived", "badFrame", "failed",
+            "stop", "start", "connectionLost", "requestQueued",
+        )
+    )
+    _sendOutstanding, _logBadFrame, _abortConnection, _loseConnection = inherited(
+        _machine, EchoClientMachine, "_sendOutstanding", "_logBadFrame",
+        "_abortConnection", "_loseConnection",
+    )
+    _disconnected, _scheduleRetry = inherited(
+        _machine, EchoClientMachine, "_disconnected", "_scheduleRetry"
+    )
+
+    def __init__(self, *args: Any, name: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.name = name
+        self.greeting: str | None = None
+        self._greetingWaiters: list[Deferred[str]] = []
+
+    def whenGreeted(self) -> Deferred[str]:
+        """Fires with the server's greeting (at once if we have one)."""
+        if self.greeting is not None:
+            return succeed(self.greeting)
+        d: Deferred[str] = Deferred()
+        self._greetingWaiters.append(d)
+        return d
+
+    # -- hooks ----------------------------------------------------------------
+
+    def onConnected(self) -> None:
+        # Nothing is echoed before the greeting.
+        self._beginConnection()
+
+    def onStopped(self) -> None:
+        super().onStopped()
+        self._fireGreetingWaiters(Failure(ClientStopped()))
+
+    def _fireGreetingWaiters(self, result: str | Failure) -> None:
+        waiters, self._greetingWaiters = self._greetingWaiters, []
+        for d in waiters:
+            d.callback(result) if isinstance(result, str) else d.errback(result)
+
+    # -- machine --------------------------------------------------------------
+
+    @_machine.state()
+    def naming(self) -> None:
+        "Our name is sent; waiting for the server's verdict."
+
+    @_machine.input()
+    def greeted(self, greeting: str) -> None:
+        "The server greeted us."
+
+    @_machine.input()
+    def refused(self, reason: str) -> None:
+        "The server refused our name."
+
+    @_machine.output()
+    def _sendName(self, message: bytes) -> None:
+        if message != BANNER.encode():
+            raise UnexpectedReply(f"expected the banner, got {message!r}")
+        assert self.link is not None
+        self.link.sendMessage(self.name.encode("utf-8"))
+
+    @_machine.output()
+    def _judgeReply(self, message: bytes) -> None:
+        text = message.decode("utf-8", errors="replace")
+        if text.startswith("Error: "):
+            self.refused(text.removeprefix("Error: "))
+        elif text.startswith("Hello, "):
+            self.greeted(text)
+        else:
+            raise UnexpectedReply(f"expected a greeting, got {message!r}")
+
+    @_machine.output()
+    def _keepGreeting(self, greeting: str) -> None:
+        self.greeting = greeting
+        self._fireGreetingWaiters(greeting)
+
+    @_machine.output()
+    def _reportRefusal(self, reason: str) -> None:
+        self.log.warn("{machine} name {name!r} refused: {reason}",
+                      machine=self, name=self.name, reason=reason)
+        self._fireGreetingWaiters(Failure(GreetingRefused(reason)))
+
+    connected.upon(messageReceived, enter=naming, outputs=[_sendName])
+    connected.upon(requestQueued, enter=connected, outputs=[])
+    naming.upon(messageReceived, enter=naming, outputs=[_judgeReply])
+    naming.upon(greeted, enter=receiving, outputs=[_keepGreeting, _sendOutstanding])
+    naming.upon(refused, enter=closing, outputs=[_reportRefusal, _loseConnection])
+    naming.upon(requestQueued, enter=naming, outputs=[])
+    naming.upon(badFrame, enter=naming, outputs=[_logBadFrame, _abortConnection])
+    naming.upon(failed, enter=naming, outputs=[_abortConnection])
+    naming.upon(start, enter=naming, outputs=[])
+    naming.upon(stop, enter=closing, outputs=[_loseConnection])
+    naming.upon(connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry])

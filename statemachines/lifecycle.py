@@ -1,0 +1,294 @@
+"""
+The server-side lifecycle of one connection.
+
+Theory of operation
+===================
+
+One `ConnectionMachine` serves one connection.  The adapter feeds it
+transport events as inputs; outputs act through the injected `Link` and clock
+and call plain hook methods (``onConnected``, ``onMessage``,
+``onDisconnected``) that subclasses override.
+
+    idle --connectionMade--> connected --messageReceived--> receiving
+    connected / receiving --closeRequested | badFrame | timeout | failed--> closing
+    any live state --connectionLost--> closed
+
+- ``timeout`` is the one timer input.  In ``connected`` and ``receiving`` it
+  means the peer has been silent for ``idleTimeout`` seconds; in ``closing``
+  it means the peer did not let the connection close within ``closeTimeout``
+  seconds, and the connection is aborted.  At most one timer is pending, and
+  none survives ``closed``.
+- Every pair of state and input not in the table below is rejected: the
+  event is logged with state and input, the peer is told where the framing
+  allows, and the connection closes (see `machineError`).  A hook that
+  raises is handled the same way.  Nothing escapes into the reactor.
+- Inputs that arrive while ``closing`` (data already in flight, a second
+  close request) are expected and deliberately ignored.
+"""
+
+from __future__ import annotations
+
+from automat import MethodicalMachine
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from .interfaces import Link
+from .perclass import MachineError, StateMachine
+
+DEFAULT_IDLE_TIMEOUT = 300.0
+DEFAULT_CLOSE_TIMEOUT = 10.0
+
+
+class ConnectionMachine(StateMachine):
+    """
+    The lifecycle of one server-side connection.  Subclass it and override
+    the hooks, or add states and transitions (see `statemachines.inherited`).
+    """
+
+    _machine = MethodicalMachine()
+    log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        *,
+        idleTimeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
+    ) -> None:
+        self.clock = clock
+        self.idleTimeout = idleTimeout
+        self.closeTimeout = closeTimeout
+        self.link: Link | None = None
+        self._timer: IDelayedCall | None = None
+        self._closedWaiters: list[Deferred[None]] = []
+
+    # -- hooks: override these ----------------------------------------------
+
+    def onConnected(self) -> None:
+        """The connection is up."""
+
+    def onMessage(self, message: bytes) -> None:
+        """One message (a line, a string, or a chunk of raw bytes) arrived."""
+
+    def onDisconnected(self, reason: Failure) -> None:
+        """The connection is gone."""
+
+    # -- actions for hooks ----------------------------------------------------
+
+    def send(self, message: bytes) -> None:
+        """Send one message to the peer."""
+        if self.link is None:
+            self.log.warn(
+                "{machine} dropped a message sent in state {state}: no connection",
+                machine=self,
+                state=self.state,
+            )
+            return
+        self.link.sendMessage(message)
+
+    def close(self) -> None:
+        """Close the connection once what was sent is flushed."""
+        self.closeRequested()
+
+    def whenClosed(self) -> Deferred[None]:
+        """A Deferred that fires once the connection is gone."""
+        if self.state == "closed":
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._closedWaiters.append(d)
+        return d
+
+    def __repr__(self) -> str:
+        peer = self.link.describePeer() if self.link is not None else "-"
+        return f"<{type(self).__name__} {peer} {self.state}>"
+
+    # -- errors ---------------------------------------------------------------
+
+    def machineError(self, error: MachineError) -> None:
+        if error.kind == "rejected":
+            self.log.warn(
+                "{machine} rejected input {input} in state {state}; closing",
+                machine=self,
+                state=error.state,
+                input=error.input,
+            )
+            self.failed("protocol violation")
+        else:
+            self.log.failure(
+                "{machine} failed handling input {input} in state {state}; closing",
+                error.failure,
+                machine=self,
+                state=error.state,
+                input=error.input,
+            )
+            self.failed("internal error")
+
+    def machineErrorUnhandled(self, error: MachineError) -> None:
+        self.log.failure(
+            "{machine} could not recover from {kind} input {input} in state {state}",
+            error.failure,
+            machine=self,
+            kind=error.kind,
+            state=error.state,
+            input=error.input,
+        )
+        if self.link is not None:
+            self.link.abortConnection()
+
+    # -- plain methods the outputs call ---------------------------------------
+
+    def _setTimer(self, delay: float | None) -> None:
+        self._cancelTimerNow()
+        if delay is not None:
+            self._timer = self.clock.callLater(delay, self.timeout)
+
+    def _cancelTimerNow(self) -> None:
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+
+    # -- states ---------------------------------------------------------------
+
+    @_machine.state(initial=True)
+    def idle(self) -> None:
+        "No connection yet."
+
+    @_machine.state()
+    def connected(self) -> None:
+        "The connection is up; the peer has sent nothing yet."
+
+    @_machine.state()
+    def receiving(self) -> None:
+        "The peer is sending messages."
+
+    @_machine.state()
+    def closing(self) -> None:
+        "Closing was asked for; waiting for the connection to go."
+
+    @_machine.state()
+    def closed(self) -> None:
+        "The connection is gone (terminal)."
+
+    # -- inputs ---------------------------------------------------------------
+
+    @_machine.input()
+    def connectionMade(self, link: Link) -> None:
+        "The transport is connected."
+
+    @_machine.input()
+    def messageReceived(self, message: bytes) -> None:
+        "The framing delivered one message."
+
+    @_machine.input()
+    def badFrame(self, reason: str) -> None:
+        "The framing found data it cannot accept (too long, malformed)."
+
+    @_machine.input()
+    def closeRequested(self) -> None:
+        "Someone on our side asked to close."
+
+    @_machine.input()
+    def timeout(self) -> None:
+        "The pending timer fired."
+
+    @_machine.input()
+    def failed(self, reason: str) -> None:
+        "The machine could not go on (see machineError)."
+
+    @_machine.input()
+    def connectionLost(self, reason: Failure) -> None:
+        "The transport is gone."
+
+    # -- outputs --------------------------------------------------------------
+
+    @_machine.output()
+    def _attach(self, link: Link) -> None:
+        self.link = link
+        self.log.debug("{machine} connected", machine=self)
+
+    @_machine.output()
+    def _startIdleTimer(self) -> None:
+        self._setTimer(self.idleTimeout)
+
+    @_machine.output()
+    def _connected(self) -> None:
+        self.onConnected()
+
+    @_machine.output()
+    def _message(self, message: bytes) -> None:
+        self.onMessage(message)
+
+    @_machine.output()
+    def _reportError(self, reason: str) -> None:
+        self.log.info("{machine} closing: {reason}", machine=self, reason=reason)
+        assert self.link is not None
+        self.link.reportError(reason)
+
+    @_machine.output()
+    def _reportIdle(self) -> None:
+        self.log.info(
+            "{machine} closing: idle for {seconds} seconds",
+            machine=self,
+            seconds=self.idleTimeout,
+        )
+        assert self.link is not None
+        self.link.reportError("idle timeout")
+
+    @_machine.output()
+    def _loseConnection(self) -> None:
+        assert self.link is not None
+        self._setTimer(self.closeTimeout)
+        self.link.loseConnection()
+
+    @_machine.output()
+    def _abortConnection(self) -> None:
+        self.log.info("{machine} aborting: the peer did not close", machine=self)
+        assert self.link is not None
+        self.link.abortConnection()
+
+    @_machine.output()
+    def _disconnected(self, reason: Failure) -> None:
+        self._cancelTimerNow()
+        self.log.debug("{machine} disconnected", machine=self)
+        waiters, self._closedWaiters = self._closedWaiters, []
+        try:
+            self.onDisconnected(reason)
+        finally:
+            for d in waiters:
+                d.callback(None)
+
+    # -- transitions ----------------------------------------------------------
+
+    idle.upon(
+        connectionMade,
+        enter=connected,
+        outputs=[_attach, _startIdleTimer, _connected],
+    )
+    idle.upon(failed, enter=closed, outputs=[])
+
+    connected.upon(messageReceived, enter=receiving, outputs=[_startIdleTimer, _message])
+    connected.upon(badFrame, enter=closing, outputs=[_reportError, _loseConnection])
+    connected.upon(closeRequested, enter=closing, outputs=[_loseConnection])
+    connected.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])
+    connected.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
+    connected.upon(connectionLost, enter=closed, outputs=[_disconnected])
+
+    receiving.upon(messageReceived, enter=receiving, outputs=[_startIdleTimer, _message])
+    receiving.upon(badFrame, enter=closing, outputs=[_reportError, _loseConnection])
+    receiving.upon(closeRequested, enter=closing, outputs=[_loseConnection])
+    receiving.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])
+    receiving.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
+    receiving.upon(connectionLost, enter=closed, outputs=[_disconnected])
+
+    closing.upon(messageReceived, enter=closing, outputs=[])
+    closing.upon(badFrame, enter=closing, outputs=[])
+    closing.upon(closeRequested, enter=closing, outputs=[])
+    closing.upon(timeout, enter=closing, outputs=[_abortConnection])
+    closing.upon(failed, enter=closing, outputs=[_abortConnection])
+    closing.upon(connectionLost, enter=closed, outputs=[_disconnected])
+
+    closed.upon(closeRequested, enter=closed, outputs=[])
+    closed.upon(failed, enter=closed, outputs=[])

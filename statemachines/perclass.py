@@ -1,0 +1,424 @@
+"""
+Per-class automata for Automat's ``MethodicalMachine``.
+
+Theory of operation
+===================
+
+Automat builds one automaton per ``MethodicalMachine`` object, and that object
+lives in one class body.  Subclassing such a class does not give the subclass
+a machine of its own: a subclass that calls ``upon()`` on an inherited state
+rewrites the parent's automaton for every user of the parent, and an output
+that a subclass overrides by name is never called, because the transitions
+hold the parent's output objects (Automat treats inheritance as unsupported,
+automat#89).
+
+This module makes subclassing work.  Every subclass of `StateMachine` gets its
+own automaton, rebuilt when the class is created, in three steps:
+
+1. **Collect.**  The class body declares what it *adds* with an ordinary
+   ``MethodicalMachine`` of its own (any attribute name).  Its states, inputs,
+   outputs and transitions are read back from that object and turned into a
+   `Blueprint`: plain data keyed by *name*, in declaration order.  A class that
+   wants to attach transitions to inherited states or inputs gets stand-ins
+   for them, bound to its own machine, from `inherited`.
+
+2. **Merge.**  The class's blueprint is the parent's blueprint with the
+   class's own declarations laid over it: a new name adds a state, input or
+   output; a transition for an inherited ``(state, input)`` pair replaces the
+   inherited one.  Nothing is ever written back into the parent.
+
+3. **Materialise.**  A brand-new ``MethodicalMachine`` is built from the merged
+   blueprint and its states, inputs and outputs are installed on the class.
+   Output *methods* are looked up by name on the finished class, so an output
+   overridden in a subclass - decorated or as a plain method - is the one that
+   runs.  Inputs are installed as `GuardedInput`: calling one never lets
+   Automat's ``NoTransition`` or an exception raised by an output escape to
+   the caller; both are handed to `StateMachine.machineError`.
+
+The runtime is Automat's own: after step 3 a class is an ordinary Automat
+class with one machine, so everything Automat offers keeps working.
+
+Rules
+=====
+
+- A name means one thing in a class hierarchy: a state stays a state, an input
+  stays an input.  Replacing an input with a plain method is a ``TypeError``.
+- Every ``(state, input)`` pair is either a declared transition or rejected:
+  rejection is the uniform policy `StateMachine.machineError` implements.
+- Declaration order is preserved everywhere, so anything drawn or listed from
+  a `Blueprint` comes out the same on every run.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar
+
+import attrs
+from automat import MethodicalMachine, NoTransition
+from automat._methodical import MethodicalInput, MethodicalOutput, MethodicalState
+from twisted.python.failure import Failure
+
+__all__ = [
+    "Blueprint",
+    "GuardedInput",
+    "MachineError",
+    "StateDecl",
+    "StateMachine",
+    "TransitionDecl",
+    "inherited",
+]
+
+
+@attrs.frozen
+class StateDecl:
+    """A state, by name, and the class that first declared it."""
+
+    name: str
+    method: Callable[..., Any]
+    declaredBy: str
+    serialized: object = None
+
+
+@attrs.frozen
+class TransitionDecl:
+    """Upon ``input`` in ``state``, enter ``enter`` and run ``outputs``."""
+
+    state: str
+    input: str
+    enter: str
+    outputs: tuple[str, ...]
+    declaredBy: str
+    collector: Callable[[Iterable[Any]], Any] = list
+
+
+@attrs.frozen
+class Blueprint:
+    """
+    A machine as plain, ordered data: what a class's automaton is built from,
+    and what diagrams and tests read.
+    """
+
+    initial: str | None
+    states: Mapping[str, StateDecl]
+    inputs: Mapping[str, Callable[..., Any]]
+    outputs: Mapping[str, Callable[..., Any]]
+    transitions: Mapping[tuple[str, str], TransitionDecl]
+
+    @classmethod
+    def empty(cls) -> Blueprint:
+        return cls(initial=None, states={}, inputs={}, outputs={}, transitions={})
+
+    def transitionsFrom(self, state: str) -> Iterator[TransitionDecl]:
+        return (t for (s, _), t in self.transitions.items() if s == state)
+
+
+@attrs.frozen
+class MachineError:
+    """
+    Something went wrong inside a machine: ``kind`` is ``"rejected"`` (an
+    input the current state does not accept) or ``"failed"`` (an output
+    raised; ``failure`` says what).
+    """
+
+    kind: str
+    state: str
+    input: str
+    failure: Failure | None = None
+
+
+def _copyFunction(f: Callable[..., Any]) -> types.FunctionType:
+    assert isinstance(f, types.FunctionType), f
+    copy = types.FunctionType(
+        f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__
+    )
+    copy.__kwdefaults__ = f.__kwdefaults__
+    copy.__doc__ = f.__doc__
+    copy.__qualname__ = f.__qualname__
+    copy.__module__ = f.__module__
+    copy.__annotations__ = dict(f.__annotations__)
+    return copy
+
+
+def _lookup(cls: type, name: str) -> object:
+    """Find ``name`` in ``cls``'s MRO without invoking descriptors."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    raise AttributeError(name)
+
+
+def inherited(
+    machine: MethodicalMachine, parent: type[StateMachine], *names: str
+) -> Any:
+    """
+    Stand-ins for the parent's states, inputs and outputs called ``names``,
+    bound to ``machine`` (the subclass's own ``MethodicalMachine``), so that a
+    subclass can declare transitions on them without touching the parent::
+
+        class Greeting(Echo):
+            _machine = MethodicalMachine()
+            connected, messageReceived = inherited(
+                _machine, Echo, "connected", "messageReceived"
+            )
+
+    Returns one object for one name, else a tuple in the order given.
+    """
+    blueprint = parent.blueprint
+    stand_ins: list[object] = []
+    for name in names:
+        if name in blueprint.states:
+            decl = blueprint.states[name]
+            stand_ins.append(
+                MethodicalState(
+                    machine=machine,
+                    method=_copyFunction(decl.method),
+                    serialized=decl.serialized,
+                )
+            )
+        elif name in blueprint.inputs:
+            stand_ins.append(machine.input()(_copyFunction(blueprint.inputs[name])))
+        elif name in blueprint.outputs:
+            stand_ins.append(machine.output()(_copyFunction(blueprint.outputs[name])))
+        else:
+            raise AttributeError(
+                f"{parent.__qualname__} has no state, input or output named {name!r}"
+            )
+    return stand_ins[0] if len(stand_ins) == 1 else tuple(stand_ins)
+
+
+class GuardedInput(MethodicalInput):
+    """
+    An Automat input that never raises into its caller: ``NoTransition`` and
+    exceptions from outputs become a call to ``machineError`` on the instance.
+    On the class, the input object itself is returned (Automat's raises).
+    """
+
+    def __get__(self, oself: object, type: object = None) -> Any:
+        if oself is None:
+            return self
+        assert isinstance(oself, StateMachine)
+        runInput = super().__get__(oself, type)
+        inputName = self.method.__name__
+
+        def guarded(*args: object, **kwargs: object) -> object:
+            try:
+                return runInput(*args, **kwargs)  # type: ignore[operator]
+            except NoTransition as e:
+                oself._reportMachineError(
+                    MachineError("rejected", e.state.method.__name__, inputName)
+                )
+            except Exception:
+                oself._reportMachineError(
+                    MachineError("failed", oself.state, inputName, Failure())
+                )
+            return None
+
+        guarded.__name__ = inputName
+        guarded.__doc__ = self.method.__doc__
+        return guarded
+
+
+def _ownMachine(cls: type) -> tuple[str, MethodicalMachine] | None:
+    found = [
+        (name, value)
+        for name, value in vars(cls).items()
+        if isinstance(value, MethodicalMachine) and name != "_automatMachine"
+    ]
+    if len(found) > 1:
+        raise TypeError(
+            f"{cls.__qualname__} declares {len(found)} MethodicalMachines; "
+            "declare at most one per class"
+        )
+    return found[0] if found else None
+
+
+def _collect(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprint:
+    """Lay the declarations of ``machine`` (in ``cls``'s body) over ``base``."""
+    automaton = machine._automaton
+    owner = cls.__name__
+    states = dict(base.states)
+    inputs = dict(base.inputs)
+    outputs = dict(base.outputs)
+
+    def nameOf(obj: Any) -> str:
+        name: str = obj.method.__name__
+        return name
+
+    # Class-body order first, then anything only the transitions mention.
+    declared: list[object] = [
+        value
+        for value in vars(cls).values()
+        if isinstance(value, (MethodicalState, MethodicalInput, MethodicalOutput))
+    ]
+    for start, inp, end, outs in sorted(
+        automaton._transitions,
+        key=lambda t: (nameOf(t[0]), nameOf(t[1])),
+    ):
+        declared.extend([start, inp, end, *outs])
+
+    for obj in declared:
+        if isinstance(obj, MethodicalState) and obj.machine is machine:
+            name = nameOf(obj)
+            if name not in states:
+                states[name] = StateDecl(name, obj.method, owner, obj.serialized)
+        elif isinstance(obj, MethodicalInput) and obj.automaton is automaton:
+            inputs.setdefault(nameOf(obj), obj.method)
+        elif isinstance(obj, MethodicalOutput) and obj.machine is machine:
+            outputs[nameOf(obj)] = obj.method
+
+    initial = base.initial
+    if isinstance(automaton.initialState, MethodicalState):
+        initial = nameOf(automaton.initialState)
+
+    own: dict[tuple[str, str], TransitionDecl] = {}
+    for start, inp, end, outs in automaton._transitions:
+        key = (nameOf(start), nameOf(inp))
+        own[key] = TransitionDecl(
+            state=key[0],
+            input=key[1],
+            enter=nameOf(end),
+            outputs=tuple(nameOf(o) for o in outs),
+            declaredBy=owner,
+            collector=inp.collectors[start],
+        )
+    # Inherited transitions keep their place; new ones follow in the order of
+    # their states and inputs, which is declaration order.
+    transitions = dict(base.transitions)
+    transitions.update(own)
+    stateOrder = {name: i for i, name in enumerate(states)}
+    inputOrder = {name: i for i, name in enumerate(inputs)}
+    inheritedKeys = [k for k in base.transitions]
+    newKeys = sorted(
+        (k for k in own if k not in base.transitions),
+        key=lambda k: (stateOrder[k[0]], inputOrder[k[1]]),
+    )
+    return Blueprint(
+        initial=initial,
+        states=states,
+        inputs=inputs,
+        outputs=outputs,
+        transitions={k: transitions[k] for k in inheritedKeys + newKeys},
+    )
+
+
+def _resolve(cls: type, name: str, kind: str) -> Callable[..., Any]:
+    """The method that implements input or output ``name`` on ``cls``."""
+    value = _lookup(cls, name)
+    if isinstance(value, (MethodicalInput, MethodicalOutput)):
+        return value.method
+    if kind == "output" and isinstance(value, types.FunctionType):
+        # An output overridden by a plain method: that method is the output.
+        return value
+    raise TypeError(
+        f"{cls.__qualname__}.{name} replaces the {kind} {name!r} with "
+        f"{value!r}; a subclass may not turn an {kind} into something else"
+    )
+
+
+def _materialise(cls: type, attribute: str, blueprint: Blueprint) -> MethodicalMachine:
+    machine = MethodicalMachine()
+    states: dict[str, MethodicalState] = {}
+    for name, decl in blueprint.states.items():
+        states[name] = machine.state(
+            initial=(name == blueprint.initial), serialized=decl.serialized
+        )(decl.method)
+    inputs: dict[str, GuardedInput] = {}
+    for name in blueprint.inputs:
+        inputs[name] = GuardedInput(
+            automaton=machine._automaton,
+            method=_resolve(cls, name, "input"),
+            symbol=machine._symbol,
+        )
+    outputs: dict[str, MethodicalOutput] = {}
+    for name in blueprint.outputs:
+        outputs[name] = machine.output()(_resolve(cls, name, "output"))
+    for t in blueprint.transitions.values():
+        states[t.state].upon(
+            inputs[t.input],
+            enter=states[t.enter],
+            outputs=[outputs[o] for o in t.outputs],
+            collector=t.collector,
+        )
+    for group in (states, inputs, outputs):
+        for name, obj in group.items():
+            setattr(cls, name, obj)
+    setattr(cls, attribute, machine)
+    return machine
+
+
+class StateMachine:
+    """
+    Base class for machines that subclasses may extend.
+
+    Declare a ``MethodicalMachine`` in the class body and use it as usual.
+    Each subclass may declare another one for what it adds (see `inherited`);
+    a subclass that only overrides methods needs none.
+    """
+
+    blueprint: ClassVar[Blueprint] = Blueprint.empty()
+    _automatMachine: ClassVar[MethodicalMachine | None] = None
+    _handlingMachineError: bool = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        own = _ownMachine(cls)
+        parent = cls.blueprint  # the nearest ancestor's
+        if own is None:
+            attribute = _machineAttribute(cls)
+            blueprint = parent
+        else:
+            attribute, machine = own
+            blueprint = _collect(cls, machine, parent)
+        cls.blueprint = blueprint
+        if blueprint.states:
+            if blueprint.initial is None:
+                raise TypeError(f"{cls.__qualname__}'s machine has no initial state")
+            cls._automatMachine = _materialise(cls, attribute, blueprint)
+
+    @property
+    def state(self) -> str:
+        """The name of the current state."""
+        machine = type(self)._automatMachine
+        if machine is None:
+            raise TypeError(f"{type(self).__qualname__} declares no machine")
+        transitioner = self.__dict__.get(machine._symbol)
+        if transitioner is None:
+            return self.blueprint.initial or ""
+        name: str = transitioner._state.method.__name__
+        return name
+
+    def _reportMachineError(self, error: MachineError) -> None:
+        if self._handlingMachineError:
+            # An error while handling an error: stop here, never loop.
+            self.machineErrorUnhandled(error)
+            return
+        self._handlingMachineError = True
+        try:
+            self.machineError(error)
+        except Exception:
+            self.machineErrorUnhandled(
+                attrs.evolve(error, kind="failed", failure=Failure())
+            )
+        finally:
+            self._handlingMachineError = False
+
+    def machineError(self, error: MachineError) -> None:
+        """
+        Called when an input is rejected or an output raised.  Subclasses
+        decide what that means for their protocol; the default re-raises
+        nothing and only reports.
+        """
+        self.machineErrorUnhandled(error)
+
+    def machineErrorUnhandled(self, error: MachineError) -> None:
+        """Last resort for errors nobody can act on: override to log them."""
+
+
+def _machineAttribute(cls: type) -> str:
+    for klass in cls.__mro__[1:]:
+        own = _ownMachine(klass)
+        if own is not None:
+            return own[0]
+    return "_machine"

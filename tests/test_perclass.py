@@ -1,0 +1,304 @@
+"""
+The per-class machine layer: subclasses extend a machine without changing
+their parent or their siblings, overrides by name are honoured, and errors
+inside a machine never escape to the caller.
+"""
+
+from __future__ import annotations
+
+from automat import MethodicalMachine
+from twisted.trial.unittest import SynchronousTestCase
+
+from statemachines import MachineError, StateMachine, inherited
+from statemachines.echo import EchoMachine
+from statemachines.greeting import GreetingMachine
+from statemachines.lifecycle import ConnectionMachine
+
+from .helpers import connected
+
+
+class Door(StateMachine):
+    _machine = MethodicalMachine()
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.errors: list[MachineError] = []
+
+    def machineError(self, error: MachineError) -> None:
+        self.errors.append(error)
+
+    @_machine.state(initial=True)
+    def shut(self) -> None:
+        "Shut."
+
+    @_machine.state()
+    def open(self) -> None:
+        "Open."
+
+    @_machine.input()
+    def push(self) -> None:
+        "Push the door."
+
+    @_machine.input()
+    def pull(self) -> None:
+        "Pull the door."
+
+    @_machine.output()
+    def _creak(self) -> None:
+        self.log.append("creak")
+
+    @_machine.output()
+    def _slam(self) -> None:
+        self.log.append("slam")
+
+    shut.upon(push, enter=open, outputs=[_creak])
+    open.upon(pull, enter=shut, outputs=[_slam])
+
+
+def snapshot(cls: type[StateMachine]) -> object:
+    blueprint = cls.blueprint
+    return (
+        blueprint.initial,
+        list(blueprint.states),
+        list(blueprint.inputs),
+        [(k, t.enter, t.outputs) for k, t in blueprint.transitions.items()],
+        {(s.method.__name__, i.method.__name__, e.method.__name__,
+          tuple(o.method.__name__ for o in outs))
+         for s, i, e, outs in cls._automatMachine._automaton._transitions},  # type: ignore[union-attr]
+    )
+
+
+class AutomatAloneTests(SynchronousTestCase):
+    """
+    The problem this layer solves, shown on plain Automat so the tests below
+    are known to be able to fail.
+    """
+
+    def test_subclassUponRewritesParent(self) -> None:
+        class Plain:
+            m = MethodicalMachine()
+
+            @m.state(initial=True)
+            def a(self) -> None:
+                "a"
+
+            @m.input()
+            def go(self) -> None:
+                "go"
+
+        before = len(Plain.m._automaton._transitions)
+
+        class Child(Plain):
+            vars(Plain)["a"].upon(vars(Plain)["go"], enter=vars(Plain)["a"], outputs=[])
+
+        self.assertEqual(len(Plain.m._automaton._transitions), before + 1)
+
+
+class SubclassingTests(SynchronousTestCase):
+    def test_parentUnchangedBySubclass(self) -> None:
+        before = snapshot(Door)
+
+        class LockableDoor(Door):
+            _machine = MethodicalMachine()
+            shut, push = inherited(_machine, Door, "shut", "push")
+
+            @_machine.state()
+            def locked(self) -> None:
+                "Locked."
+
+            @_machine.input()
+            def lock(self) -> None:
+                "Lock it."
+
+            @_machine.output()
+            def _click(self) -> None:
+                self.log.append("click")
+
+            shut.upon(lock, enter=locked, outputs=[_click])
+            locked.upon(push, enter=locked, outputs=[])
+
+        self.assertEqual(snapshot(Door), before)
+        self.assertIn("locked", LockableDoor.blueprint.states)
+        self.assertNotIn("locked", Door.blueprint.states)
+
+        self.assertFalse(hasattr(Door, "lock"))
+        door = Door()
+        door.push()
+        self.assertEqual((door.state, door.log), ("open", ["creak"]))
+
+        lockable = LockableDoor()
+        lockable.lock()
+        lockable.push()
+        self.assertEqual((lockable.state, lockable.log), ("locked", ["click"]))
+        lockable2 = LockableDoor()
+        lockable2.push()
+        lockable2.pull()
+        self.assertEqual(lockable2.log, ["creak", "slam"])
+
+    def test_siblingsIsolated(self) -> None:
+        class Left(Door):
+            _machine = MethodicalMachine()
+            open = inherited(_machine, Door, "open")
+
+            @_machine.input()
+            def kick(self) -> None:
+                "Kick."
+
+            open.upon(kick, enter=open, outputs=[])
+
+        class Right(Door):
+            _machine = MethodicalMachine()
+            shut = inherited(_machine, Door, "shut")
+
+            @_machine.input()
+            def knock(self) -> None:
+                "Knock."
+
+            shut.upon(knock, enter=shut, outputs=[])
+
+        self.assertIn("kick", Left.blueprint.inputs)
+        self.assertNotIn("knock", Left.blueprint.inputs)
+        self.assertIn("knock", Right.blueprint.inputs)
+        self.assertNotIn("kick", Right.blueprint.inputs)
+        self.assertNotIn("kick", Door.blueprint.inputs)
+        right = Right()
+        right.knock()
+        self.assertEqual(right.errors, [])
+        self.assertFalse(hasattr(Right, "kick"))
+
+    def test_subclassReplacesInheritedTransition(self) -> None:
+        class Heavy(Door):
+            _machine = MethodicalMachine()
+            shut, open, push = inherited(_machine, Door, "shut", "open", "push")
+
+            @_machine.output()
+            def _groan(self) -> None:
+                self.log.append("groan")
+
+            shut.upon(push, enter=open, outputs=[_groan])
+
+        heavy, door = Heavy(), Door()
+        heavy.push()
+        door.push()
+        self.assertEqual((heavy.log, door.log), (["groan"], ["creak"]))
+        self.assertEqual(Heavy.blueprint.transitions["shut", "push"].declaredBy, "Heavy")
+        self.assertEqual(Door.blueprint.transitions["shut", "push"].declaredBy, "Door")
+
+    def test_outputOverriddenByPlainMethodRuns(self) -> None:
+        class Quiet(Door):
+            def _creak(self) -> None:
+                self.log.append("silence")
+
+        quiet = Quiet()
+        quiet.push()
+        self.assertEqual(quiet.log, ["silence"])
+        door = Door()
+        door.push()
+        self.assertEqual(door.log, ["creak"])
+
+    def test_outputOverriddenByDecoratedOutputRuns(self) -> None:
+        class Loud(Door):
+            _machine = MethodicalMachine()
+
+            @_machine.output()
+            def _creak(self) -> None:
+                self.log.append("CREAK")
+
+        loud = Loud()
+        loud.push()
+        self.assertEqual(loud.log, ["CREAK"])
+
+    def test_grandchildInheritsExtension(self) -> None:
+        class Child(Door):
+            _machine = MethodicalMachine()
+            open = inherited(_machine, Door, "open")
+
+            @_machine.input()
+            def wave(self) -> None:
+                "Wave."
+
+            open.upon(wave, enter=open, outputs=[])
+
+        class Grandchild(Child):
+            def _slam(self) -> None:
+                self.log.append("thud")
+
+        g = Grandchild()
+        g.push()
+        g.wave()
+        g.pull()
+        self.assertEqual((g.log, g.errors), (["creak", "thud"], []))
+        self.assertEqual(list(Grandchild.blueprint.inputs), ["push", "pull", "wave"])
+
+    def test_inputReplacedByPlainMethodIsRefused(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Broken(Door):
+                def push(self) -> None:
+                    pass
+
+        self.assertIn("push", str(caught.exception))
+
+    def test_inheritedUnknownName(self) -> None:
+        with self.assertRaises(AttributeError):
+            inherited(MethodicalMachine(), Door, "window")
+
+    def test_twoMachinesInOneClass(self) -> None:
+        with self.assertRaises(TypeError):
+
+            class Twice(StateMachine):
+                a = MethodicalMachine()
+                b = MethodicalMachine()
+
+    def test_inputOnClassIsTheInput(self) -> None:
+        self.assertEqual(Door.push.method.__name__, "push")  # type: ignore[attr-defined]
+
+    def test_shippedMachinesParentsUnchanged(self) -> None:
+        """Greeting extends echo; echo and the lifecycle keep their tables."""
+        self.assertEqual(
+            EchoMachine.blueprint.transitions["connected", "messageReceived"].enter,
+            "receiving",
+        )
+        self.assertEqual(
+            GreetingMachine.blueprint.transitions["connected", "messageReceived"].enter,
+            "naming",
+        )
+        self.assertNotIn("naming", EchoMachine.blueprint.states)
+        self.assertNotIn("naming", ConnectionMachine.blueprint.states)
+        echo, link, _ = connected(EchoMachine)
+        echo.messageReceived(b"hi")
+        self.assertEqual((echo.state, link.sent), ("receiving", [b"hi"]))
+
+
+class GuardTests(SynchronousTestCase):
+    def test_rejectedInputReported(self) -> None:
+        door = Door()
+        result = door.pull()
+        self.assertIsNone(result)
+        self.assertEqual(door.errors, [MachineError("rejected", "shut", "pull")])
+        self.assertEqual(door.state, "shut")
+
+    def test_outputExceptionReported(self) -> None:
+        class Jammed(Door):
+            def _creak(self) -> None:
+                raise RuntimeError("jammed")
+
+        door = Jammed()
+        door.push()
+        [error] = door.errors
+        self.assertEqual((error.kind, error.state, error.input), ("failed", "open", "push"))
+        assert error.failure is not None
+        self.assertTrue(error.failure.check(RuntimeError))
+
+    def test_errorInErrorHandlerDoesNotLoop(self) -> None:
+        unhandled: list[MachineError] = []
+
+        class Fragile(Door):
+            def machineError(self, error: MachineError) -> None:
+                self.pull()  # rejected again, while handling
+
+            def machineErrorUnhandled(self, error: MachineError) -> None:
+                unhandled.append(error)
+
+        Fragile().pull()
+        self.assertEqual(unhandled, [MachineError("rejected", "shut", "pull")])
