@@ -3,7 +3,8 @@ The greeting client: wait for the banner, say our name, receive the greeting;
 after that it echoes like `EchoClientMachine`.
 
 It extends the echo client with one state, ``naming`` (our name is out, the
-verdict is not in), through the public subclassing API.  ``connected`` now
+verdict is not in), and ``quitting`` (the server refused the name; waiting
+for the connection to go), through the public subclassing API.  ``connected`` now
 means "waiting for the banner".  The verdict is fed back in as an input:
 ``greeted`` or ``refused``.  A refusal stops the client (trying the same name
 again cannot help); a lost connection reconnects and greets again.
@@ -35,9 +36,11 @@ class GreetingClientMachine(EchoClientMachine):
 
     _machine = MethodicalMachine()
 
-    connected, receiving, closing, reconnecting = inherited(
-        _machine, EchoClientMachine, "connected", "receiving", "closing", "reconnecting"
+    connected, receiving, closing, reconnecting, stopped = inherited(
+        _machine, EchoClientMachine, "connected", "receiving", "closing", "reconnecting",
+        "stopped",
     )
+    timeout = inherited(_machine, EchoClientMachine, "timeout")
     messageReceived, badFrame, failed, stop, start, connectionLost, requestQueued = (
         inherited(
             _machine, EchoClientMachine, "messageReceived", "badFrame", "failed",
@@ -48,8 +51,9 @@ class GreetingClientMachine(EchoClientMachine):
         _machine, EchoClientMachine, "_sendOutstanding", "_logBadFrame",
         "_abortConnection", "_loseConnection",
     )
-    _disconnected, _scheduleRetry = inherited(
-        _machine, EchoClientMachine, "_disconnected", "_scheduleRetry"
+    _disconnected, _scheduleRetry, _cancelTimer, _stopped, _failOutstanding = inherited(
+        _machine, EchoClientMachine, "_disconnected", "_scheduleRetry", "_cancelTimer",
+        "_stopped", "_failOutstanding",
     )
 
     def __init__(self, *args: Any, name: str, **kwargs: Any) -> None:
@@ -86,6 +90,10 @@ class GreetingClientMachine(EchoClientMachine):
     @_machine.state()
     def naming(self) -> None:
         "Our name is sent; waiting for the server's verdict."
+
+    @_machine.state()
+    def quitting(self) -> None:
+        "The server refused our name; waiting for the connection to go."
 
     @_machine.input()
     def greeted(self, greeting: str) -> None:
@@ -127,10 +135,21 @@ class GreetingClientMachine(EchoClientMachine):
     connected.upon(requestQueued, enter=connected, outputs=[])
     naming.upon(messageReceived, enter=naming, outputs=[_judgeReply])
     naming.upon(greeted, enter=receiving, outputs=[_keepGreeting, _sendOutstanding])
-    naming.upon(refused, enter=closing, outputs=[_reportRefusal, _loseConnection])
+    naming.upon(refused, enter=quitting, outputs=[_reportRefusal, _loseConnection])
     naming.upon(requestQueued, enter=naming, outputs=[])
     naming.upon(badFrame, enter=naming, outputs=[_logBadFrame, _abortConnection])
     naming.upon(failed, enter=naming, outputs=[_abortConnection])
     naming.upon(start, enter=naming, outputs=[])
     naming.upon(stop, enter=closing, outputs=[_loseConnection])
     naming.upon(connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry])
+
+    quitting.upon(messageReceived, enter=quitting, outputs=[])
+    quitting.upon(badFrame, enter=quitting, outputs=[])
+    quitting.upon(requestQueued, enter=quitting, outputs=[_failOutstanding])
+    quitting.upon(timeout, enter=quitting, outputs=[_abortConnection])
+    quitting.upon(failed, enter=quitting, outputs=[_abortConnection])
+    quitting.upon(start, enter=quitting, outputs=[])
+    quitting.upon(stop, enter=quitting, outputs=[])
+    quitting.upon(
+        connectionLost, enter=stopped, outputs=[_cancelTimer, _disconnected, _stopped]
+    )
