@@ -29,9 +29,8 @@ from twisted.python.failure import Failure
 
 from statemachines.echo import EchoMachine
 from statemachines.greeting import GreetingMachine
-from statemachines.lifecycle import DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
-
 from statemachines.greeting_client import GreetingRefused
+from statemachines.lifecycle import DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 
 from .client import EchoClient, echoClient, greetingClient
 from .framing import DEFAULT_MAX_FRAME_LENGTH, FRAMINGS
@@ -48,49 +47,82 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="txmachines", description="Twisted protocols as Automat state machines."
     )
-    top.add_argument("-v", "--verbose", action="store_true",
-                     help="log every connection, not only the noteworthy events")
+    top.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log every connection, not only the noteworthy events",
+    )
     commands = top.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run a server until SIGINT/SIGTERM")
     serve.add_argument("protocol", choices=sorted(SERVER_MACHINES))
-    serve.add_argument("--listen", default=DEFAULT_LISTEN,
-                       help=f"server endpoint description (default {DEFAULT_LISTEN})")
+    serve.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        help=f"server endpoint description (default {DEFAULT_LISTEN})",
+    )
     _framingOptions(serve)
-    serve.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT,
-                       help="close connections silent this long, in seconds "
-                       "(0 disables; default %(default)s)")
-    serve.add_argument("--close-timeout", type=float, default=DEFAULT_CLOSE_TIMEOUT,
-                       help="abort connections that do not close within this many "
-                       "seconds (default %(default)s)")
+    serve.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="close connections silent this long, in seconds "
+        "(0 disables; default %(default)s)",
+    )
+    serve.add_argument(
+        "--close-timeout",
+        type=float,
+        default=DEFAULT_CLOSE_TIMEOUT,
+        help="abort connections that do not close within this many "
+        "seconds (default %(default)s)",
+    )
 
     connect = commands.add_parser(
         "connect", help="send standard input's lines, print the replies"
     )
     connect.add_argument("protocol", choices=sorted(SERVER_MACHINES))
-    connect.add_argument("--connect", default=DEFAULT_CONNECT,
-                         help=f"client endpoint description (default {DEFAULT_CONNECT})")
+    connect.add_argument(
+        "--connect",
+        default=DEFAULT_CONNECT,
+        help=f"client endpoint description (default {DEFAULT_CONNECT})",
+    )
     _framingOptions(connect)
-    connect.add_argument("--name", help="the name to give (greeting; default: "
-                         "the first line of standard input)")
+    connect.add_argument(
+        "--name",
+        help="the name to give (greeting; default: the first line of standard input)",
+    )
     return top
 
 
 def _framingOptions(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--framing", choices=list(FRAMINGS), default="line",
-                         help="how messages are delimited (default %(default)s)")
-    command.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME_LENGTH,
-                         help="largest message accepted, in bytes (default %(default)s)")
+    command.add_argument(
+        "--framing",
+        choices=list(FRAMINGS),
+        default="line",
+        help="how messages are delimited (default %(default)s)",
+    )
+    command.add_argument(
+        "--max-frame",
+        type=int,
+        default=DEFAULT_MAX_FRAME_LENGTH,
+        help="largest message accepted, in bytes (default %(default)s)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.protocol == "greeting" and args.framing == "raw":
-        parser().error("greeting needs message boundaries: use a framing other than raw")
+        parser().error(
+            "greeting needs message boundaries: use a framing other than raw"
+        )
     level = LogLevel.debug if args.verbose else LogLevel.info
     globalLogBeginner.beginLoggingTo(
-        [FilteringLogObserver(textFileLogObserver(sys.stderr),
-                              [LogLevelFilterPredicate(level)])],
+        [
+            FilteringLogObserver(
+                textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(level)]
+            )
+        ],
         redirectStandardIO=False,
     )
     if args.command == "serve":
@@ -184,5 +216,7 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
     yield client.stop()
     failures = [r for ok, r in results if not ok]
     if failures:
-        raise SystemExit(f"txmachines: {len(failures)} lines got no reply: "
-                         f"{failures[0].getErrorMessage()}")
+        raise SystemExit(
+            f"txmachines: {len(failures)} lines got no reply: "
+            f"{failures[0].getErrorMessage()}"
+        )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.internet.interfaces import IProtocol, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
@@ -34,7 +34,7 @@ class EndpointDialer:
         self.adapterClass = FRAMINGS[framing]
         self.maxFrameLength = maxFrameLength
         self.machine: ClientMachine | None = None
-        self._attempt: Deferred[object] | None = None
+        self._attempt: Deferred[IProtocol] | None = None
 
     def dial(self) -> None:
         machine = self.machine
@@ -89,8 +89,9 @@ class GreetingClient(EchoClient):
         return self.machine.whenGreeted()
 
 
-def _dialer(endpoint: IStreamClientEndpoint, framing: str, maxFrameLength: int
-            ) -> EndpointDialer:
+def _dialer(
+    endpoint: IStreamClientEndpoint, framing: str, maxFrameLength: int
+) -> EndpointDialer:
     if framing not in FRAMINGS:
         raise ValueError(f"unknown framing {framing!r}; pick one of {list(FRAMINGS)}")
     return EndpointDialer(endpoint, framing, maxFrameLength)

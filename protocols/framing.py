@@ -21,8 +21,10 @@ peer (as an ``Error: <reason>`` line); elsewhere the connection just closes.
 from __future__ import annotations
 
 import sys
-from typing import Any, ClassVar, Protocol as TypingProtocol
+from typing import Any, ClassVar, cast
+from typing import Protocol as TypingProtocol
 
+from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.protocols.basic import Int32StringReceiver, LineReceiver, NetstringReceiver
 from twisted.python.failure import Failure
@@ -71,8 +73,7 @@ class MachineAdapter(Protocol):
         self.transport.loseConnection()
 
     def abortConnection(self) -> None:
-        assert self.transport is not None
-        self.transport.abortConnection()
+        cast(ITCPTransport, self.transport).abortConnection()
 
     def describePeer(self) -> str:
         if self.transport is None:

@@ -33,19 +33,21 @@ class MachineServerFactory(Factory):
         maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
     ) -> None:
         if framing not in FRAMINGS:
-            raise ValueError(f"unknown framing {framing!r}; pick one of {list(FRAMINGS)}")
+            raise ValueError(
+                f"unknown framing {framing!r}; pick one of {list(FRAMINGS)}"
+            )
         self.makeMachine = makeMachine
         self.adapterClass = FRAMINGS[framing]
         self.maxFrameLength = maxFrameLength
         self.machines: set[ConnectionMachine] = set()
 
-    def buildProtocol(self, addr: IAddress) -> MachineAdapter:
+    def buildProtocol(self, addr: IAddress | None) -> MachineAdapter:
         machine = self.makeMachine()
         self.machines.add(machine)
         machine.whenClosed().addBoth(lambda _: self.machines.discard(machine))
         return self.adapterClass(machine, self.maxFrameLength)
 
-    def closeAll(self) -> Deferred[object]:
+    def closeAll(self) -> Deferred[list[tuple[bool, None]]]:
         """Ask every connection to close; fires once all are gone."""
         waiting = [m.whenClosed() for m in list(self.machines)]
         for machine in list(self.machines):
@@ -58,8 +60,9 @@ class Server:
 
     log = Logger()
 
-    def __init__(self, reactor: IReactorTime, description: str,
-                 factory: MachineServerFactory) -> None:
+    def __init__(
+        self, reactor: IReactorTime, description: str, factory: MachineServerFactory
+    ) -> None:
         self.reactor = reactor
         self.description = description
         self.factory = factory

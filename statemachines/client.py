@@ -11,7 +11,8 @@ outcome through inputs; a lost or failed connection leads to
 ``connecting``.  Only ``stop`` ends the cycle: a deliberate close goes
 through ``closing`` to ``stopped`` and never reconnects.
 
-    idle --start--> connecting --connectionMade--> connected --messageReceived--> receiving
+    idle --start--> connecting --connectionMade--> connected
+    connected --messageReceived--> receiving
     connecting --connectionFailed--> reconnecting --timeout--> connecting
     connected / receiving --connectionLost--> reconnecting
     connected / receiving --stop--> closing --connectionLost--> stopped
@@ -39,14 +40,14 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .errorpolicy import FailsConnection
 from .interfaces import Dialer, Link
 from .lifecycle import DEFAULT_CLOSE_TIMEOUT
-from .perclass import MachineError, StateMachine
 
 RetryPolicy = Callable[[int], float]
 
 
-class ClientMachine(StateMachine):
+class ClientMachine(FailsConnection):
     """
     A client that keeps a connection up until stopped.  Subclass it and
     override the hooks, or extend its machine.
@@ -104,39 +105,6 @@ class ClientMachine(StateMachine):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.state}>"
-
-    # -- errors ---------------------------------------------------------------
-
-    def machineError(self, error: MachineError) -> None:
-        if error.kind == "rejected":
-            self.log.warn(
-                "{machine} rejected input {input} in state {state}",
-                machine=self,
-                state=error.state,
-                input=error.input,
-            )
-            self.failed("protocol violation")
-        else:
-            self.log.failure(
-                "{machine} failed handling input {input} in state {state}",
-                error.failure,
-                machine=self,
-                state=error.state,
-                input=error.input,
-            )
-            self.failed("internal error")
-
-    def machineErrorUnhandled(self, error: MachineError) -> None:
-        self.log.failure(
-            "{machine} could not recover from {kind} input {input} in state {state}",
-            error.failure,
-            machine=self,
-            kind=error.kind,
-            state=error.state,
-            input=error.input,
-        )
-        if self.link is not None:
-            self.link.abortConnection()
 
     # -- plain methods the outputs call ---------------------------------------
 
@@ -233,8 +201,9 @@ class ClientMachine(StateMachine):
     def _attach(self, link: Link) -> None:
         self.link = link
         self.failedAttempts = 0
-        self.log.info("{machine} connected to {peer}", machine=self,
-                      peer=link.describePeer())
+        self.log.info(
+            "{machine} connected to {peer}", machine=self, peer=link.describePeer()
+        )
 
     @_machine.output()
     def _connected(self) -> None:
@@ -254,8 +223,9 @@ class ClientMachine(StateMachine):
 
     @_machine.output()
     def _logBadFrame(self, reason: str) -> None:
-        self.log.warn("{machine} dropping the connection: {reason}",
-                      machine=self, reason=reason)
+        self.log.warn(
+            "{machine} dropping the connection: {reason}", machine=self, reason=reason
+        )
 
     @_machine.output()
     def _scheduleRetry(self) -> None:
@@ -311,7 +281,9 @@ class ClientMachine(StateMachine):
 
     connecting.upon(connectionMade, enter=connected, outputs=[_attach, _connected])
     connecting.upon(
-        connectionFailed, enter=reconnecting, outputs=[_logConnectFailure, _scheduleRetry]
+        connectionFailed,
+        enter=reconnecting,
+        outputs=[_logConnectFailure, _scheduleRetry],
     )
     connecting.upon(start, enter=connecting, outputs=[])
     connecting.upon(stop, enter=stopped, outputs=[_cancelDial, _stopped])

@@ -44,8 +44,15 @@ class EchoClientMachine(ClientMachine):
     _machine = MethodicalMachine()
 
     idle, connecting, connected, receiving, closing, reconnecting, stopped = inherited(
-        _machine, ClientMachine, "idle", "connecting", "connected", "receiving",
-        "closing", "reconnecting", "stopped",
+        _machine,
+        ClientMachine,
+        "idle",
+        "connecting",
+        "connected",
+        "receiving",
+        "closing",
+        "reconnecting",
+        "stopped",
     )
 
     def __init__(self, *args: Any, boundaries: bool = True, **kwargs: Any) -> None:

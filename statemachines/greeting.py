@@ -77,11 +77,19 @@ class GreetingMachine(EchoMachine):
         _machine, EchoMachine, "connected", "receiving", "closing", "closed"
     )
     messageReceived, closeRequested, failed, connectionLost = inherited(
-        _machine, EchoMachine, "messageReceived", "closeRequested", "failed",
+        _machine,
+        EchoMachine,
+        "messageReceived",
+        "closeRequested",
+        "failed",
         "connectionLost",
     )
     _startIdleTimer, _reportError, _loseConnection, _disconnected = inherited(
-        _machine, EchoMachine, "_startIdleTimer", "_reportError", "_loseConnection",
+        _machine,
+        EchoMachine,
+        "_startIdleTimer",
+        "_reportError",
+        "_loseConnection",
         "_disconnected",
     )
 
@@ -153,7 +161,8 @@ class GreetingMachine(EchoMachine):
     @_machine.output()
     def _sayGoodbye(self) -> None:
         self.log.info(
-            "{machine} closing: {count} invalid names", machine=self,
+            "{machine} closing: {count} invalid names",
+            machine=self,
             count=self.invalidNames,
         )
         self.sendText(GOODBYE)

@@ -37,23 +37,44 @@ class GreetingClientMachine(EchoClientMachine):
     _machine = MethodicalMachine()
 
     connected, receiving, closing, reconnecting, stopped = inherited(
-        _machine, EchoClientMachine, "connected", "receiving", "closing", "reconnecting",
+        _machine,
+        EchoClientMachine,
+        "connected",
+        "receiving",
+        "closing",
+        "reconnecting",
         "stopped",
     )
     timeout = inherited(_machine, EchoClientMachine, "timeout")
     messageReceived, badFrame, failed, stop, start, connectionLost, requestQueued = (
         inherited(
-            _machine, EchoClientMachine, "messageReceived", "badFrame", "failed",
-            "stop", "start", "connectionLost", "requestQueued",
+            _machine,
+            EchoClientMachine,
+            "messageReceived",
+            "badFrame",
+            "failed",
+            "stop",
+            "start",
+            "connectionLost",
+            "requestQueued",
         )
     )
     _sendOutstanding, _logBadFrame, _abortConnection, _loseConnection = inherited(
-        _machine, EchoClientMachine, "_sendOutstanding", "_logBadFrame",
-        "_abortConnection", "_loseConnection",
+        _machine,
+        EchoClientMachine,
+        "_sendOutstanding",
+        "_logBadFrame",
+        "_abortConnection",
+        "_loseConnection",
     )
     _disconnected, _scheduleRetry, _cancelTimer, _stopped, _failOutstanding = inherited(
-        _machine, EchoClientMachine, "_disconnected", "_scheduleRetry", "_cancelTimer",
-        "_stopped", "_failOutstanding",
+        _machine,
+        EchoClientMachine,
+        "_disconnected",
+        "_scheduleRetry",
+        "_cancelTimer",
+        "_stopped",
+        "_failOutstanding",
     )
 
     def __init__(self, *args: Any, name: str, **kwargs: Any) -> None:
@@ -127,8 +148,12 @@ class GreetingClientMachine(EchoClientMachine):
 
     @_machine.output()
     def _reportRefusal(self, reason: str) -> None:
-        self.log.warn("{machine} name {name!r} refused: {reason}",
-                      machine=self, name=self.name, reason=reason)
+        self.log.warn(
+            "{machine} name {name!r} refused: {reason}",
+            machine=self,
+            name=self.name,
+            reason=reason,
+        )
         self._fireGreetingWaiters(Failure(GreetingRefused(reason)))
 
     connected.upon(messageReceived, enter=naming, outputs=[_sendName])
@@ -141,7 +166,9 @@ class GreetingClientMachine(EchoClientMachine):
     naming.upon(failed, enter=naming, outputs=[_abortConnection])
     naming.upon(start, enter=naming, outputs=[])
     naming.upon(stop, enter=closing, outputs=[_loseConnection])
-    naming.upon(connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry])
+    naming.upon(
+        connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry]
+    )
 
     quitting.upon(messageReceived, enter=quitting, outputs=[])
     quitting.upon(badFrame, enter=quitting, outputs=[])

@@ -34,14 +34,14 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .errorpolicy import FailsConnection
 from .interfaces import Link
-from .perclass import MachineError, StateMachine
 
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_CLOSE_TIMEOUT = 10.0
 
 
-class ConnectionMachine(StateMachine):
+class ConnectionMachine(FailsConnection):
     """
     The lifecycle of one server-side connection.  Subclass it and override
     the hooks, or add states and transitions (see `statemachines.inherited`).
@@ -103,39 +103,6 @@ class ConnectionMachine(StateMachine):
     def __repr__(self) -> str:
         peer = self.link.describePeer() if self.link is not None else "-"
         return f"<{type(self).__name__} {peer} {self.state}>"
-
-    # -- errors ---------------------------------------------------------------
-
-    def machineError(self, error: MachineError) -> None:
-        if error.kind == "rejected":
-            self.log.warn(
-                "{machine} rejected input {input} in state {state}; closing",
-                machine=self,
-                state=error.state,
-                input=error.input,
-            )
-            self.failed("protocol violation")
-        else:
-            self.log.failure(
-                "{machine} failed handling input {input} in state {state}; closing",
-                error.failure,
-                machine=self,
-                state=error.state,
-                input=error.input,
-            )
-            self.failed("internal error")
-
-    def machineErrorUnhandled(self, error: MachineError) -> None:
-        self.log.failure(
-            "{machine} could not recover from {kind} input {input} in state {state}",
-            error.failure,
-            machine=self,
-            kind=error.kind,
-            state=error.state,
-            input=error.input,
-        )
-        if self.link is not None:
-            self.link.abortConnection()
 
     # -- plain methods the outputs call ---------------------------------------
 
@@ -269,14 +236,18 @@ class ConnectionMachine(StateMachine):
     )
     idle.upon(failed, enter=closed, outputs=[])
 
-    connected.upon(messageReceived, enter=receiving, outputs=[_startIdleTimer, _message])
+    connected.upon(
+        messageReceived, enter=receiving, outputs=[_startIdleTimer, _message]
+    )
     connected.upon(badFrame, enter=closing, outputs=[_reportError, _loseConnection])
     connected.upon(closeRequested, enter=closing, outputs=[_loseConnection])
     connected.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])
     connected.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
     connected.upon(connectionLost, enter=closed, outputs=[_disconnected])
 
-    receiving.upon(messageReceived, enter=receiving, outputs=[_startIdleTimer, _message])
+    receiving.upon(
+        messageReceived, enter=receiving, outputs=[_startIdleTimer, _message]
+    )
     receiving.upon(badFrame, enter=closing, outputs=[_reportError, _loseConnection])
     receiving.upon(closeRequested, enter=closing, outputs=[_loseConnection])
     receiving.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])

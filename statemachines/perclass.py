@@ -78,7 +78,7 @@ class StateDecl:
     name: str
     method: Callable[..., Any]
     declaredBy: str
-    serialized: object = None
+    serialized: Any = None
 
 
 @attrs.frozen
@@ -195,11 +195,11 @@ class GuardedInput(MethodicalInput):
     On the class, the input object itself is returned (Automat's raises).
     """
 
-    def __get__(self, oself: object, type: object = None) -> Any:
+    def __get__(self, oself: object, type: None = None) -> Any:
         if oself is None:
             return self
         assert isinstance(oself, StateMachine)
-        runInput = super().__get__(oself, type)
+        runInput = super().__get__(oself)
         inputName = self.method.__name__
 
         def guarded(*args: object, **kwargs: object) -> object:

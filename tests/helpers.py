@@ -90,8 +90,13 @@ def unframe(framing: str, data: bytes) -> list[bytes]:
 class Wire:
     """A machine behind a real adapter over a StringTransport."""
 
-    def __init__(self, machineClass: type[ConnectionMachine], framing: str = "line",
-                 maxFrameLength: int = 16 * 1024, **options: Any) -> None:
+    def __init__(
+        self,
+        machineClass: type[ConnectionMachine],
+        framing: str = "line",
+        maxFrameLength: int = 16 * 1024,
+        **options: Any,
+    ) -> None:
         self.framing = framing
         self.clock = Clock()
         self.machine = machineClass(self.clock, **options)

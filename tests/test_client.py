@@ -35,8 +35,9 @@ class FakeDialer:
         self.cancels += 1
 
 
-def make(cls: type[ClientMachine] = ClientMachine, **kw: Any
-         ) -> tuple[Any, FakeDialer, Clock]:
+def make(
+    cls: type[ClientMachine] = ClientMachine, **kw: Any
+) -> tuple[Any, FakeDialer, Clock]:
     dialer, clock = FakeDialer(), Clock()
     machine = cls(dialer, clock, retryPolicy=lambda n: 2.0 * n, **kw)
     return machine, dialer, clock

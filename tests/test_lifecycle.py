@@ -75,7 +75,9 @@ class TransitionTests(SynchronousTestCase):
     def test_closeTimeoutAborts(self) -> None:
         machine, link, clock = connected(Recorder, closeTimeout=5)
         machine.close()
-        self.assertEqual((machine.state, link.closing, link.errors), ("closing", True, []))
+        self.assertEqual(
+            (machine.state, link.closing, link.errors), ("closing", True, [])
+        )
         clock.advance(5)
         self.assertTrue(link.aborted)
         self.assertEqual(machine.state, "closing")
@@ -86,8 +88,10 @@ class TransitionTests(SynchronousTestCase):
     def test_badFrame(self) -> None:
         machine, link, clock = connected(Recorder)
         machine.badFrame("line too long")
-        self.assertEqual((machine.state, link.errors, link.closing),
-                         ("closing", ["line too long"], True))
+        self.assertEqual(
+            (machine.state, link.errors, link.closing),
+            ("closing", ["line too long"], True),
+        )
 
     def test_closingIgnoresLateEvents(self) -> None:
         machine, link, clock = connected(Recorder)
@@ -125,10 +129,14 @@ class TransitionTests(SynchronousTestCase):
         with capturedLogs() as events:
             machine.messageReceived(b"boom")
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
-        self.assertEqual((machine.state, link.errors, link.closing),
-                         ("closing", ["internal error"], True))
+        self.assertEqual(
+            (machine.state, link.errors, link.closing),
+            ("closing", ["internal error"], True),
+        )
         [event] = [e for e in events if "log_failure" in e]
-        self.assertEqual((event["state"], event["input"]), ("receiving", "messageReceived"))
+        self.assertEqual(
+            (event["state"], event["input"]), ("receiving", "messageReceived")
+        )
 
     def test_sendAfterCloseIsDroppedAndLogged(self) -> None:
         machine = Recorder(Clock())
@@ -144,11 +152,15 @@ Driver = Callable[[ConnectionMachine], None]
 ROUTES: dict[str, list[Driver]] = {
     "idle": [],
     "connected": [lambda m: m.connectionMade(RecordingLink())],
-    "receiving": [lambda m: m.connectionMade(RecordingLink()),
-                  lambda m: m.messageReceived(b"Alice")],
+    "receiving": [
+        lambda m: m.connectionMade(RecordingLink()),
+        lambda m: m.messageReceived(b"Alice"),
+    ],
     "closing": [lambda m: m.connectionMade(RecordingLink()), lambda m: m.close()],
-    "closed": [lambda m: m.connectionMade(RecordingLink()),
-               lambda m: m.connectionLost(lost())],
+    "closed": [
+        lambda m: m.connectionMade(RecordingLink()),
+        lambda m: m.connectionLost(lost()),
+    ],
 }
 
 ARGUMENTS: dict[str, tuple[object, ...]] = {
@@ -173,8 +185,9 @@ class EveryPairTests(SynchronousTestCase):
     def checkMachine(self, machineClass: type[ConnectionMachine]) -> None:
         blueprint = machineClass.blueprint
         reachable = [s for s in blueprint.states if s in ROUTES]
-        self.assertEqual(set(blueprint.states) - set(reachable),
-                         {"naming"} & set(blueprint.states))
+        self.assertEqual(
+            set(blueprint.states) - set(reachable), {"naming"} & set(blueprint.states)
+        )
         for state in reachable:
             for inputName in blueprint.inputs:
                 machine = machineClass(Clock())
@@ -188,12 +201,14 @@ class EveryPairTests(SynchronousTestCase):
                 if declared is not None:
                     self.assertEqual(warnings, [], (state, inputName))
                     if inputName not in ("messageReceived",):
-                        self.assertEqual(machine.state, declared.enter,
-                                         (state, inputName))
+                        self.assertEqual(
+                            machine.state, declared.enter, (state, inputName)
+                        )
                 else:
                     [warning] = warnings
-                    self.assertEqual((warning["state"], warning["input"]),
-                                     (state, inputName))
+                    self.assertEqual(
+                        (warning["state"], warning["input"]), (state, inputName)
+                    )
                     onFailure = blueprint.transitions[state, "failed"]
                     self.assertEqual(machine.state, onFailure.enter)
                     if machine.link is not None and state != "closed":
@@ -216,9 +231,12 @@ class EveryPairTests(SynchronousTestCase):
             seen: list[str] = []
 
             class Probe(GreetingMachine):
+                probe = inputName
+                states = seen
+
                 def _judgeName(self, message: bytes) -> None:
-                    seen.append(self.state)
-                    getattr(self, inputName)(*ARGUMENTS.get(inputName, ()))
+                    self.states.append(self.state)
+                    getattr(self, self.probe)(*ARGUMENTS.get(self.probe, ()))
 
             machine, link, clock = connected(Probe)
             with capturedLogs() as events:
@@ -230,7 +248,39 @@ class EveryPairTests(SynchronousTestCase):
                 self.assertEqual(warnings, [], inputName)
             else:
                 [warning] = warnings
-                self.assertEqual((warning["state"], warning["input"]),
-                                 ("naming", inputName))
+                self.assertEqual(
+                    (warning["state"], warning["input"]), ("naming", inputName)
+                )
                 self.assertEqual(machine.state, "closing")
                 self.assertEqual(link.errors, ["protocol violation"])
+
+
+class LastResortTests(SynchronousTestCase):
+    def test_stateWithoutFailedAborts(self) -> None:
+        """A subclass state that cannot even fail: log, abort, never loop."""
+        from automat import MethodicalMachine
+
+        from statemachines import inherited
+
+        class Limbo(ConnectionMachine):
+            _machine = MethodicalMachine()
+            connected, messageReceived = inherited(
+                _machine, ConnectionMachine, "connected", "messageReceived"
+            )
+
+            @_machine.state()
+            def limbo(self) -> None:
+                "Accepts nothing at all."
+
+            connected.upon(messageReceived, enter=limbo, outputs=[])
+
+        machine, link, clock = connected(Limbo)
+        machine.messageReceived(b"in")
+        with capturedLogs() as events:
+            machine.messageReceived(b"again")
+        self.assertEqual(
+            [(e["log_level"].name, e["input"]) for e in events],
+            [("warn", "messageReceived"), ("error", "failed")],
+        )
+        self.assertTrue(link.aborted)
+        self.assertEqual(machine.state, "limbo")

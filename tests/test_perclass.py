@@ -62,9 +62,15 @@ def snapshot(cls: type[StateMachine]) -> object:
         list(blueprint.states),
         list(blueprint.inputs),
         [(k, t.enter, t.outputs) for k, t in blueprint.transitions.items()],
-        {(s.method.__name__, i.method.__name__, e.method.__name__,
-          tuple(o.method.__name__ for o in outs))
-         for s, i, e, outs in cls._automatMachine._automaton._transitions},  # type: ignore[union-attr]
+        {
+            (
+                s.method.__name__,
+                i.method.__name__,
+                e.method.__name__,
+                tuple(o.method.__name__ for o in outs),
+            )
+            for s, i, e, outs in cls._automatMachine._automaton._transitions
+        },  # type: ignore[union-attr]
     )
 
 
@@ -181,7 +187,9 @@ class SubclassingTests(SynchronousTestCase):
         heavy.push()
         door.push()
         self.assertEqual((heavy.log, door.log), (["groan"], ["creak"]))
-        self.assertEqual(Heavy.blueprint.transitions["shut", "push"].declaredBy, "Heavy")
+        self.assertEqual(
+            Heavy.blueprint.transitions["shut", "push"].declaredBy, "Heavy"
+        )
         self.assertEqual(Door.blueprint.transitions["shut", "push"].declaredBy, "Door")
 
     def test_outputOverriddenByPlainMethodRuns(self) -> None:
@@ -286,7 +294,9 @@ class GuardTests(SynchronousTestCase):
         door = Jammed()
         door.push()
         [error] = door.errors
-        self.assertEqual((error.kind, error.state, error.input), ("failed", "open", "push"))
+        self.assertEqual(
+            (error.kind, error.state, error.input), ("failed", "open", "push")
+        )
         assert error.failure is not None
         self.assertTrue(error.failure.check(RuntimeError))
 

@@ -43,8 +43,9 @@ class EchoWireTests(SynchronousTestCase):
         wire = Wire(EchoMachine, "line", maxFrameLength=16)
         with capturedLogs() as events:
             wire.adapter.dataReceived(b"short\r\n" + b"x" * 17 + b"\r\nafter\r\n")
-        self.assertEqual(wire.received(),
-                         [b"short", b"Error: line longer than 16 bytes"])
+        self.assertEqual(
+            wire.received(), [b"short", b"Error: line longer than 16 bytes"]
+        )
         self.assertTrue(wire.transport.disconnecting)
         self.assertEqual(wire.machine.state, "closing")
         self.assertTrue(any("line longer" in str(e.get("reason")) for e in events))
@@ -69,8 +70,11 @@ class EchoWireTests(SynchronousTestCase):
             for bad in chunks[1:]:
                 wire = Wire(EchoMachine, framing, maxFrameLength=100)
                 wire.adapter.dataReceived(chunks[0] + bad)
-                self.assertEqual(wire.received(), [b"hello" if framing == "netstring"
-                                                   else b"ok"], (framing, bad))
+                self.assertEqual(
+                    wire.received(),
+                    [b"hello" if framing == "netstring" else b"ok"],
+                    (framing, bad),
+                )
                 self.assertTrue(wire.transport.disconnecting, (framing, bad))
                 self.assertEqual(wire.machine.state, "closing")
                 wire.adapter.dataReceived(bad)  # more garbage while closing
@@ -90,8 +94,9 @@ class EchoWireTests(SynchronousTestCase):
         messages=st.lists(st.binary(max_size=64), max_size=12),
         cuts=st.lists(st.integers(min_value=0), max_size=8),
     )
-    def test_anySplitEchoesTheSame(self, framing: str, messages: list[bytes],
-                                   cuts: list[int]) -> None:
+    def test_anySplitEchoesTheSame(
+        self, framing: str, messages: list[bytes], cuts: list[int]
+    ) -> None:
         if framing == "line":
             messages = [m.replace(b"\r", b"") for m in messages]
         stream = b"".join(frame(framing, m) for m in messages)
@@ -132,14 +137,18 @@ class GreetingWireTests(SynchronousTestCase):
         wire = Wire(GreetingMachine, "line")
         wire.received()
         wire.send(b"   ")
-        self.assertEqual(wire.received(), [b"Error: name is empty", b"What is your name?"])
+        self.assertEqual(
+            wire.received(), [b"Error: name is empty", b"What is your name?"]
+        )
         wire.send(b"\xc3\x28")
-        self.assertEqual(wire.received(),
-                         [b"Error: name is not valid UTF-8", b"What is your name?"])
+        self.assertEqual(
+            wire.received(), [b"Error: name is not valid UTF-8", b"What is your name?"]
+        )
         self.assertFalse(wire.transport.disconnecting)
         wire.send(b"x" * 65)
-        self.assertEqual(wire.received(), [b"Error: name is longer than 64 characters",
-                                           b"Goodbye."])
+        self.assertEqual(
+            wire.received(), [b"Error: name is longer than 64 characters", b"Goodbye."]
+        )
         self.assertTrue(wire.transport.disconnecting)
         wire.send(b"Alice")  # already closing: ignored
         self.assertEqual(wire.received(), [])

@@ -1,0 +1,104 @@
+"""The ``txmachines`` command, run as a user would, in subprocesses."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from protocols.cli import DEFAULT_LISTEN, parser
+
+COMMAND = [sys.executable, "-c", "from protocols.cli import main; main()"]
+TIMEOUT = 30
+
+
+class ParserTests(SynchronousTestCase):
+    def test_defaults(self) -> None:
+        args = parser().parse_args(["serve", "echo"])
+        self.assertEqual(
+            (args.listen, args.framing, args.max_frame), (DEFAULT_LISTEN, "line", 16384)
+        )
+        self.assertIn("interface=127.0.0.1", DEFAULT_LISTEN)
+
+    def test_greetingNeedsBoundaries(self) -> None:
+        result = subprocess.run(
+            COMMAND + ["serve", "greeting", "--framing", "raw"],
+            capture_output=True,
+            timeout=TIMEOUT,
+        )
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(b"greeting needs message boundaries", result.stderr)
+
+
+class ServeTests(SynchronousTestCase):
+    def serve(self, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+        proc = subprocess.Popen(
+            COMMAND + ["serve", *args, "--listen", "tcp:0:interface=127.0.0.1"],
+            stderr=subprocess.PIPE,
+        )
+        self.addCleanup(self.reap, proc)
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            found = re.search(rb"listening on .*port=(\d+)", line)
+            if found:
+                return proc, int(found.group(1))
+        self.fail("the server exited before listening")
+
+    def reap(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(TIMEOUT)
+        if proc.stderr:
+            proc.stderr.close()
+
+    def connect(
+        self, port: int, *args: str, stdin: bytes
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            COMMAND + ["connect", *args, "--connect", f"tcp:127.0.0.1:{port}"],
+            input=stdin,
+            capture_output=True,
+            timeout=TIMEOUT,
+        )
+
+    def stopWith(self, proc: subprocess.Popen[bytes], signum: int) -> bytes:
+        proc.send_signal(signum)
+        _, rest = proc.communicate(timeout=TIMEOUT)
+        self.assertEqual(proc.returncode, 0, rest)
+        return rest
+
+    def test_echoServerAndClient(self) -> None:
+        proc, port = self.serve("echo")
+        result = self.connect(port, "echo", stdin=b"hello\nw\xc3\xb6rld\n\nlast")
+        self.assertEqual(
+            (result.returncode, result.stdout),
+            (0, b"hello\nw\xc3\xb6rld\n\nlast\n"),
+            result.stderr,
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            sock.sendall(b"raw\r\n")
+            self.assertEqual(sock.recv(100), b"raw\r\n")
+            rest = self.stopWith(proc, signal.SIGINT)
+            self.assertEqual(sock.recv(100), b"")  # closed by the server
+        self.assertIn(b"stopped; closed 1 connections", rest)
+
+    def test_greetingServerAndClient(self) -> None:
+        proc, port = self.serve("greeting", "--framing", "netstring")
+        result = self.connect(
+            port, "greeting", "--framing", "netstring", stdin=b"Bob\nhow are you\n"
+        )
+        self.assertEqual(
+            (result.returncode, result.stdout),
+            (0, b"Hello, Bob!\nhow are you\n"),
+            result.stderr,
+        )
+        result = self.connect(
+            port, "greeting", "--framing", "netstring", "--name", " ", stdin=b""
+        )
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b"refused the name: name is empty", result.stderr)
+        self.stopWith(proc, signal.SIGTERM)

@@ -1,0 +1,57 @@
+"""The README's examples run, and do what the README says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from .helpers import Wire
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def readmeNamespace() -> dict[str, Any]:
+    """Run the README's Python blocks that define machines (not the one that
+    starts a reactor)."""
+    namespace: dict[str, Any] = {}
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    for block in blocks:
+        if "reactor.run()" not in block:
+            exec(compile(block, str(README), "exec"), namespace)
+    return namespace
+
+
+class ReadmeTests(SynchronousTestCase):
+    def test_shout(self) -> None:
+        wire = Wire(readmeNamespace()["ShoutMachine"])
+        wire.send(b"hey")
+        self.assertEqual(wire.received(), [b"HEY"])
+
+    def test_passwordEcho(self) -> None:
+        machineClass = readmeNamespace()["PasswordEchoMachine"]
+        wire = Wire(machineClass)
+        wire.send(b"hello", b"sesame", b"hello")
+        self.assertEqual(
+            wire.received(), [b"Error: say the password", b"Welcome.", b"hello"]
+        )
+        self.assertEqual(wire.machine.state, "receiving")
+        wire.machine.close()
+        self.assertEqual(wire.machine.state, "closing")
+        self.assertTrue(wire.transport.disconnecting)
+
+    def test_echoParentUnchanged(self) -> None:
+        readmeNamespace()
+        from statemachines.echo import EchoMachine
+
+        self.assertNotIn("passwordAccepted", EchoMachine.blueprint.inputs)
+
+    def test_commandsInReadmeMatchCI(self) -> None:
+        text = README.read_text()
+        self.assertIn("pip install . && txmachines serve echo", text)
+        test_command = "python -m twisted.trial tests"
+        self.assertIn(test_command, text)
+        ci = (README.parent / ".ci" / "run").read_text()
+        self.assertIn(test_command, ci)
