@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
@@ -32,6 +33,7 @@ from statemachines.greeting import GreetingMachine
 from statemachines.greeting_client import GreetingRefused
 from statemachines.lifecycle import DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 
+from . import diagrams
 from .client import EchoClient, echoClient, greetingClient
 from .framing import DEFAULT_MAX_FRAME_LENGTH, FRAMINGS
 from .server import MachineServerFactory, Server
@@ -92,6 +94,33 @@ def parser() -> argparse.ArgumentParser:
         "--name",
         help="the name to give (greeting; default: the first line of standard input)",
     )
+    diagrams = commands.add_parser(
+        "diagrams", help="write (or check) the state diagrams of machines"
+    )
+    diagrams.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="package.module:Class of a machine (default: every shipped machine)",
+    )
+    diagrams.add_argument(
+        "--output",
+        type=Path,
+        default=Path("diagrams"),
+        help="where the files go (default %(default)s)",
+    )
+    diagrams.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 naming every missing, stale or extra file",
+    )
+    diagrams.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="a Markdown file whose embedded diagrams to update "
+        "(default: README.md, with the shipped machines)",
+    )
     return top
 
 
@@ -112,6 +141,10 @@ def _framingOptions(command: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    if args.command == "diagrams":
+        raise SystemExit(
+            diagrams.run(args.targets, args.output, args.check, args.readme)
+        )
     if args.protocol == "greeting" and args.framing == "raw":
         parser().error(
             "greeting needs message boundaries: use a framing other than raw"

@@ -1,0 +1,236 @@
+"""
+State diagrams as text: Graphviz DOT and Mermaid ``stateDiagram-v2``.
+
+Theory of operation
+===================
+
+Drawing is a pure function from a class to text, so the same class always
+gives the same bytes, whatever ``PYTHONHASHSEED``, import order or machine.
+Automat's own ``asDigraph()`` cannot promise that: it walks frozensets whose
+order depends on identity hashes.
+
+1. `chartOf` reads a class into a `Chart`.  For a `StateMachine` subclass that
+   is its `Blueprint`; for a plain Automat class it is built from the class's
+   ``MethodicalMachine``.  Either way the order is total and documented:
+   states and inputs in the order the class bodies define them (base classes
+   first), transitions by (state, input) in that order.
+2. `toDot` and `toMermaid` write the chart.  Nodes get ids ``s0, s1, ...`` in
+   state order, so no state name can collide with a keyword of either
+   language; names appear only inside escaped labels.
+
+What a drawing shows:
+
+- the initial state, with an arrow from a start point;
+- terminal states (no transition leaves them for another state), with a
+  double border in DOT and an arrow to the end point in Mermaid;
+- each transition labelled ``input / output, output``; in DOT, all the
+  transitions between the same two states share one edge with one line per
+  input, which keeps self-loops readable;
+- in a subclass's diagram, the states the subclass added are filled and the
+  legend names the class they came from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import attrs
+from automat import MethodicalMachine
+from automat._methodical import MethodicalInput, MethodicalState
+
+from .perclass import StateMachine, TransitionDecl
+
+ADDED_FILL = "#fff2cc"
+
+
+@attrs.frozen
+class Chart:
+    """What a diagram needs to know about one machine."""
+
+    title: str
+    initial: str | None
+    states: tuple[str, ...]
+    added: frozenset[str]
+    transitions: tuple[TransitionDecl, ...]
+    parent: str | None = None
+
+    @property
+    def terminal(self) -> frozenset[str]:
+        leaving = {t.state for t in self.transitions if t.enter != t.state}
+        return frozenset(s for s in self.states if s not in leaving)
+
+
+def _shortName(qualified: str) -> str:
+    return qualified.rsplit(".", 1)[-1]
+
+
+def chartOf(cls: type) -> Chart:
+    """The chart of ``cls``: a `StateMachine` or any plain Automat class."""
+    if isinstance(cls, type) and issubclass(cls, StateMachine) and cls.blueprint.states:
+        return _chartOfBlueprint(cls)
+    return _chartOfAutomat(cls)
+
+
+def _chartOfBlueprint(cls: type[StateMachine]) -> Chart:
+    blueprint = cls.blueprint
+    base = _nearestStatefulBase(cls)
+    states = {name: i for i, name in enumerate(blueprint.states)}
+    inputs = {name: i for i, name in enumerate(blueprint.inputs)}
+    transitions = sorted(
+        blueprint.transitions.values(), key=lambda t: (states[t.state], inputs[t.input])
+    )
+    added: frozenset[str] = frozenset()
+    if base is not None:
+        added = frozenset(s for s in blueprint.states if s not in base.blueprint.states)
+    return Chart(
+        title=cls.__name__,
+        initial=blueprint.initial,
+        states=tuple(blueprint.states),
+        added=added,
+        transitions=tuple(transitions),
+        parent=base.__name__ if base is not None else None,
+    )
+
+
+def _nearestStatefulBase(cls: type) -> type[StateMachine] | None:
+    for base in cls.__mro__[1:]:
+        if issubclass(base, StateMachine) and base.blueprint.states:
+            return base
+    return None
+
+
+def _findMachine(cls: type) -> MethodicalMachine:
+    for klass in cls.__mro__:
+        for value in vars(klass).values():
+            if isinstance(value, MethodicalMachine):
+                return value
+    raise TypeError(f"{cls!r} has no MethodicalMachine")
+
+
+def _chartOfAutomat(cls: type) -> Chart:
+    machine = _findMachine(cls)
+    automaton = machine._automaton
+    order: dict[str, int] = {}
+    inputOrder: dict[str, int] = {}
+    for klass in reversed(cls.__mro__):
+        for value in vars(klass).values():
+            if isinstance(value, MethodicalState) and value.machine is machine:
+                order.setdefault(value.method.__name__, len(order))
+            elif isinstance(value, MethodicalInput) and value.automaton is automaton:
+                inputOrder.setdefault(value.method.__name__, len(inputOrder))
+    transitions = []
+    for start, inp, end, outs in automaton._transitions:
+        for name in (start.method.__name__, end.method.__name__):
+            order.setdefault(name, len(order) + 10_000)  # not in any class body
+        transitions.append(
+            TransitionDecl(
+                state=start.method.__name__,
+                input=inp.method.__name__,
+                enter=end.method.__name__,
+                outputs=tuple(o.method.__name__ for o in outs),
+                declaredBy=cls.__name__,
+            )
+        )
+    transitions.sort(
+        key=lambda t: (order[t.state], inputOrder.get(t.input, 1 << 30), t.input)
+    )
+    initial = automaton.initialState
+    initialName = (
+        initial.method.__name__ if isinstance(initial, MethodicalState) else None
+    )
+    if initialName is not None:
+        order.setdefault(initialName, len(order) + 10_000)
+    states = tuple(sorted(order, key=lambda s: (order[s], s)))
+    return Chart(
+        title=cls.__name__,
+        initial=initialName,
+        states=states,
+        added=frozenset(),
+        transitions=tuple(transitions),
+    )
+
+
+def _label(t: TransitionDecl) -> str:
+    return f"{t.input} / {', '.join(t.outputs)}" if t.outputs else t.input
+
+
+# -- DOT ----------------------------------------------------------------------
+
+
+def _dotString(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _edgeGroups(chart: Chart) -> Iterator[tuple[str, str, list[TransitionDecl]]]:
+    groups: dict[tuple[str, str], list[TransitionDecl]] = {}
+    for t in chart.transitions:
+        groups.setdefault((t.state, t.enter), []).append(t)
+    for (start, end), ts in groups.items():
+        yield start, end, ts
+
+
+def toDot(chart: Chart) -> str:
+    ids = {name: f"s{i}" for i, name in enumerate(chart.states)}
+    title = chart.title
+    if chart.parent is not None:
+        title += f" (extends {chart.parent}; filled states are added)"
+    lines = [
+        f"digraph {_dotString(chart.title)} {{",
+        "  graph [rankdir=LR, labelloc=t, fontname=Helvetica,"
+        f" label={_dotString(title)}];",
+        "  node [shape=box, style=rounded, fontname=Helvetica];",
+        "  edge [fontname=Helvetica, fontsize=10];",
+    ]
+    if chart.initial is not None:
+        lines.append('  start [shape=point, width=0.15, label=""];')
+    terminal = chart.terminal
+    for name in chart.states:
+        attributes = [f"label={_dotString(name)}"]
+        if name in terminal:
+            attributes.append("peripheries=2")
+        if name in chart.added:
+            attributes.append(f'style="rounded,filled", fillcolor="{ADDED_FILL}"')
+        lines.append(f"  {ids[name]} [{', '.join(attributes)}];")
+    if chart.initial is not None:
+        lines.append(f"  start -> {ids[chart.initial]};")
+    for start, end, transitions in _edgeGroups(chart):
+        label = "\\l".join(_dotString(_label(t))[1:-1] for t in transitions) + "\\l"
+        lines.append(f'  {ids[start]} -> {ids[end]} [label="{label}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# -- Mermaid --------------------------------------------------------------------
+
+_MERMAID_SAFE = re.compile(r"[A-Za-z0-9_ ,./()\-]")
+
+
+def _mermaidText(text: str) -> str:
+    return "".join(c if _MERMAID_SAFE.fullmatch(c) else f"#{ord(c)};" for c in text)
+
+
+def toMermaid(chart: Chart) -> str:
+    ids = {name: f"s{i}" for i, name in enumerate(chart.states)}
+    lines = ["stateDiagram-v2"]
+    if chart.parent is not None:
+        lines.append(
+            f"    %% {chart.title} extends {chart.parent}; added states are highlighted"
+        )
+    for name in chart.states:
+        lines.append(f'    state "{_mermaidText(name)}" as {ids[name]}')
+    if chart.initial is not None:
+        lines.append(f"    [*] --> {ids[chart.initial]}")
+    for t in chart.transitions:
+        lines.append(
+            f"    {ids[t.state]} --> {ids[t.enter]} : {_mermaidText(_label(t))}"
+        )
+    for name in chart.states:
+        if name in chart.terminal:
+            lines.append(f"    {ids[name]} --> [*]")
+    if chart.added:
+        lines.append(f"    classDef added fill:{ADDED_FILL}")
+        added = ",".join(ids[name] for name in chart.states if name in chart.added)
+        lines.append(f"    class {added} added")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,126 @@
+"""Machines the diagram tests draw: a user's subclass, plain Automat classes."""
+
+from __future__ import annotations
+
+from automat import MethodicalMachine
+
+from statemachines import GreetingMachine, inherited
+
+
+class PoliteGreetingMachine(GreetingMachine):
+    """A user's subclass: asks for a title after the name."""
+
+    _machine = MethodicalMachine()
+    naming, receiving, closing, closed = inherited(
+        _machine, GreetingMachine, "naming", "receiving", "closing", "closed"
+    )
+    nameAccepted, messageReceived, connectionLost, failed = inherited(
+        _machine,
+        GreetingMachine,
+        "nameAccepted",
+        "messageReceived",
+        "connectionLost",
+        "failed",
+    )
+    _reportError, _loseConnection, _disconnected = inherited(
+        _machine, GreetingMachine, "_reportError", "_loseConnection", "_disconnected"
+    )
+
+    @_machine.state()
+    def titling(self) -> None:
+        "Waiting for a title."
+
+    @_machine.output()
+    def _askTitle(self, name: str) -> None:
+        self.name = name
+        self.sendText("Your title?")
+
+    @_machine.output()
+    def _greetTitled(self, message: bytes) -> None:
+        self.sendText(f"Hello, {message.decode('utf-8', 'replace')} {self.name}!")
+
+    naming.upon(nameAccepted, enter=titling, outputs=[_askTitle])
+    titling.upon(messageReceived, enter=receiving, outputs=[_greetTitled])
+    titling.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
+    titling.upon(connectionLost, enter=closed, outputs=[_disconnected])
+
+
+class Turnstile:
+    """A plain Automat class that knows nothing of txmachines."""
+
+    machine = MethodicalMachine()
+
+    @machine.state(initial=True)
+    def locked(self) -> None:
+        "Locked."
+
+    @machine.state()
+    def unlocked(self) -> None:
+        "Unlocked."
+
+    @machine.state()
+    def broken(self) -> None:
+        "Broken for good."
+
+    @machine.input()
+    def coin(self) -> None:
+        "A coin."
+
+    @machine.input()
+    def push(self) -> None:
+        "A push."
+
+    @machine.input()
+    def kick(self) -> None:
+        "A kick."
+
+    @machine.output()
+    def _unlock(self) -> None:
+        pass
+
+    @machine.output()
+    def _lock(self) -> None:
+        pass
+
+    locked.upon(coin, enter=unlocked, outputs=[_unlock])
+    locked.upon(push, enter=locked, outputs=[])
+    unlocked.upon(push, enter=locked, outputs=[_lock])
+    unlocked.upon(coin, enter=unlocked, outputs=[])
+    locked.upon(kick, enter=broken, outputs=[])
+    unlocked.upon(kick, enter=broken, outputs=[])
+
+
+def _named(name: str):  # type: ignore[no-untyped-def]
+    def rename(f):  # type: ignore[no-untyped-def]
+        f.__name__ = name
+        return f
+
+    return rename
+
+
+class Awkward:
+    """Names that are keywords or special characters in DOT and Mermaid."""
+
+    machine = MethodicalMachine()
+
+    @machine.state(initial=True)
+    @_named("node")
+    def s1(self) -> None:
+        "DOT keyword."
+
+    @machine.state()
+    @_named('end "quoted" {x}; -> y')
+    def s2(self) -> None:
+        "Mermaid keyword, quotes, braces, arrows."
+
+    @machine.input()
+    @_named("graph\\edge")
+    def i1(self) -> None:
+        "Backslash."
+
+    @machine.output()
+    @_named("state: #1 <b>")
+    def o1(self) -> None:
+        pass
+
+    s1.upon(i1, enter=s2, outputs=[o1])
