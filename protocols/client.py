@@ -16,7 +16,7 @@ from statemachines.client import ClientMachine
 from statemachines.echo_client import EchoClientMachine
 from statemachines.greeting_client import GreetingClientMachine
 
-from .framing import DEFAULT_MAX_FRAME_LENGTH, FRAMINGS
+from .framing import DEFAULT_MAX_FRAME_LENGTH, adapterFor
 
 M = TypeVar("M", bound=ClientMachine)
 
@@ -31,7 +31,7 @@ class EndpointDialer:
         maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
     ) -> None:
         self.endpoint = endpoint
-        self.adapterClass = FRAMINGS[framing]
+        self.adapterClass = adapterFor(framing)
         self.maxFrameLength = maxFrameLength
         self.machine: ClientMachine | None = None
         self._attempt: Deferred[IProtocol] | None = None
@@ -89,14 +89,6 @@ class GreetingClient(EchoClient):
         return self.machine.whenGreeted()
 
 
-def _dialer(
-    endpoint: IStreamClientEndpoint, framing: str, maxFrameLength: int
-) -> EndpointDialer:
-    if framing not in FRAMINGS:
-        raise ValueError(f"unknown framing {framing!r}; pick one of {list(FRAMINGS)}")
-    return EndpointDialer(endpoint, framing, maxFrameLength)
-
-
 def echoClient(
     reactor: IReactorTime,
     endpoint: IStreamClientEndpoint,
@@ -105,7 +97,7 @@ def echoClient(
     **machineOptions: Any,
 ) -> EchoClient:
     """A started echo client."""
-    dialer = _dialer(endpoint, framing, maxFrameLength)
+    dialer = EndpointDialer(endpoint, framing, maxFrameLength)
     machine = EchoClientMachine(
         dialer, reactor, boundaries=(framing != "raw"), **machineOptions
     )
@@ -126,7 +118,7 @@ def greetingClient(
     """A started greeting client that introduces itself as ``name``."""
     if framing == "raw":
         raise ValueError("greeting needs message boundaries; raw has none")
-    dialer = _dialer(endpoint, framing, maxFrameLength)
+    dialer = EndpointDialer(endpoint, framing, maxFrameLength)
     machine = GreetingClientMachine(dialer, reactor, name=name, **machineOptions)
     dialer.machine = machine
     client = GreetingClient(machine)

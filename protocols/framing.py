@@ -144,3 +144,13 @@ FRAMINGS: dict[str, type[MachineAdapter]] = {
     adapter.framing: adapter
     for adapter in (LineAdapter, NetstringAdapter, Int32Adapter, RawAdapter)
 }
+
+
+def adapterFor(framing: str) -> type[MachineAdapter]:
+    """The adapter class for ``framing``; ValueError names the choices."""
+    try:
+        return FRAMINGS[framing]
+    except KeyError:
+        raise ValueError(
+            f"unknown framing {framing!r}; pick one of {', '.join(FRAMINGS)}"
+        ) from None

@@ -15,7 +15,7 @@ from twisted.logger import Logger
 
 from statemachines.lifecycle import ConnectionMachine
 
-from .framing import DEFAULT_MAX_FRAME_LENGTH, FRAMINGS, MachineAdapter
+from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
 
 MachineMaker = Callable[[], ConnectionMachine]
 
@@ -32,12 +32,8 @@ class MachineServerFactory(Factory):
         framing: str = "line",
         maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
     ) -> None:
-        if framing not in FRAMINGS:
-            raise ValueError(
-                f"unknown framing {framing!r}; pick one of {list(FRAMINGS)}"
-            )
         self.makeMachine = makeMachine
-        self.adapterClass = FRAMINGS[framing]
+        self.adapterClass = adapterFor(framing)
         self.maxFrameLength = maxFrameLength
         self.machines: set[ConnectionMachine] = set()
 

@@ -36,13 +36,14 @@ from collections.abc import Callable
 from automat import MethodicalMachine
 from twisted.application.internet import backoffPolicy
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .errorpolicy import FailsConnection
 from .interfaces import Dialer, Link
 from .lifecycle import DEFAULT_CLOSE_TIMEOUT
+from .timer import Timer
 
 RetryPolicy = Callable[[int], float]
 
@@ -70,7 +71,7 @@ class ClientMachine(FailsConnection):
         self.closeTimeout = closeTimeout
         self.failedAttempts = 0
         self.link: Link | None = None
-        self._timer: IDelayedCall | None = None
+        self._timer = Timer(clock, self.timeout)
         self._stopWaiters: list[Deferred[None]] = []
 
     # -- hooks: override these ----------------------------------------------
@@ -105,18 +106,6 @@ class ClientMachine(FailsConnection):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.state}>"
-
-    # -- plain methods the outputs call ---------------------------------------
-
-    def _setTimer(self, delay: float) -> None:
-        self._cancelTimerNow()
-        self._timer = self.clock.callLater(delay, self.timeout)
-
-    def _cancelTimerNow(self) -> None:
-        if self._timer is not None:
-            if self._timer.active():
-                self._timer.cancel()
-            self._timer = None
 
     # -- states ---------------------------------------------------------------
 
@@ -237,16 +226,16 @@ class ClientMachine(FailsConnection):
             delay=delay,
             attempt=self.failedAttempts + 1,
         )
-        self._setTimer(delay)
+        self._timer.start(delay)
 
     @_machine.output()
     def _cancelTimer(self) -> None:
-        self._cancelTimerNow()
+        self._timer.cancel()
 
     @_machine.output()
     def _loseConnection(self) -> None:
         assert self.link is not None
-        self._setTimer(self.closeTimeout)
+        self._timer.start(self.closeTimeout)
         self.link.loseConnection()
 
     @_machine.output()

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 from automat import MethodicalMachine
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .errorpolicy import FailsConnection
 from .interfaces import Link
+from .timer import Timer
 
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_CLOSE_TIMEOUT = 10.0
@@ -61,7 +62,7 @@ class ConnectionMachine(FailsConnection):
         self.idleTimeout = idleTimeout
         self.closeTimeout = closeTimeout
         self.link: Link | None = None
-        self._timer: IDelayedCall | None = None
+        self._timer = Timer(clock, self.timeout)
         self._closedWaiters: list[Deferred[None]] = []
 
     # -- hooks: override these ----------------------------------------------
@@ -103,19 +104,6 @@ class ConnectionMachine(FailsConnection):
     def __repr__(self) -> str:
         peer = self.link.describePeer() if self.link is not None else "-"
         return f"<{type(self).__name__} {peer} {self.state}>"
-
-    # -- plain methods the outputs call ---------------------------------------
-
-    def _setTimer(self, delay: float | None) -> None:
-        self._cancelTimerNow()
-        if delay is not None:
-            self._timer = self.clock.callLater(delay, self.timeout)
-
-    def _cancelTimerNow(self) -> None:
-        if self._timer is not None:
-            if self._timer.active():
-                self._timer.cancel()
-            self._timer = None
 
     # -- states ---------------------------------------------------------------
 
@@ -178,7 +166,7 @@ class ConnectionMachine(FailsConnection):
 
     @_machine.output()
     def _startIdleTimer(self) -> None:
-        self._setTimer(self.idleTimeout)
+        self._timer.start(self.idleTimeout)
 
     @_machine.output()
     def _connected(self) -> None:
@@ -207,7 +195,7 @@ class ConnectionMachine(FailsConnection):
     @_machine.output()
     def _loseConnection(self) -> None:
         assert self.link is not None
-        self._setTimer(self.closeTimeout)
+        self._timer.start(self.closeTimeout)
         self.link.loseConnection()
 
     @_machine.output()
@@ -218,7 +206,7 @@ class ConnectionMachine(FailsConnection):
 
     @_machine.output()
     def _disconnected(self, reason: Failure) -> None:
-        self._cancelTimerNow()
+        self._timer.cancel()
         self.log.debug("{machine} disconnected", machine=self)
         waiters, self._closedWaiters = self._closedWaiters, []
         try:
