@@ -3,6 +3,7 @@ txmachines' state machines: protocol behaviour as Automat machines that do no
 I/O.  Subclass one to make a new protocol.
 """
 
+from .blueprint import Blueprint, MachineError
 from .client import ClientMachine
 from .echo import EchoMachine
 from .echo_client import ClientStopped, EchoClientMachine
@@ -10,7 +11,7 @@ from .greeting import GreetingMachine, InvalidName, validateName
 from .greeting_client import GreetingClientMachine, GreetingRefused
 from .interfaces import Dialer, Link
 from .lifecycle import ConnectionMachine
-from .perclass import Blueprint, MachineError, StateMachine, inherited
+from .perclass import StateMachine, automatState, inherited, onAutomatRuntime
 
 __all__ = [
     "Blueprint",
@@ -27,6 +28,8 @@ __all__ = [
     "Link",
     "MachineError",
     "StateMachine",
+    "automatState",
     "inherited",
+    "onAutomatRuntime",
     "validateName",
 ]

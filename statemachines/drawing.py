@@ -39,7 +39,8 @@ import attrs
 from automat import MethodicalMachine
 from automat._methodical import MethodicalInput, MethodicalState
 
-from .perclass import StateMachine, TransitionDecl
+from .blueprint import TransitionDecl
+from .perclass import StateMachine
 
 ADDED_FILL = "#fff2cc"
 

@@ -16,8 +16,9 @@ from typing import Any
 
 from twisted.logger import Logger
 
+from .blueprint import MachineError
 from .interfaces import Link
-from .perclass import MachineError, StateMachine
+from .perclass import StateMachine
 
 
 class FailsConnection(StateMachine):

@@ -27,16 +27,17 @@ own automaton, rebuilt when the class is created, in three steps:
    output; a transition for an inherited ``(state, input)`` pair replaces the
    inherited one.  Nothing is ever written back into the parent.
 
-3. **Materialise.**  A brand-new ``MethodicalMachine`` is built from the merged
-   blueprint and its states, inputs and outputs are installed on the class.
-   Output *methods* are looked up by name on the finished class, so an output
-   overridden in a subclass - decorated or as a plain method - is the one that
-   runs.  Inputs are installed as `GuardedInput`: calling one never lets
-   Automat's ``NoTransition`` or an exception raised by an output escape to
-   the caller; both are handed to `StateMachine.machineError`.
+3. **Materialise.**  Output *methods* are looked up by name on the finished
+   class, so an output overridden in a subclass - decorated or as a plain
+   method - is the one that runs.  The merged blueprint is then built twice:
+   as a fresh Automat ``MethodicalMachine`` (which validates every transition
+   the way Automat does, draws with ``asDigraph()``, and serves as the
+   reference runtime, see `onAutomatRuntime`), and as the compiled dispatcher
+   of `statemachines.compiled`, whose generated input functions are what the
+   class's inputs are.
 
-The runtime is Automat's own: after step 3 a class is an ordinary Automat
-class with one machine, so everything Automat offers keeps working.
+Calling an input never lets a rejected input or an exception raised by an
+output escape to the caller: both are handed to `StateMachine.machineError`.
 
 Rules
 =====
@@ -52,80 +53,25 @@ Rules
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
-from automat import MethodicalMachine, NoTransition
+from automat import MethodicalMachine
 from automat._methodical import MethodicalInput, MethodicalOutput, MethodicalState
 from twisted.python.failure import Failure
 
+from .blueprint import Blueprint, MachineError, StateDecl, TransitionDecl
+from .compiled import StateTable, compileMachine
+
 __all__ = [
     "Blueprint",
-    "GuardedInput",
     "MachineError",
-    "StateDecl",
     "StateMachine",
-    "TransitionDecl",
+    "automatState",
     "inherited",
+    "onAutomatRuntime",
 ]
-
-
-@attrs.frozen
-class StateDecl:
-    """A state, by name, and the class that first declared it."""
-
-    name: str
-    method: Callable[..., Any]
-    declaredBy: str
-    serialized: Any = None
-
-
-@attrs.frozen
-class TransitionDecl:
-    """Upon ``input`` in ``state``, enter ``enter`` and run ``outputs``."""
-
-    state: str
-    input: str
-    enter: str
-    outputs: tuple[str, ...]
-    declaredBy: str
-    collector: Callable[[Iterable[Any]], Any] = list
-
-
-@attrs.frozen
-class Blueprint:
-    """
-    A machine as plain, ordered data: what a class's automaton is built from,
-    and what diagrams and tests read.
-    """
-
-    initial: str | None
-    states: Mapping[str, StateDecl]
-    inputs: Mapping[str, Callable[..., Any]]
-    outputs: Mapping[str, Callable[..., Any]]
-    transitions: Mapping[tuple[str, str], TransitionDecl]
-
-    @classmethod
-    def empty(cls) -> Blueprint:
-        return cls(initial=None, states={}, inputs={}, outputs={}, transitions={})
-
-    def transitionsFrom(self, state: str) -> Iterator[TransitionDecl]:
-        return (t for (s, _), t in self.transitions.items() if s == state)
-
-
-@attrs.frozen
-class MachineError:
-    """
-    Something went wrong inside a machine: ``kind`` is ``"rejected"`` (an
-    input the current state does not accept) or ``"failed"`` (an output
-    raised; ``failure`` says what).
-    """
-
-    kind: str
-    state: str
-    input: str
-    failure: Failure | None = None
 
 
 def _copyFunction(f: Callable[..., Any]) -> types.FunctionType:
@@ -186,38 +132,6 @@ def inherited(
                 f"{parent.__qualname__} has no state, input or output named {name!r}"
             )
     return stand_ins[0] if len(stand_ins) == 1 else tuple(stand_ins)
-
-
-class GuardedInput(MethodicalInput):
-    """
-    An Automat input that never raises into its caller: ``NoTransition`` and
-    exceptions from outputs become a call to ``machineError`` on the instance.
-    On the class, the input object itself is returned (Automat's raises).
-    """
-
-    def __get__(self, oself: object, type: None = None) -> Any:
-        if oself is None:
-            return self
-        assert isinstance(oself, StateMachine)
-        runInput = super().__get__(oself)
-        inputName = self.method.__name__
-
-        def guarded(*args: object, **kwargs: object) -> object:
-            try:
-                return runInput(*args, **kwargs)  # type: ignore[operator]
-            except NoTransition as e:
-                oself._reportMachineError(
-                    MachineError("rejected", e.state.method.__name__, inputName)
-                )
-            except Exception:
-                oself._reportMachineError(
-                    MachineError("failed", oself.state, inputName, Failure())
-                )
-            return None
-
-        guarded.__name__ = inputName
-        guarded.__doc__ = self.method.__doc__
-        return guarded
 
 
 def _ownMachine(cls: type) -> tuple[str, MethodicalMachine] | None:
@@ -303,12 +217,20 @@ def _collect(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
     )
 
 
-def _resolve(cls: type, name: str, kind: str) -> Callable[..., Any]:
+def _resolve(cls: type, name: str, kind: str, declared: Callable[..., Any]) -> Any:
     """The method that implements input or output ``name`` on ``cls``."""
-    value = _lookup(cls, name)
-    if isinstance(value, (MethodicalInput, MethodicalOutput)):
+    try:
+        value = _lookup(cls, name)
+    except AttributeError:
+        return declared  # declared, but only reachable through transitions
+    if kind == "input":
+        if isinstance(value, MethodicalInput) or getattr(
+            value, "__txmachinesInput__", False
+        ):
+            return declared
+    elif isinstance(value, MethodicalOutput):
         return value.method
-    if kind == "output" and isinstance(value, types.FunctionType):
+    elif isinstance(value, types.FunctionType):
         # An output overridden by a plain method: that method is the output.
         return value
     raise TypeError(
@@ -317,23 +239,26 @@ def _resolve(cls: type, name: str, kind: str) -> Callable[..., Any]:
     )
 
 
-def _materialise(cls: type, attribute: str, blueprint: Blueprint) -> MethodicalMachine:
+def _materialise(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None:
+    inputMethods = {
+        name: _resolve(cls, name, "input", method)
+        for name, method in blueprint.inputs.items()
+    }
+    outputMethods = {
+        name: _resolve(cls, name, "output", method)
+        for name, method in blueprint.outputs.items()
+    }
+
+    # Automat's machine: validation, asDigraph(), and the reference runtime.
     machine = MethodicalMachine()
-    states: dict[str, MethodicalState] = {}
-    for name, decl in blueprint.states.items():
-        states[name] = machine.state(
+    states = {
+        name: machine.state(
             initial=(name == blueprint.initial), serialized=decl.serialized
         )(decl.method)
-    inputs: dict[str, GuardedInput] = {}
-    for name in blueprint.inputs:
-        inputs[name] = GuardedInput(
-            automaton=machine._automaton,
-            method=_resolve(cls, name, "input"),
-            symbol=machine._symbol,
-        )
-    outputs: dict[str, MethodicalOutput] = {}
-    for name in blueprint.outputs:
-        outputs[name] = machine.output()(_resolve(cls, name, "output"))
+        for name, decl in blueprint.states.items()
+    }
+    inputs = {name: machine.input()(m) for name, m in inputMethods.items()}
+    outputs = {name: machine.output()(m) for name, m in outputMethods.items()}
     for t in blueprint.transitions.values():
         states[t.state].upon(
             inputs[t.input],
@@ -341,11 +266,18 @@ def _materialise(cls: type, attribute: str, blueprint: Blueprint) -> MethodicalM
             outputs=[outputs[o] for o in t.outputs],
             collector=t.collector,
         )
-    for group in (states, inputs, outputs):
+
+    # The compiled dispatcher: what actually runs.
+    assert blueprint.initial is not None
+    tables, functions = compileMachine(blueprint, inputMethods, outputMethods)
+    for group in (states, outputs, functions):
         for name, obj in group.items():
             setattr(cls, name, obj)
     setattr(cls, attribute, machine)
-    return machine
+    cls._automatMachine = machine
+    cls._automatInputs = inputs
+    cls._txmTables = tables
+    cls._txmTable = tables[blueprint.initial]
 
 
 class StateMachine:
@@ -359,6 +291,14 @@ class StateMachine:
 
     blueprint: ClassVar[Blueprint] = Blueprint.empty()
     _automatMachine: ClassVar[MethodicalMachine | None] = None
+    _automatInputs: ClassVar[dict[str, MethodicalInput]] = {}
+    _txmTables: ClassVar[dict[str, StateTable]] = {}
+
+    # The dispatcher's per-instance state; class-level values are the defaults
+    # (an instance need not call any __init__ for its machine to work).
+    _txmTable: StateTable
+    _txmBusy: bool = False
+    _txmQueue: list[tuple[Callable[..., Any], tuple[Any, ...], Any]] | None = None
     _handlingMachineError: bool = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -375,19 +315,40 @@ class StateMachine:
         if blueprint.states:
             if blueprint.initial is None:
                 raise TypeError(f"{cls.__qualname__}'s machine has no initial state")
-            cls._automatMachine = _materialise(cls, attribute, blueprint)
+            _materialise(cls, attribute, blueprint)
 
     @property
     def state(self) -> str:
         """The name of the current state."""
-        machine = type(self)._automatMachine
-        if machine is None:
-            raise TypeError(f"{type(self).__qualname__} declares no machine")
-        transitioner = self.__dict__.get(machine._symbol)
-        if transitioner is None:
-            return self.blueprint.initial or ""
-        name: str = transitioner._state.method.__name__
-        return name
+        return self._txmTable.name
+
+    # -- the dispatcher's slow paths (see statemachines.compiled) ------------
+
+    def _txmDefer(
+        self,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+    ) -> None:
+        if self._txmQueue is None:
+            self._txmQueue = []
+        self._txmQueue.append((function, args, kwargs))
+
+    def _txmDrain(self) -> None:
+        queue, self._txmQueue = self._txmQueue, None
+        for function, args, kwargs in queue or ():
+            function(self, *args, **(kwargs or {}))
+
+    def _txmReject(self, inputName: str) -> None:
+        self._reportMachineError(MachineError("rejected", self.state, inputName))
+
+    def _txmFail(self, inputName: str) -> None:
+        failure = Failure()
+        self._reportMachineError(MachineError("failed", self.state, inputName, failure))
+        if self._txmQueue is not None:
+            self._txmDrain()
+
+    # -- errors ---------------------------------------------------------------
 
     def _reportMachineError(self, error: MachineError) -> None:
         if self._handlingMachineError:
@@ -407,13 +368,38 @@ class StateMachine:
     def machineError(self, error: MachineError) -> None:
         """
         Called when an input is rejected or an output raised.  Subclasses
-        decide what that means for their protocol; the default re-raises
-        nothing and only reports.
+        decide what that means for their protocol; the default only reports
+        to `machineErrorUnhandled`.
         """
         self.machineErrorUnhandled(error)
 
     def machineErrorUnhandled(self, error: MachineError) -> None:
         """Last resort for errors nobody can act on: override to log them."""
+
+
+def onAutomatRuntime(cls: type[StateMachine], *args: Any, **kwargs: Any) -> Any:
+    """
+    An instance of ``cls`` whose inputs run on Automat's own runtime instead
+    of the compiled dispatcher: the reference for differential tests.  Its
+    inputs raise what Automat raises (``NoTransition``, output exceptions)
+    and run re-entrant calls immediately; read its state with `automatState`.
+    """
+    instance = cls.__new__(cls)
+    for name, automatInput in cls._automatInputs.items():
+        instance.__dict__[name] = automatInput.__get__(instance)
+    cls.__init__(instance, *args, **kwargs)
+    return instance
+
+
+def automatState(instance: StateMachine) -> str:
+    """The current state of an instance made by `onAutomatRuntime`."""
+    machine = type(instance)._automatMachine
+    assert machine is not None
+    transitioner = instance.__dict__.get(machine._symbol)
+    if transitioner is None:
+        return type(instance).blueprint.initial or ""
+    name: str = transitioner._state.method.__name__
+    return name
 
 
 def _machineAttribute(cls: type) -> str:

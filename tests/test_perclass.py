@@ -258,8 +258,10 @@ class SubclassingTests(SynchronousTestCase):
                 a = MethodicalMachine()
                 b = MethodicalMachine()
 
-    def test_inputOnClassIsTheInput(self) -> None:
-        self.assertEqual(Door.push.method.__name__, "push")  # type: ignore[attr-defined]
+    def test_inputOnClassKeepsItsNameAndDoc(self) -> None:
+        self.assertEqual(
+            (Door.push.__name__, Door.push.__doc__), ("push", "Push the door.")
+        )
 
     def test_shippedMachinesParentsUnchanged(self) -> None:
         """Greeting extends echo; echo and the lifecycle keep their tables."""

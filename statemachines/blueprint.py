@@ -1,0 +1,76 @@
+"""
+A machine as plain, ordered data.
+
+A `Blueprint` is what `statemachines.perclass` reads out of a class body and
+merges down a class hierarchy, what `statemachines.compiled` turns into
+tables, and what diagrams and tests read.  Names, not objects, identify
+states, inputs and outputs, which is what lets a subclass refer to what it
+inherits without touching its parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import attrs
+from twisted.python.failure import Failure
+
+__all__ = ["Blueprint", "MachineError", "StateDecl", "TransitionDecl"]
+
+
+@attrs.frozen
+class StateDecl:
+    """A state, by name, and the class that first declared it."""
+
+    name: str
+    method: Callable[..., Any]
+    declaredBy: str
+    serialized: Any = None
+
+
+@attrs.frozen
+class TransitionDecl:
+    """Upon ``input`` in ``state``, enter ``enter`` and run ``outputs``."""
+
+    state: str
+    input: str
+    enter: str
+    outputs: tuple[str, ...]
+    declaredBy: str
+    collector: Callable[[Iterable[Any]], Any] = list
+
+
+@attrs.frozen
+class Blueprint:
+    """
+    A machine as plain, ordered data: what a class's automaton is built from,
+    and what diagrams and tests read.
+    """
+
+    initial: str | None
+    states: Mapping[str, StateDecl]
+    inputs: Mapping[str, Callable[..., Any]]
+    outputs: Mapping[str, Callable[..., Any]]
+    transitions: Mapping[tuple[str, str], TransitionDecl]
+
+    @classmethod
+    def empty(cls) -> Blueprint:
+        return cls(initial=None, states={}, inputs={}, outputs={}, transitions={})
+
+    def transitionsFrom(self, state: str) -> Iterator[TransitionDecl]:
+        return (t for (s, _), t in self.transitions.items() if s == state)
+
+
+@attrs.frozen
+class MachineError:
+    """
+    Something went wrong inside a machine: ``kind`` is ``"rejected"`` (an
+    input the current state does not accept) or ``"failed"`` (an output
+    raised; ``failure`` says what).
+    """
+
+    kind: str
+    state: str
+    input: str
+    failure: Failure | None = None
