@@ -38,31 +38,32 @@ def recording(cls: type[StateMachine]) -> type[Any]:
     return Recording
 
 
-def run(
-    machine: Any,
-    steps: list[tuple[str, tuple[Any, ...]]],
-    automat: bool,
-) -> list[object]:
-    """Feed ``steps``; what each returned, raised or was rejected with."""
+Step = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+def observe(machine: Any, steps: list[Step], automat: bool) -> list[object]:
+    """
+    Feed ``steps``; for each, what it returned, raised or was rejected with,
+    the state after it, and the machine's ``log`` if it keeps one.
+    """
     observed: list[object] = []
-    for name, args in steps:
+    for name, args, kwargs in steps:
         before = len(machine.errors)
         try:
-            result = getattr(machine, name)(*args)
+            result = getattr(machine, name)(*args, **kwargs)
         except NoTransition as e:
             result = ("rejected", e.state.method.__name__)
-        except Exception as e:  # an output raised
+        except Exception as e:  # an output raised (Automat lets it through)
             result = ("failed", type(e).__name__)
-        else:
-            if not automat and len(machine.errors) > before:
-                [error] = machine.errors[before:]
-                result = (
-                    ("rejected", error.state)
-                    if error.kind == "rejected"
-                    else ("failed", error.failure.type.__name__)
-                )
+        if not automat and len(machine.errors) > before:
+            [error] = machine.errors[before:]
+            result = (
+                ("rejected", error.state)
+                if error.kind == "rejected"
+                else ("failed", error.failure.type.__name__)
+            )
         state = automatState(machine) if automat else machine.state
-        observed.append((name, result, state))
+        observed.append((name, result, state, list(getattr(machine, "log", []))))
     return observed
 
 
@@ -87,13 +88,13 @@ class ShippedMachinesTests(SynchronousTestCase):
     def compare(
         self, cls: type[ConnectionMachine], script: list[tuple[str, Any]]
     ) -> None:
-        steps = [(name, make()) for name, make in script]
+        steps = [(name, make(), {}) for name, make in script]
         Recording = recording(cls)
         ours = Recording(Clock())
         ours.errors = []
         reference = onAutomatRuntime(Recording, Clock())
         reference.errors = []
-        self.assertEqual(run(ours, steps, False), run(reference, steps, True))
+        self.assertEqual(observe(ours, steps, False), observe(reference, steps, True))
         if ours.link is not None:
             self.assertEqual(
                 (
@@ -167,11 +168,11 @@ def machines(draw: st.DrawFn) -> tuple[type[Any], dict[str, list[str]]]:
             params = ", ".join(
                 ["self", *positional, *(["*", "z"] if "z" in keep else [])]
             )
+            record = f"('o{i}_{j}', " + "".join(f"{n}, " for n in keep) + ")"
             body = (
                 "raise ValueError('boom')"
                 if raises
-                else f"self.log.append(('o{i}_{j}', {', '.join(keep)}{',' if keep else ''}));"
-                f" return {len(keep)}"
+                else f"self.log.append({record}); return {len(keep)}"
             )
             exec(f"def o{i}_{j}({params}): {body}", namespace)
             outputs[i].append(m.output()(namespace.pop(f"o{i}_{j}")))
@@ -195,9 +196,7 @@ def machines(draw: st.DrawFn) -> tuple[type[Any], dict[str, list[str]]]:
 
 
 @st.composite
-def scripts(
-    draw: st.DrawFn, signatures: dict[str, list[str]]
-) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+def scripts(draw: st.DrawFn, signatures: dict[str, list[str]]) -> list[Step]:
     steps = []
     for _ in range(draw(st.integers(0, 12))):
         name = draw(st.sampled_from(sorted(signatures)))
@@ -228,29 +227,7 @@ class RandomMachinesTests(SynchronousTestCase):
         steps = data.draw(scripts(signatures))
         ours, reference = cls(), onAutomatRuntime(cls)
         ours.errors, reference.errors = [], []
-        for machine, automat in ((ours, False), (reference, True)):
-            observed = []
-            for name, args, kwargs in steps:
-                before = len(machine.errors)
-                try:
-                    result: object = getattr(machine, name)(*args, **kwargs)
-                except NoTransition as e:
-                    result = ("rejected", e.state.method.__name__)
-                except ValueError:
-                    result = ("failed",)
-                if len(machine.errors) > before:
-                    [error] = machine.errors[before:]
-                    result = (
-                        ("rejected", error.state)
-                        if error.kind == "rejected"
-                        else ("failed",)
-                    )
-                state = automatState(machine) if automat else machine.state
-                observed.append((result, state, list(machine.log)))
-            if automat:
-                self.assertEqual(observed, ours_observed)
-            else:
-                ours_observed = observed
+        self.assertEqual(observe(ours, steps, False), observe(reference, steps, True))
 
 
 class ReentrancyTests(SynchronousTestCase):
