@@ -44,7 +44,7 @@ Step = tuple[str, tuple[Any, ...], dict[str, Any]]
 def observe(machine: Any, steps: list[Step], automat: bool) -> list[object]:
     """
     Feed ``steps``; for each, what it returned, raised or was rejected with,
-    the state after it, and the machine's ``log`` if it keeps one.
+    the state after it, and the machine's ``trace`` if it keeps one.
     """
     observed: list[object] = []
     for name, args, kwargs in steps:
@@ -63,7 +63,7 @@ def observe(machine: Any, steps: list[Step], automat: bool) -> list[object]:
                 else ("failed", error.failure.type.__name__)
             )
         state = automatState(machine) if automat else machine.state
-        observed.append((name, result, state, list(getattr(machine, "log", []))))
+        observed.append((name, result, state, list(getattr(machine, "trace", []))))
     return observed
 
 
@@ -172,7 +172,7 @@ def machines(draw: st.DrawFn) -> tuple[type[Any], dict[str, list[str]]]:
             body = (
                 "raise ValueError('boom')"
                 if raises
-                else f"self.log.append({record}); return {len(keep)}"
+                else f"self.trace.append({record}); return {len(keep)}"
             )
             exec(f"def o{i}_{j}({params}): {body}", namespace)
             outputs[i].append(m.output()(namespace.pop(f"o{i}_{j}")))
@@ -189,7 +189,7 @@ def machines(draw: st.DrawFn) -> tuple[type[Any], dict[str, list[str]]]:
                 )
     namespace.update({f"s{i}": s for i, s in enumerate(states)})
     namespace.update({f"i{i}": inp for i, inp in enumerate(inputs)})
-    namespace["__init__"] = lambda self: setattr(self, "log", [])
+    namespace["__init__"] = lambda self: setattr(self, "trace", [])
     namespace["machineError"] = lambda self, error: self.errors.append(error)
     cls = type("Random", (StateMachine,), namespace)
     return cls, {f"i{i}": SIGNATURES[sig] for i, sig in enumerate(inputSigs)}
