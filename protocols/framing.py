@@ -8,7 +8,7 @@ including a framing error, goes to the machine, which decides what happens.
 ========== ===================== ===================================
 framing    Twisted receiver      a message is
 ========== ===================== ===================================
-line       LineReceiver          one CRLF-terminated line
+line       (own, linear)         one CRLF-terminated line
 netstring  NetstringReceiver     one netstring
 int32      Int32StringReceiver   one string with a 4-byte length
 raw        Protocol              whatever one dataReceived delivers
@@ -26,7 +26,7 @@ from typing import Protocol as TypingProtocol
 
 from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Protocol, connectionDone
-from twisted.protocols.basic import Int32StringReceiver, LineReceiver, NetstringReceiver
+from twisted.protocols.basic import Int32StringReceiver, NetstringReceiver
 from twisted.python.failure import Failure
 
 DEFAULT_MAX_FRAME_LENGTH = 16 * 1024
@@ -83,13 +83,42 @@ class MachineAdapter(Protocol):
         return f"{host}:{port}" if host is not None else str(peer)
 
 
-class LineAdapter(MachineAdapter, LineReceiver):
+class LineAdapter(MachineAdapter):
+    """
+    CRLF lines, with `LineReceiver`'s limits and delimiter semantics but
+    linear time: ``LineReceiver`` re-copies the rest of its buffer for every
+    line it splits off, which is quadratic in the number of lines that arrive
+    together (Twisted #6357); this scans one buffer with an offset.
+    """
+
     framing = "line"
     textErrors = True
     delimiter = b"\r\n"
+    _buffer = b""
 
-    def lineReceived(self, line: bytes) -> None:
-        self.machine.messageReceived(line)
+    def dataReceived(self, data: bytes) -> None:
+        if self._buffer:
+            data = self._buffer + data
+            self._buffer = b""
+        delimiter, limit = self.delimiter, self.MAX_LENGTH
+        messageReceived = self.machine.messageReceived
+        transport: Any = self.transport
+        start = 0
+        while True:
+            end = data.find(delimiter, start)
+            if end < 0:
+                break
+            if end - start > limit:
+                self.lineLengthExceeded(data[start:])
+                return
+            messageReceived(data[start:end])
+            start = end + len(delimiter)
+            if transport is not None and transport.disconnecting:
+                return
+        if len(data) - start >= limit + len(delimiter):
+            self.lineLengthExceeded(data[start:])
+            return
+        self._buffer = data[start:]
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self.machine.badFrame(f"line longer than {self.MAX_LENGTH} bytes")
@@ -97,7 +126,8 @@ class LineAdapter(MachineAdapter, LineReceiver):
     def sendMessage(self, message: bytes) -> None:
         if self.delimiter in message:
             raise ValueError(f"a line may not contain {self.delimiter!r}: {message!r}")
-        self.sendLine(message)
+        assert self.transport is not None
+        self.transport.write(message + self.delimiter)
 
 
 class NetstringAdapter(MachineAdapter, NetstringReceiver):

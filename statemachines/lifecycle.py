@@ -166,7 +166,7 @@ class ConnectionMachine(FailsConnection):
 
     @_machine.output()
     def _startIdleTimer(self) -> None:
-        self._timer.start(self.idleTimeout)
+        self._timer.restart(self.idleTimeout)
 
     @_machine.output()
     def _connected(self) -> None:

@@ -1,4 +1,11 @@
-"""At most one pending delayed call: what the lifecycles' ``timeout`` input needs."""
+"""
+At most one pending delayed call: what the lifecycles' ``timeout`` input needs.
+
+Restarting a timer on every message (an idle timeout) must be cheap, so
+`Timer.restart` only moves a deadline; the pending call, when it fires early,
+re-arms itself for the time that is left.  `Timer.start` replaces the pending
+call outright (a close deadline may be shorter than an idle one).
+"""
 
 from __future__ import annotations
 
@@ -8,24 +15,43 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 
 class Timer:
-    """Calls ``fire`` after a delay; starting it again replaces the pending call."""
+    """Calls ``fire`` once its deadline passes."""
+
+    __slots__ = ("_clock", "_fire", "_call", "_deadline")
 
     def __init__(self, clock: IReactorTime, fire: Callable[[], object]) -> None:
         self._clock = clock
         self._fire = fire
         self._call: IDelayedCall | None = None
+        self._deadline = 0.0
 
     def start(self, delay: float | None) -> None:
-        """Fire after ``delay`` seconds instead of whatever was pending; None: never."""
+        """Fire ``delay`` seconds from now instead of whenever was set; None: never."""
         self.cancel()
         if delay is not None:
-            self._call = self._clock.callLater(delay, self._fired)
+            self._deadline = self._clock.seconds() + delay
+            self._call = self._clock.callLater(delay, self._due)
+
+    def restart(self, delay: float | None) -> None:
+        """Like `start`, but cheap when it only pushes the deadline later."""
+        if delay is None or self._call is None:
+            self.start(delay)
+            return
+        deadline = self._clock.seconds() + delay
+        if deadline < self._call.getTime():
+            self.start(delay)
+        else:
+            self._deadline = deadline
 
     def cancel(self) -> None:
         call, self._call = self._call, None
         if call is not None and call.active():
             call.cancel()
 
-    def _fired(self) -> None:
+    def _due(self) -> None:
+        left = self._deadline - self._clock.seconds()
+        if left > 0:
+            self._call = self._clock.callLater(left, self._due)
+            return
         self._call = None
         self._fire()

@@ -52,8 +52,11 @@ class TransitionTests(SynchronousTestCase):
         clock.advance(20)
         machine.messageReceived(b"two")
         self.assertEqual(machine.events, ["connected", b"one", b"two"])
-        [timer] = clock.getDelayedCalls()
-        self.assertEqual(timer.getTime(), 70)
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+        clock.advance(29.9)
+        self.assertEqual((machine.state, link.errors), ("receiving", []))
+        clock.advance(0.1)  # 30 s after the last message
+        self.assertEqual((machine.state, link.errors), ("closing", ["idle timeout"]))
 
     def test_idleTimeout(self) -> None:
         for messages in ([], [b"x"]):
