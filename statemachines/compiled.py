@@ -20,16 +20,21 @@ out once, when `statemachines.perclass` builds the class:
   output gets the input's default for a keyword-only parameter the caller
   left out (Automat passes nothing).
 
-Calling an input::
+Calling an input is a dict lookup and a call::
 
-    if busy: queue the call and return None         (re-entrancy, see below)
-    run = current_table[input]       KeyError -> machineError("rejected")
-    busy = True; result = run(...)   exception -> machineError("failed")
-    busy = False; run queued inputs; return result
+    run = self._txmTable[input]        KeyError -> machineError("rejected")
+    run(...):                          the transition function
+        self._txmTable = BUSY twin of the next state
+        result = [output(...), ...]    exception -> machineError("failed")
+        self._txmTable = next state
+        run any queued inputs; return result
 
-- **Re-entrancy.**  An input called while another is running (from an output,
-  or a hook an output calls) is queued and runs after the current transition
-  has finished, in call order: transitions never interleave.  Automat runs it
+- **Re-entrancy.**  While a transition runs, the current table is the next
+  state's *busy twin*: same name, but every input in it queues its call.  So
+  an input called while another is running (from an output, or a hook an
+  output calls) costs nothing to detect; it is queued and runs after the
+  current transition has finished, in call order: transitions never
+  interleave.  Automat runs it
   immediately, inside the output; the two agree whenever the re-entrant call
   is the last thing the transition does, which is how the shipped machines
   (and Automat's idiom of feeding a verdict back in) use it.
@@ -57,13 +62,17 @@ __all__ = ["StateTable", "compileMachine"]
 
 
 class StateTable(dict[str, Callable[..., Any]]):
-    """One state: input name -> transition function.  Knows its own name."""
+    """
+    One state: input name -> transition function.  ``busy`` is its twin,
+    current while a transition into this state runs its outputs.
+    """
 
-    __slots__ = ("name",)
+    __slots__ = ("name", "busy")
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
+        self.busy: StateTable = self
 
     def __repr__(self) -> str:
         return f"<StateTable {self.name}: {', '.join(self)}>"
@@ -89,6 +98,8 @@ def _isSimple(method: Callable[..., Any]) -> bool:
 
 def _signatureSource(method: Callable[..., Any]) -> tuple[str, str]:
     """``(params, forward)``: a def's parameter list and a call forwarding it."""
+    if not _isSimple(method):
+        return "self, *args, **kwargs", "self, *args, **kwargs"
     params, forward, kwOnly = ["self"], ["self"], False
     for p in _parameters(method):
         if p.kind is p.KEYWORD_ONLY and not kwOnly:
@@ -99,9 +110,44 @@ def _signatureSource(method: Callable[..., Any]) -> tuple[str, str]:
     return ", ".join(params), ", ".join(forward)
 
 
-def _copyDefaults(target: Any, method: Callable[..., Any]) -> None:
-    target.__defaults__ = getattr(method, "__defaults__", None)
-    target.__kwdefaults__ = getattr(method, "__kwdefaults__", None)
+def _define(
+    source: str, namespace: dict[str, Any], name: str, method: Callable[..., Any]
+) -> Any:
+    """Generate ``name`` with ``method``'s defaults (the signatures match)."""
+    function = _exec(source, namespace, name)
+    if _isSimple(method):
+        function.__defaults__ = getattr(method, "__defaults__", None)
+        function.__kwdefaults__ = getattr(method, "__kwdefaults__", None)
+    return function
+
+
+def _outputCalls(
+    inputMethod: Callable[..., Any],
+    outputs: list[Callable[..., Any]],
+    namespace: dict[str, Any],
+) -> list[str]:
+    """Source that calls each output with the parameters it declares."""
+    calls = []
+    simple = _isSimple(inputMethod)
+    if not simple:
+        namespace["FILTER"] = _filterArgs
+        namespace["INPUT_SPEC"] = _getArgSpec(inputMethod)
+    for i, method in enumerate(outputs):
+        namespace[f"o{i}"] = method
+        if simple:
+            args = ["self"] + [
+                p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}"
+                for p in _parameters(method)
+            ]
+            calls.append(f"o{i}({', '.join(args)})")
+        else:
+            # Automat's own filtering, for inputs with *args or **kwargs.
+            namespace[f"spec{i}"] = _getArgSpec(method)
+            calls.append(
+                f"(lambda a, k: o{i}(self, *a, **k))"
+                f"(*FILTER(args, kwargs, INPUT_SPEC, spec{i}))"
+            )
+    return calls
 
 
 def _compileTransition(
@@ -110,97 +156,65 @@ def _compileTransition(
     outputs: Mapping[str, Callable[..., Any]],
     tables: Mapping[str, StateTable],
 ) -> Callable[..., Any]:
-    namespace: dict[str, Any] = {"NEXT": tables[t.enter], "COLLECT": t.collector}
-    calls = []
-    if _isSimple(inputMethod):
-        params, _ = _signatureSource(inputMethod)
-        for i, name in enumerate(t.outputs):
-            method = outputs[name]
-            namespace[f"o{i}"] = method
-            args = ["self"]
-            for p in _parameters(method):
-                args.append(
-                    p.name
-                    if p.kind is p.POSITIONAL_OR_KEYWORD
-                    else f"{p.name}={p.name}"
-                )
-            calls.append(f"o{i}({', '.join(args)})")
-    else:
-        # Automat's own filtering, for inputs with *args or **kwargs.
-        params = "self, *args, **kwargs"
-        namespace["FILTER"] = _filterArgs
-        namespace["INPUT_SPEC"] = _getArgSpec(inputMethod)
-        lines = ["    values = []"]
-        for i, name in enumerate(t.outputs):
-            namespace[f"o{i}"] = outputs[name]
-            namespace[f"spec{i}"] = _getArgSpec(outputs[name])
-            lines.append(f"    a, k = FILTER(args, kwargs, INPUT_SPEC, spec{i})")
-            lines.append(f"    values.append(o{i}(self, *a, **k))")
-        source = (
-            f"def transition({params}):\n"
-            f"    self._txmTable = NEXT\n"
-            + "\n".join(lines)
-            + "\n    return COLLECT(values)\n"
-        )
-        return _exec(source, namespace, "transition")
+    nextTable = tables[t.enter]
+    namespace: dict[str, Any] = {
+        "NEXT": nextTable,
+        "BUSY": nextTable.busy,
+        "COLLECT": t.collector,
+    }
+    params, _ = _signatureSource(inputMethod)
+    calls = _outputCalls(inputMethod, [outputs[o] for o in t.outputs], namespace)
     values = f"[{', '.join(calls)}]"
     result = values if t.collector is list else f"COLLECT({values})"
-    source = (
-        f"def transition({params}):\n    self._txmTable = NEXT\n    return {result}\n"
-    )
-    function = _exec(source, namespace, "transition")
-    if _isSimple(inputMethod):
-        _copyDefaults(function, inputMethod)
-    return function
-
-
-def _compileInput(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-    simple = _isSimple(method)
-    if simple:
-        params, forward = _signatureSource(method)
-        positional = [
-            p.name for p in _parameters(method) if p.kind is not p.KEYWORD_ONLY
-        ]
-        keyword = [p.name for p in _parameters(method) if p.kind is p.KEYWORD_ONLY]
-        queued = "(" + "".join(f"{p}, " for p in positional) + "), "
-        queued += (
-            "{" + ", ".join(f"{k!r}: {k}" for k in keyword) + "}" if keyword else "None"
-        )
-        prelude = ""
+    if not calls:
+        body = f"    self._txmTable = NEXT\n    return {result}\n"
     else:
-        params = forward = "self, *args, **kwargs"
-        queued = "args, kwargs"
-        # Bind the way Automat does, so that a wrong call raises TypeError here.
-        prelude = "    METHOD(self, *args, **kwargs)\n"
+        body = (
+            "    self._txmTable = BUSY\n"
+            "    try:\n"
+            f"        result = {result}\n"
+            "    except Exception:\n"
+            "        self._txmTable = NEXT\n"
+            f"        return self._txmFail({t.input!r})\n"
+            "    self._txmTable = NEXT\n"
+            "    if self._txmQueue is not None:\n"
+            "        self._txmDrain()\n"
+            "    return result\n"
+        )
+    return _define(
+        f"def transition({params}):\n{body}", namespace, "transition", inputMethod
+    )
+
+
+def _compileInput(
+    name: str, method: Callable[..., Any]
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The input function, and the function that queues it while busy."""
+    params, forward = _signatureSource(method)
+    # Bind the way Automat does, so that a wrong call raises TypeError here.
+    prelude = "" if _isSimple(method) else "    METHOD(self, *args, **kwargs)\n"
     source = (
         f"def {name}({params}):\n"
         f"{prelude}"
-        f"    if self._txmBusy:\n"
-        f"        return self._txmDefer({name}, {queued})\n"
         f"    try:\n"
         f"        run = self._txmTable[{name!r}]\n"
         f"    except KeyError:\n"
         f"        return self._txmReject({name!r})\n"
-        f"    self._txmBusy = True\n"
-        f"    try:\n"
-        f"        result = run({forward})\n"
-        f"    except Exception:\n"
-        f"        self._txmBusy = False\n"
-        f"        return self._txmFail({name!r})\n"
-        f"    self._txmBusy = False\n"
-        f"    if self._txmQueue is not None:\n"
-        f"        self._txmDrain()\n"
-        f"    return result\n"
+        f"    return run({forward})\n"
     )
-    function = _exec(source, {"METHOD": method}, name)
-    if simple:
-        _copyDefaults(function, method)
+    function = _define(source, {"METHOD": method}, name, method)
     function.__doc__ = method.__doc__
     function.__qualname__ = getattr(method, "__qualname__", name)
     function.__module__ = getattr(method, "__module__", None)
     function.__annotations__ = dict(getattr(method, "__annotations__", {}))
     function.__txmachinesInput__ = True
-    return function
+    queue = _define(
+        f"def queue({params}):\n    self._txmDefer(INPUT, {forward})\n",
+        {"INPUT": function},
+        "queue",
+        method,
+    )
+    return function, queue
 
 
 def compileMachine(
@@ -212,10 +226,14 @@ def compileMachine(
     The state tables and input functions for ``blueprint``, whose input and
     output names resolve to the methods in ``inputs`` and ``outputs``.
     """
+    functions, queues = {}, {}
+    for name in blueprint.inputs:
+        functions[name], queues[name] = _compileInput(name, inputs[name])
     tables = {name: StateTable(name) for name in blueprint.states}
+    for table in tables.values():
+        table.busy = StateTable(table.name)
+        table.busy.update(queues)
     for t in blueprint.transitions.values():
-        tables[t.state][t.input] = _compileTransition(
-            t, inputs[t.input], outputs, tables
-        )
-    functions = {name: _compileInput(name, inputs[name]) for name in blueprint.inputs}
+        table = tables[t.state]
+        table[t.input] = _compileTransition(t, inputs[t.input], outputs, tables)
     return tables, functions

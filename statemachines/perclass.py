@@ -297,7 +297,6 @@ class StateMachine:
     # The dispatcher's per-instance state; class-level values are the defaults
     # (an instance need not call any __init__ for its machine to work).
     _txmTable: StateTable
-    _txmBusy: bool = False
     _txmQueue: list[tuple[Callable[..., Any], tuple[Any, ...], Any]] | None = None
     _handlingMachineError: bool = False
 
@@ -325,10 +324,7 @@ class StateMachine:
     # -- the dispatcher's slow paths (see statemachines.compiled) ------------
 
     def _txmDefer(
-        self,
-        function: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any] | None,
+        self, function: Callable[..., Any], /, *args: Any, **kwargs: Any
     ) -> None:
         if self._txmQueue is None:
             self._txmQueue = []
@@ -337,7 +333,7 @@ class StateMachine:
     def _txmDrain(self) -> None:
         queue, self._txmQueue = self._txmQueue, None
         for function, args, kwargs in queue or ():
-            function(self, *args, **(kwargs or {}))
+            function(*args, **kwargs)
 
     def _txmReject(self, inputName: str) -> None:
         self._reportMachineError(MachineError("rejected", self.state, inputName))
