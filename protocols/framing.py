@@ -36,6 +36,7 @@ class MachineInputs(TypingProtocol):
     """The inputs an adapter feeds; both server and client machines have them."""
 
     def connectionMade(self, link: Any) -> object: ...
+    def dataArrived(self) -> object: ...
     def messageReceived(self, message: bytes) -> object: ...
     def badFrame(self, reason: str) -> object: ...
     def connectionLost(self, reason: Failure) -> object: ...
@@ -97,6 +98,7 @@ class LineAdapter(MachineAdapter):
     _buffer = b""
 
     def dataReceived(self, data: bytes) -> None:
+        self.machine.dataArrived()
         if self._buffer:
             data = self._buffer + data
             self._buffer = b""
@@ -133,6 +135,10 @@ class LineAdapter(MachineAdapter):
 class NetstringAdapter(MachineAdapter, NetstringReceiver):
     framing = "netstring"
 
+    def dataReceived(self, data: bytes) -> None:
+        self.machine.dataArrived()
+        NetstringReceiver.dataReceived(self, data)
+
     def stringReceived(self, string: bytes) -> None:
         self.machine.messageReceived(string)
 
@@ -149,6 +155,10 @@ class NetstringAdapter(MachineAdapter, NetstringReceiver):
 class Int32Adapter(MachineAdapter, Int32StringReceiver):
     framing = "int32"
 
+    def dataReceived(self, data: bytes) -> None:
+        self.machine.dataArrived()
+        Int32StringReceiver.dataReceived(self, data)
+
     def stringReceived(self, string: bytes) -> None:
         self.machine.messageReceived(string)
 
@@ -163,6 +173,7 @@ class RawAdapter(MachineAdapter):
     framing = "raw"
 
     def dataReceived(self, data: bytes) -> None:
+        self.machine.dataArrived()
         self.machine.messageReceived(data)
 
     def sendMessage(self, message: bytes) -> None:

@@ -76,12 +76,6 @@ class ClientMachine(FailsConnection):
 
     # -- hooks: override these ----------------------------------------------
 
-    def onConnected(self) -> None:
-        """A connection is up."""
-
-    def onMessage(self, message: bytes) -> None:
-        """The server sent one message."""
-
     def onDisconnected(self, reason: Failure) -> None:
         """The current connection is gone (the machine may reconnect)."""
 
@@ -156,6 +150,10 @@ class ClientMachine(FailsConnection):
         "The dialer's attempt failed."
 
     @_machine.input()
+    def dataArrived(self) -> None:
+        "Bytes arrived from the server."
+
+    @_machine.input()
     def messageReceived(self, message: bytes) -> None:
         "The framing delivered one message."
 
@@ -195,12 +193,12 @@ class ClientMachine(FailsConnection):
         )
 
     @_machine.output()
-    def _connected(self) -> None:
-        self.onConnected()
+    def onConnected(self) -> None:
+        """A connection is up (a hook: override it)."""
 
     @_machine.output()
-    def _message(self, message: bytes) -> None:
-        self.onMessage(message)
+    def onMessage(self, message: bytes) -> None:
+        """The server sent one message (a hook: override it)."""
 
     @_machine.output()
     def _logConnectFailure(self, reason: Failure) -> None:
@@ -268,7 +266,7 @@ class ClientMachine(FailsConnection):
     idle.upon(stop, enter=stopped, outputs=[_stopped])
     idle.upon(failed, enter=idle, outputs=[])
 
-    connecting.upon(connectionMade, enter=connected, outputs=[_attach, _connected])
+    connecting.upon(connectionMade, enter=connected, outputs=[_attach, onConnected])
     connecting.upon(
         connectionFailed,
         enter=reconnecting,
@@ -278,7 +276,8 @@ class ClientMachine(FailsConnection):
     connecting.upon(stop, enter=stopped, outputs=[_cancelDial, _stopped])
     connecting.upon(failed, enter=reconnecting, outputs=[_scheduleRetry])
 
-    connected.upon(messageReceived, enter=receiving, outputs=[_message])
+    connected.upon(dataArrived, enter=connected, outputs=[])
+    connected.upon(messageReceived, enter=receiving, outputs=[onMessage])
     connected.upon(badFrame, enter=connected, outputs=[_logBadFrame, _abortConnection])
     connected.upon(failed, enter=connected, outputs=[_abortConnection])
     connected.upon(start, enter=connected, outputs=[])
@@ -287,7 +286,8 @@ class ClientMachine(FailsConnection):
         connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry]
     )
 
-    receiving.upon(messageReceived, enter=receiving, outputs=[_message])
+    receiving.upon(dataArrived, enter=receiving, outputs=[])
+    receiving.upon(messageReceived, enter=receiving, outputs=[onMessage])
     receiving.upon(badFrame, enter=receiving, outputs=[_logBadFrame, _abortConnection])
     receiving.upon(failed, enter=receiving, outputs=[_abortConnection])
     receiving.upon(start, enter=receiving, outputs=[])
@@ -296,7 +296,8 @@ class ClientMachine(FailsConnection):
         connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry]
     )
 
-    closing.upon(messageReceived, enter=closing, outputs=[_message])
+    closing.upon(dataArrived, enter=closing, outputs=[])
+    closing.upon(messageReceived, enter=closing, outputs=[onMessage])
     closing.upon(badFrame, enter=closing, outputs=[_logBadFrame, _abortConnection])
     closing.upon(failed, enter=closing, outputs=[_abortConnection])
     closing.upon(timeout, enter=closing, outputs=[_abortConnection])

@@ -84,10 +84,9 @@ class GreetingMachine(EchoMachine):
         "failed",
         "connectionLost",
     )
-    _startIdleTimer, _reportError, _loseConnection, _disconnected = inherited(
+    _reportError, _loseConnection, _disconnected = inherited(
         _machine,
         EchoMachine,
-        "_startIdleTimer",
         "_reportError",
         "_loseConnection",
         "_disconnected",
@@ -169,7 +168,7 @@ class GreetingMachine(EchoMachine):
 
     # -- transitions ----------------------------------------------------------
 
-    connected.upon(messageReceived, enter=naming, outputs=[_startIdleTimer, _judgeName])
+    connected.upon(messageReceived, enter=naming, outputs=[_judgeName])
     naming.upon(nameAccepted, enter=receiving, outputs=[_greet])
     naming.upon(nameRejected, enter=connected, outputs=[_complain, _askAgain])
     naming.upon(

@@ -46,6 +46,7 @@ class GreetingClientMachine(EchoClientMachine):
         "stopped",
     )
     timeout = inherited(_machine, EchoClientMachine, "timeout")
+    dataArrived = inherited(_machine, EchoClientMachine, "dataArrived")
     messageReceived, badFrame, failed, stop, start, connectionLost, requestQueued = (
         inherited(
             _machine,
@@ -158,6 +159,7 @@ class GreetingClientMachine(EchoClientMachine):
 
     connected.upon(messageReceived, enter=naming, outputs=[_sendName])
     connected.upon(requestQueued, enter=connected, outputs=[])
+    naming.upon(dataArrived, enter=naming, outputs=[])
     naming.upon(messageReceived, enter=naming, outputs=[_judgeReply])
     naming.upon(greeted, enter=receiving, outputs=[_keepGreeting, _sendOutstanding])
     naming.upon(refused, enter=quitting, outputs=[_reportRefusal, _loseConnection])
@@ -170,6 +172,7 @@ class GreetingClientMachine(EchoClientMachine):
         connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry]
     )
 
+    quitting.upon(dataArrived, enter=quitting, outputs=[])
     quitting.upon(messageReceived, enter=quitting, outputs=[])
     quitting.upon(badFrame, enter=quitting, outputs=[])
     quitting.upon(requestQueued, enter=quitting, outputs=[_failOutstanding])

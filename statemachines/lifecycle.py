@@ -6,17 +6,19 @@ Theory of operation
 
 One `ConnectionMachine` serves one connection.  The adapter feeds it
 transport events as inputs; outputs act through the injected `Link` and clock
-and call plain hook methods (``onConnected``, ``onMessage``,
-``onDisconnected``) that subclasses override.
+and call plain methods.  The hooks subclasses override are outputs themselves
+(``onConnected``, ``onMessage``) or called by one (``onDisconnected``).
 
     idle --connectionMade--> connected --messageReceived--> receiving
     connected / receiving --closeRequested | badFrame | timeout | failed--> closing
     any live state --connectionLost--> closed
 
 - ``timeout`` is the one timer input.  In ``connected`` and ``receiving`` it
-  means the peer has been silent for ``idleTimeout`` seconds; in ``closing``
-  it means the peer did not let the connection close within ``closeTimeout``
-  seconds, and the connection is aborted.  At most one timer is pending, and
+  means the peer has sent no bytes for ``idleTimeout`` seconds
+  (``dataArrived`` restarts the count, so a peer slowly sending one long
+  message is not idle); in ``closing`` it means the peer did not let the
+  connection close within ``closeTimeout`` seconds, and the connection is
+  aborted.  At most one timer is pending, and
   none survives ``closed``.
 - Every pair of state and input not in the table below is rejected: the
   event is logged with state and input, the peer is told where the framing
@@ -65,29 +67,22 @@ class ConnectionMachine(FailsConnection):
         self._timer = Timer(clock, self.timeout)
         self._closedWaiters: list[Deferred[None]] = []
 
-    # -- hooks: override these ----------------------------------------------
-
-    def onConnected(self) -> None:
-        """The connection is up."""
-
-    def onMessage(self, message: bytes) -> None:
-        """One message (a line, a string, or a chunk of raw bytes) arrived."""
-
     def onDisconnected(self, reason: Failure) -> None:
-        """The connection is gone."""
+        """The connection is gone (a hook: override it)."""
 
     # -- actions for hooks ----------------------------------------------------
 
     def send(self, message: bytes) -> None:
-        """Send one message to the peer."""
-        if self.link is None:
-            self.log.warn(
-                "{machine} dropped a message sent in state {state}: no connection",
-                machine=self,
-                state=self.state,
-            )
-            return
-        self.link.sendMessage(message)
+        """
+        Send one message to the peer.  (While connected, ``send`` is the
+        link's own ``sendMessage``, bound on the instance: this method only
+        runs when there is no connection to send on.)
+        """
+        self.log.warn(
+            "{machine} dropped a message sent in state {state}: no connection",
+            machine=self,
+            state=self.state,
+        )
 
     def close(self) -> None:
         """Close the connection once what was sent is flushed."""
@@ -134,6 +129,10 @@ class ConnectionMachine(FailsConnection):
         "The transport is connected."
 
     @_machine.input()
+    def dataArrived(self) -> None:
+        "Bytes arrived from the peer (whether or not they complete a message)."
+
+    @_machine.input()
     def messageReceived(self, message: bytes) -> None:
         "The framing delivered one message."
 
@@ -162,19 +161,22 @@ class ConnectionMachine(FailsConnection):
     @_machine.output()
     def _attach(self, link: Link) -> None:
         self.link = link
+        self.send = link.sendMessage  # type: ignore[method-assign]
         self.log.debug("{machine} connected", machine=self)
 
     @_machine.output()
     def _startIdleTimer(self) -> None:
         self._timer.restart(self.idleTimeout)
 
-    @_machine.output()
-    def _connected(self) -> None:
-        self.onConnected()
+    # -- hooks: outputs meant to be overridden (plain methods work) ----------
 
     @_machine.output()
-    def _message(self, message: bytes) -> None:
-        self.onMessage(message)
+    def onConnected(self) -> None:
+        """The connection is up."""
+
+    @_machine.output()
+    def onMessage(self, message: bytes) -> None:
+        """One message (a line, a string, or a chunk of raw bytes) arrived."""
 
     @_machine.output()
     def _reportError(self, reason: str) -> None:
@@ -207,6 +209,7 @@ class ConnectionMachine(FailsConnection):
     @_machine.output()
     def _disconnected(self, reason: Failure) -> None:
         self._timer.cancel()
+        self.__dict__.pop("send", None)
         self.log.debug("{machine} disconnected", machine=self)
         waiters, self._closedWaiters = self._closedWaiters, []
         try:
@@ -220,28 +223,27 @@ class ConnectionMachine(FailsConnection):
     idle.upon(
         connectionMade,
         enter=connected,
-        outputs=[_attach, _startIdleTimer, _connected],
+        outputs=[_attach, _startIdleTimer, onConnected],
     )
     idle.upon(failed, enter=closed, outputs=[])
 
-    connected.upon(
-        messageReceived, enter=receiving, outputs=[_startIdleTimer, _message]
-    )
+    connected.upon(dataArrived, enter=connected, outputs=[_startIdleTimer])
+    connected.upon(messageReceived, enter=receiving, outputs=[onMessage])
     connected.upon(badFrame, enter=closing, outputs=[_reportError, _loseConnection])
     connected.upon(closeRequested, enter=closing, outputs=[_loseConnection])
     connected.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])
     connected.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
     connected.upon(connectionLost, enter=closed, outputs=[_disconnected])
 
-    receiving.upon(
-        messageReceived, enter=receiving, outputs=[_startIdleTimer, _message]
-    )
+    receiving.upon(dataArrived, enter=receiving, outputs=[_startIdleTimer])
+    receiving.upon(messageReceived, enter=receiving, outputs=[onMessage])
     receiving.upon(badFrame, enter=closing, outputs=[_reportError, _loseConnection])
     receiving.upon(closeRequested, enter=closing, outputs=[_loseConnection])
     receiving.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])
     receiving.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
     receiving.upon(connectionLost, enter=closed, outputs=[_disconnected])
 
+    closing.upon(dataArrived, enter=closing, outputs=[])
     closing.upon(messageReceived, enter=closing, outputs=[])
     closing.upon(badFrame, enter=closing, outputs=[])
     closing.upon(closeRequested, enter=closing, outputs=[])

@@ -270,7 +270,9 @@ def _materialise(cls: type[StateMachine], attribute: str, blueprint: Blueprint) 
     # The compiled dispatcher: what actually runs.
     assert blueprint.initial is not None
     tables, functions = compileMachine(blueprint, inputMethods, outputMethods)
-    for group in (states, outputs, functions):
+    # Outputs are installed as the plain methods they are, so that a hook that
+    # is an output can be called, and extended with super(), like any method.
+    for group in (states, outputMethods, functions):
         for name, obj in group.items():
             setattr(cls, name, obj)
     setattr(cls, attribute, machine)

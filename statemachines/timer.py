@@ -17,31 +17,30 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 class Timer:
     """Calls ``fire`` once its deadline passes."""
 
-    __slots__ = ("_clock", "_fire", "_call", "_deadline")
+    __slots__ = ("_clock", "_fire", "_call", "_deadline", "_callTime")
 
     def __init__(self, clock: IReactorTime, fire: Callable[[], object]) -> None:
         self._clock = clock
         self._fire = fire
         self._call: IDelayedCall | None = None
         self._deadline = 0.0
+        self._callTime = 0.0  # when the pending call, if any, is due
 
     def start(self, delay: float | None) -> None:
         """Fire ``delay`` seconds from now instead of whenever was set; None: never."""
         self.cancel()
         if delay is not None:
-            self._deadline = self._clock.seconds() + delay
+            self._deadline = self._callTime = self._clock.seconds() + delay
             self._call = self._clock.callLater(delay, self._due)
 
     def restart(self, delay: float | None) -> None:
         """Like `start`, but cheap when it only pushes the deadline later."""
-        if delay is None or self._call is None:
-            self.start(delay)
-            return
-        deadline = self._clock.seconds() + delay
-        if deadline < self._call.getTime():
-            self.start(delay)
-        else:
-            self._deadline = deadline
+        if delay is not None and self._call is not None:
+            deadline = self._clock.seconds() + delay
+            if deadline >= self._callTime:
+                self._deadline = deadline
+                return
+        self.start(delay)
 
     def cancel(self) -> None:
         call, self._call = self._call, None
@@ -51,6 +50,7 @@ class Timer:
     def _due(self) -> None:
         left = self._deadline - self._clock.seconds()
         if left > 0:
+            self._callTime = self._deadline
             self._call = self._clock.callLater(left, self._due)
             return
         self._call = None

@@ -116,7 +116,8 @@ class DrawingTests(SynchronousTestCase):
     def test_selfLoopsShareOneEdge(self) -> None:
         [greeting] = [d for d in drawings(SHIPPED) if d.name == "GreetingMachine"]
         self.assertIn(
-            's3 -> s3 [label="messageReceived\\lbadFrame\\lcloseRequested\\l'
+            's3 -> s3 [label="dataArrived\\lmessageReceived\\lbadFrame\\l'
+            "closeRequested\\l"
             'timeout / _abortConnection\\lfailed / _abortConnection\\l"];',
             greeting.dot,
         )

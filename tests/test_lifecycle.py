@@ -44,18 +44,22 @@ class TransitionTests(SynchronousTestCase):
         [timer] = clock.getDelayedCalls()
         self.assertEqual(timer.getTime(), 30)
 
-    def test_messagesMoveToReceivingAndRestartIdleTimer(self) -> None:
-        machine, link, clock = connected(Recorder, idleTimeout=30)
-        clock.advance(20)
+    def test_messagesMoveToReceiving(self) -> None:
+        machine, link, clock = connected(Recorder)
         machine.messageReceived(b"one")
         self.assertEqual(machine.state, "receiving")
-        clock.advance(20)
         machine.messageReceived(b"two")
         self.assertEqual(machine.events, ["connected", b"one", b"two"])
+
+    def test_arrivingBytesRestartTheIdleTimer(self) -> None:
+        machine, link, clock = connected(Recorder, idleTimeout=30)
+        for _ in range(3):
+            clock.advance(20)
+            machine.dataArrived()  # bytes, not necessarily a whole message
         self.assertEqual(len(clock.getDelayedCalls()), 1)
         clock.advance(29.9)
-        self.assertEqual((machine.state, link.errors), ("receiving", []))
-        clock.advance(0.1)  # 30 s after the last message
+        self.assertEqual((machine.state, link.errors), ("connected", []))
+        clock.advance(0.1)  # 30 s after the last bytes
         self.assertEqual((machine.state, link.errors), ("closing", ["idle timeout"]))
 
     def test_idleTimeout(self) -> None:

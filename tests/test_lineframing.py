@@ -21,6 +21,9 @@ class Events:
     def connectionMade(self, link: object) -> None:
         pass
 
+    def dataArrived(self) -> None:
+        pass
+
     def messageReceived(self, message: bytes) -> None:
         self.events.append(message)
 

@@ -81,6 +81,17 @@ class EchoWireTests(SynchronousTestCase):
                 wire.lose()
                 self.assertEqual(wire.machine.state, "closed")
 
+    def test_slowLongLineIsNotIdle(self) -> None:
+        wire = Wire(EchoMachine, "line", idleTimeout=10)
+        for _ in range(5):
+            wire.clock.advance(8)
+            wire.adapter.dataReceived(b"slow ")
+        wire.adapter.dataReceived(b"line\r\n")
+        self.assertEqual(wire.received(), [b"slow " * 5 + b"line"])
+        wire.clock.advance(10)
+        self.assertEqual(wire.received(), [b"Error: idle timeout"])
+        self.assertTrue(wire.transport.disconnecting)
+
     def test_abruptReset(self) -> None:
         wire = Wire(EchoMachine, "line")
         wire.adapter.dataReceived(b"half a li")

@@ -1,0 +1,107 @@
+"""
+Echo throughput: raw Twisted LineReceiver against txmachines' echo and
+greeting servers, each in its own process, driven by the same pipelined
+client over loopback.  Rounds alternate between the servers; the medians of
+lines per second and the ratios to the baseline are printed.
+
+    python benchmarks/echo_throughput.py [--rounds 5] [--lines 200000]
+                                         [--size 32] [--window 1000]
+
+The client keeps ``--window`` lines in flight on one connection: it sends
+lines in batches and counts CRLFs coming back, so it costs far less per line
+than the servers it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import threading
+import time
+
+from servers import running
+
+BASELINE = "raw LineReceiver"
+CONTENDERS = [BASELINE, "txmachines echo", "txmachines greeting"]
+
+
+def drive(port: int, lines: int, size: int, window: int, greeting: bool) -> float:
+    """Echo ``lines`` lines of ``size`` bytes; lines per second."""
+    line = b"x" * (size - 2) + b"\r\n"
+    batch = 100
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if greeting:
+            expect = b"Hello! What is your name?\r\n"
+            got = b""
+            while len(got) < len(expect):
+                got += sock.recv(4096)
+            sock.sendall(b"Bench\r\n")
+            expect = b"Hello, Bench!\r\n"
+            got = b""
+            while len(got) < len(expect):
+                got += sock.recv(4096)
+        credit = threading.Semaphore(max(1, window // batch))
+        done = threading.Event()
+
+        def send() -> None:
+            chunk = line * batch
+            for _ in range(lines // batch):
+                credit.acquire()
+                sock.sendall(chunk)
+            done.set()
+
+        start = time.perf_counter()
+        sender = threading.Thread(target=send)
+        sender.start()
+        received = pending = 0
+        while received < lines:
+            data = sock.recv(1 << 16)
+            if not data:
+                raise RuntimeError("server closed the connection")
+            pending += data.count(b"\r\n")
+            while pending >= batch:
+                pending -= batch
+                received += batch
+                credit.release()
+        elapsed = time.perf_counter() - start
+        sender.join()
+    return lines / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument(
+        "--size", type=int, default=32, help="bytes per line, CRLF included"
+    )
+    parser.add_argument("--window", type=int, default=1000, help="lines in flight")
+    args = parser.parse_args()
+    results: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    for round in range(args.rounds):
+        for name in CONTENDERS:
+            with running(name) as (_, port):
+                drive(
+                    port, args.lines // 10, args.size, args.window, "greeting" in name
+                )
+                rate = drive(
+                    port, args.lines, args.size, args.window, "greeting" in name
+                )
+            results[name].append(rate)
+            print(f"  round {round + 1}: {name:22s} {rate:12,.0f} lines/s", flush=True)
+    baseline = statistics.median(results[BASELINE])
+    print(
+        f"\nmedians of {args.rounds} rounds, {args.lines} lines of {args.size} bytes, "
+        f"{args.window} in flight"
+    )
+    for name, rates in results.items():
+        median = statistics.median(rates)
+        print(
+            f"  {name:22s} {median:12,.0f} lines/s   {median / baseline:5.2f}x baseline"
+        )
+
+
+if __name__ == "__main__":
+    main()

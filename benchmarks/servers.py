@@ -1,0 +1,53 @@
+"""Start the servers the benchmarks compare, each in its own process."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).parent
+TXMACHINES = [sys.executable, "-c", "from protocols.cli import main; main()"]
+
+SERVERS = {
+    "raw LineReceiver": [sys.executable, str(HERE / "baseline_server.py")],
+    "txmachines echo": TXMACHINES
+    + ["serve", "echo", "--listen", "tcp:0:interface=127.0.0.1"],
+    "txmachines greeting": TXMACHINES
+    + ["serve", "greeting", "--listen", "tcp:0:interface=127.0.0.1"],
+}
+
+
+@contextmanager
+def running(name: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """Start server ``name``; yield its process and port; stop it after."""
+    proc = subprocess.Popen(
+        SERVERS[name],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=HERE.parent,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            found = re.search(rb"listening on (?:.*port=)?(\d+)", line)
+            if found:
+                port = int(found.group(1))
+                break
+        else:
+            raise RuntimeError(f"{name} exited before listening")
+        yield proc, port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def rss(pid: int) -> int:
+    """Resident set size of ``pid``, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
