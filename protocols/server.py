@@ -36,11 +36,12 @@ class MachineServerFactory(Factory):
         self.adapterClass = adapterFor(framing)
         self.maxFrameLength = maxFrameLength
         self.machines: set[ConnectionMachine] = set()
+        self._forget = self.machines.discard  # one bound method for all machines
 
     def buildProtocol(self, addr: IAddress | None) -> MachineAdapter:
         machine = self.makeMachine()
         self.machines.add(machine)
-        machine.whenClosed().addBoth(lambda _: self.machines.discard(machine))
+        machine.notifyClosed(self._forget)
         return self.adapterClass(machine, self.maxFrameLength)
 
     def closeAll(self) -> Deferred[list[tuple[bool, None]]]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from twisted.logger import Logger
+
 
 class Link(Protocol):
     """One connection, as a machine sees it."""
@@ -32,6 +34,36 @@ class Link(Protocol):
 
     def describePeer(self) -> str:
         """The peer's address, for log events."""
+
+
+class NoLink:
+    """
+    The `Link` of a machine with no connection (before it connects, after it
+    closes): messages sent to it are dropped with a log event, the rest does
+    nothing.
+    """
+
+    log = Logger()
+
+    def sendMessage(self, message: bytes) -> None:
+        self.log.warn(
+            "dropped a message of {length} bytes: no connection", length=len(message)
+        )
+
+    def reportError(self, reason: str) -> None:
+        pass
+
+    def loseConnection(self) -> None:
+        pass
+
+    def abortConnection(self) -> None:
+        pass
+
+    def describePeer(self) -> str:
+        return "-"
+
+
+NO_LINK = NoLink()
 
 
 class Dialer(Protocol):

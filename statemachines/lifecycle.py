@@ -30,14 +30,16 @@ and call plain methods.  The hooks subclasses override are outputs themselves
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from automat import MethodicalMachine
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .errorpolicy import FailsConnection
-from .interfaces import Link
+from .interfaces import NO_LINK, Link
 from .timer import Timer
 
 DEFAULT_IDLE_TIMEOUT = 300.0
@@ -63,9 +65,10 @@ class ConnectionMachine(FailsConnection):
         self.clock = clock
         self.idleTimeout = idleTimeout
         self.closeTimeout = closeTimeout
-        self.link: Link | None = None
+        self.link: Link = NO_LINK
         self._timer = Timer(clock, self.timeout)
-        self._closedWaiters: list[Deferred[None]] = []
+
+    _closeObservers: list[Callable[[ConnectionMachine], object]] | None = None
 
     def onDisconnected(self, reason: Failure) -> None:
         """The connection is gone (a hook: override it)."""
@@ -73,32 +76,30 @@ class ConnectionMachine(FailsConnection):
     # -- actions for hooks ----------------------------------------------------
 
     def send(self, message: bytes) -> None:
-        """
-        Send one message to the peer.  (While connected, ``send`` is the
-        link's own ``sendMessage``, bound on the instance: this method only
-        runs when there is no connection to send on.)
-        """
-        self.log.warn(
-            "{machine} dropped a message sent in state {state}: no connection",
-            machine=self,
-            state=self.state,
-        )
+        """Send one message to the peer (dropped, and logged, if none)."""
+        self.link.sendMessage(message)
 
     def close(self) -> None:
         """Close the connection once what was sent is flushed."""
         self.closeRequested()
 
+    def notifyClosed(self, observer: Callable[[ConnectionMachine], object]) -> None:
+        """Call ``observer(machine)`` once the connection is gone."""
+        if self.state == "closed":
+            observer(self)
+        elif self._closeObservers is None:
+            self._closeObservers = [observer]
+        else:
+            self._closeObservers.append(observer)
+
     def whenClosed(self) -> Deferred[None]:
         """A Deferred that fires once the connection is gone."""
-        if self.state == "closed":
-            return succeed(None)
         d: Deferred[None] = Deferred()
-        self._closedWaiters.append(d)
+        self.notifyClosed(lambda machine: d.callback(None))
         return d
 
     def __repr__(self) -> str:
-        peer = self.link.describePeer() if self.link is not None else "-"
-        return f"<{type(self).__name__} {peer} {self.state}>"
+        return f"<{type(self).__name__} {self.link.describePeer()} {self.state}>"
 
     # -- states ---------------------------------------------------------------
 
@@ -161,7 +162,6 @@ class ConnectionMachine(FailsConnection):
     @_machine.output()
     def _attach(self, link: Link) -> None:
         self.link = link
-        self.send = link.sendMessage  # type: ignore[method-assign]
         self.log.debug("{machine} connected", machine=self)
 
     @_machine.output()
@@ -181,7 +181,6 @@ class ConnectionMachine(FailsConnection):
     @_machine.output()
     def _reportError(self, reason: str) -> None:
         self.log.info("{machine} closing: {reason}", machine=self, reason=reason)
-        assert self.link is not None
         self.link.reportError(reason)
 
     @_machine.output()
@@ -191,32 +190,29 @@ class ConnectionMachine(FailsConnection):
             machine=self,
             seconds=self.idleTimeout,
         )
-        assert self.link is not None
         self.link.reportError("idle timeout")
 
     @_machine.output()
     def _loseConnection(self) -> None:
-        assert self.link is not None
         self._timer.start(self.closeTimeout)
         self.link.loseConnection()
 
     @_machine.output()
     def _abortConnection(self) -> None:
         self.log.info("{machine} aborting: the peer did not close", machine=self)
-        assert self.link is not None
         self.link.abortConnection()
 
     @_machine.output()
     def _disconnected(self, reason: Failure) -> None:
         self._timer.cancel()
-        self.__dict__.pop("send", None)
         self.log.debug("{machine} disconnected", machine=self)
-        waiters, self._closedWaiters = self._closedWaiters, []
+        self.link = NO_LINK
+        observers, self._closeObservers = self._closeObservers or [], None
         try:
             self.onDisconnected(reason)
         finally:
-            for d in waiters:
-                d.callback(None)
+            for observer in observers:
+                observer(self)
 
     # -- transitions ----------------------------------------------------------
 
