@@ -1,57 +1,148 @@
 """
-At most one pending delayed call: what the lifecycles' ``timeout`` input needs.
+Timers for the lifecycles' ``timeout`` input: at most one pending deadline
+per `Timer`, and one delayed call per clock for all of them.
 
-Restarting a timer on every message (an idle timeout) must be cheap, so
-`Timer.restart` only moves a deadline; the pending call, when it fires early,
-re-arms itself for the time that is left.  `Timer.start` replaces the pending
-call outright (a close deadline may be shorter than an idle one).
+Theory of operation
+===================
+
+Every connection has an idle timeout, so timers must be cheap in memory and
+in time.  A Twisted ``DelayedCall`` per connection costs about 600 bytes, and
+restarting one on every arriving chunk costs a cancel and a ``callLater``.
+Instead:
+
+- All the timers of one clock share a `_Deadlines`: a heap of entries
+  ``[when, sequence, timer]`` and a single delayed call, due at the earliest
+  entry.
+- `Timer.restart` (the idle timer, on every chunk) only records the new
+  deadline when it is later than the timer's entry; the entry, when its time
+  comes, is put back at the recorded deadline.  `Timer.start` replaces the
+  entry outright, so a deadline can also move earlier (idle -> close).
+- `Timer.cancel` empties its entry (its timer becomes None) instead of
+  searching the heap; emptied entries are dropped when they reach the top, or
+  all at once when they are more than half of the heap.  The shared call is
+  cancelled as soon as no live entry is left, so a clock with no pending
+  timers has no delayed call.
+
+Timers fire exactly at their deadline (the clock's resolution permitting),
+in deadline order; ties fire in the order they were set.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
+from itertools import count
+from typing import Any
+from weakref import WeakKeyDictionary
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+_sequence = count()
+_byClock: WeakKeyDictionary[Any, _Deadlines] = WeakKeyDictionary()
+
+
+class _Deadlines:
+    """The heap of timer entries of one clock, and its one delayed call."""
+
+    __slots__ = ("clock", "heap", "call", "cancelled", "__weakref__")
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self.clock = clock
+        self.heap: list[list[Any]] = []
+        self.call: IDelayedCall | None = None
+        self.cancelled = 0
+
+    @classmethod
+    def of(cls, clock: IReactorTime) -> _Deadlines:
+        deadlines = _byClock.get(clock)
+        if deadlines is None:
+            deadlines = _byClock[clock] = cls(clock)
+        return deadlines
+
+    def add(self, entry: list[Any]) -> None:
+        heapq.heappush(self.heap, entry)
+        if self.heap[0] is entry:
+            self._schedule()
+
+    def emptied(self, entry: list[Any]) -> None:
+        self.cancelled += 1
+        if self.heap[0] is entry:
+            self._schedule()
+        elif self.cancelled * 2 > len(self.heap) > 64:
+            self.heap = [e for e in self.heap if e[2] is not None]
+            heapq.heapify(self.heap)
+            self.cancelled = 0
+
+    def _schedule(self) -> None:
+        heap = self.heap
+        while heap and heap[0][2] is None:
+            heapq.heappop(heap)
+            self.cancelled -= 1
+        if not heap:
+            if self.call is not None:
+                self.call.cancel()
+                self.call = None
+            return
+        delay = max(0.0, heap[0][0] - self.clock.seconds())
+        if self.call is None:
+            self.call = self.clock.callLater(delay, self._run)
+        elif heap[0][0] < self.call.getTime():
+            self.call.reset(delay)
+
+    def _run(self) -> None:
+        self.call = None
+        now = self.clock.seconds()
+        heap = self.heap
+        while heap and heap[0][0] <= now:
+            timer = heapq.heappop(heap)[2]
+            if timer is None:
+                self.cancelled -= 1
+            else:
+                timer._entry = None
+                timer._due(now)
+        self._schedule()
 
 
 class Timer:
     """Calls ``fire`` once its deadline passes."""
 
-    __slots__ = ("_clock", "_fire", "_call", "_deadline", "_callTime")
+    __slots__ = ("_deadlines", "_fire", "_entry", "_deadline")
 
     def __init__(self, clock: IReactorTime, fire: Callable[[], object]) -> None:
-        self._clock = clock
+        self._deadlines = _Deadlines.of(clock)
         self._fire = fire
-        self._call: IDelayedCall | None = None
+        self._entry: list[Any] | None = None
         self._deadline = 0.0
-        self._callTime = 0.0  # when the pending call, if any, is due
 
     def start(self, delay: float | None) -> None:
         """Fire ``delay`` seconds from now instead of whenever was set; None: never."""
         self.cancel()
         if delay is not None:
-            self._deadline = self._callTime = self._clock.seconds() + delay
-            self._call = self._clock.callLater(delay, self._due)
+            self._schedule(self._deadlines.clock.seconds() + delay)
 
     def restart(self, delay: float | None) -> None:
         """Like `start`, but cheap when it only pushes the deadline later."""
-        if delay is not None and self._call is not None:
-            deadline = self._clock.seconds() + delay
-            if deadline >= self._callTime:
+        entry = self._entry
+        if delay is not None and entry is not None:
+            deadline = self._deadlines.clock.seconds() + delay
+            if deadline >= entry[0]:
                 self._deadline = deadline
                 return
         self.start(delay)
 
     def cancel(self) -> None:
-        call, self._call = self._call, None
-        if call is not None and call.active():
-            call.cancel()
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            entry[2] = None
+            self._deadlines.emptied(entry)
 
-    def _due(self) -> None:
-        left = self._deadline - self._clock.seconds()
-        if left > 0:
-            self._callTime = self._deadline
-            self._call = self._clock.callLater(left, self._due)
-            return
-        self._call = None
-        self._fire()
+    def _schedule(self, deadline: float) -> None:
+        self._deadline = deadline
+        self._entry = [deadline, next(_sequence), self]
+        self._deadlines.add(self._entry)
+
+    def _due(self, now: float) -> None:
+        if self._deadline > now:
+            self._schedule(self._deadline)
+        else:
+            self._fire()

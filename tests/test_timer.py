@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -67,3 +69,69 @@ class AdapterForTests(SynchronousTestCase):
         with self.assertRaises(ValueError) as caught:
             adapterFor("smoke-signals")
         self.assertIn("line, netstring, int32, raw", str(caught.exception))
+
+
+class SharedDeadlinesTests(SynchronousTestCase):
+    """Many timers on one clock behave like independent deadlines."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["start", "restart", "cancel", "advance"]),
+                st.integers(0, 4),
+                st.sampled_from([None, 0.0, 0.5, 1.0, 2.5, 7.0]),
+            ),
+            max_size=60,
+        )
+    )
+    def test_likeIndependentDeadlines(
+        self, operations: list[tuple[str, int, float | None]]
+    ) -> None:
+        clock = Clock()
+        fired: list[tuple[int, float]] = []
+        timers = [
+            Timer(clock, lambda i=i: fired.append((i, clock.seconds())))
+            for i in range(5)
+        ]
+        model: dict[int, float | None] = dict.fromkeys(range(5))
+        expected: list[tuple[int, float]] = []
+        for operation, i, delay in operations:
+            if operation == "advance":
+                step = delay or 0.0
+                until = clock.seconds() + step
+                due = sorted(
+                    (t, j) for j, t in model.items() if t is not None and t <= until
+                )
+                for _, j in due:
+                    # Clock.advance moves time first, then runs what is due.
+                    expected.append((j, until))
+                    model[j] = None
+                clock.advance(step)
+                self.assertEqual(sorted(fired), sorted(expected))
+            elif operation == "cancel":
+                timers[i].cancel()
+                model[i] = None
+            elif delay is None:
+                getattr(timers[i], operation)(None)  # None: never
+                model[i] = None
+            else:
+                getattr(timers[i], operation)(delay)
+                model[i] = clock.seconds() + delay
+            live = [t for t in model.values() if t is not None]
+            calls = clock.getDelayedCalls()
+            self.assertEqual(len(calls), 1 if live else 0)
+            if live:
+                self.assertLessEqual(calls[0].getTime(), min(live))
+
+    def test_manyCancelledEntriesAreCompacted(self) -> None:
+        clock = Clock()
+        timers = [Timer(clock, lambda: None) for _ in range(200)]
+        for i, timer in enumerate(timers):
+            timer.start(100 + i)
+        for timer in timers[1:]:
+            timer.cancel()
+        deadlines = timers[0]._deadlines
+        self.assertLess(len(deadlines.heap), 100)
+        timers[0].cancel()
+        self.assertEqual(clock.getDelayedCalls(), [])
