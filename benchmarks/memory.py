@@ -1,7 +1,9 @@
 """
 Memory per idle connection: raw Twisted LineReceiver echo against
 txmachines' echo and greeting servers, each in its own process, holding
-``--connections`` connections from this process.  Each connection makes one
+``--connections`` connections from this process.  The baseline has no idle
+timeout; txmachines' servers have one by default (300 s), so echo is also
+measured without it.  Each connection makes one
 exchange (so the server has surely set it up), then stays idle.  Per
 connection = (server RSS with the connections - RSS before) / connections.
 
@@ -19,7 +21,12 @@ import statistics
 from servers import rss, running
 
 BASELINE = "raw LineReceiver"
-CONTENDERS = [BASELINE, "txmachines echo", "txmachines greeting"]
+CONTENDERS = [
+    BASELINE,
+    "txmachines echo, no idle",
+    "txmachines echo",
+    "txmachines greeting",
+]
 BATCH = 200
 
 

@@ -18,6 +18,9 @@ SERVERS = {
     + ["serve", "echo", "--listen", "tcp:0:interface=127.0.0.1"],
     "txmachines greeting": TXMACHINES
     + ["serve", "greeting", "--listen", "tcp:0:interface=127.0.0.1"],
+    # Like the baseline, with no idle timeout:
+    "txmachines echo, no idle": TXMACHINES
+    + ["serve", "echo", "--idle-timeout", "0", "--listen", "tcp:0:interface=127.0.0.1"],
 }
 
 

@@ -71,7 +71,7 @@ class ClientMachine(FailsConnection):
         self.closeTimeout = closeTimeout
         self.failedAttempts = 0
         self.link: Link | None = None
-        self._timer = Timer(clock, self.timeout)
+        self._timer = Timer(clock, self)
         self._stopWaiters: list[Deferred[None]] = []
 
     # -- hooks: override these ----------------------------------------------

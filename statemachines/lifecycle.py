@@ -66,7 +66,7 @@ class ConnectionMachine(FailsConnection):
         self.idleTimeout = idleTimeout
         self.closeTimeout = closeTimeout
         self.link: Link = NO_LINK
-        self._timer = Timer(clock, self.timeout)
+        self._timer = Timer(clock, self)
 
     _closeObservers: list[Callable[[ConnectionMachine], object]] | None = None
 

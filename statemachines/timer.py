@@ -11,33 +11,42 @@ restarting one on every arriving chunk costs a cancel and a ``callLater``.
 Instead:
 
 - All the timers of one clock share a `_Deadlines`: a heap of entries
-  ``[when, sequence, timer]`` and a single delayed call, due at the earliest
-  entry.
+  ``[when, timer]`` and a single delayed call, due at the earliest entry.
 - `Timer.restart` (the idle timer, on every chunk) only records the new
   deadline when it is later than the timer's entry; the entry, when its time
   comes, is put back at the recorded deadline.  `Timer.start` replaces the
   entry outright, so a deadline can also move earlier (idle -> close).
-- `Timer.cancel` empties its entry (its timer becomes None) instead of
+- `Timer.cancel` empties its entry (its timer becomes a placeholder) instead of
   searching the heap; emptied entries are dropped when they reach the top, or
   all at once when they are more than half of the heap.  The shared call is
   cancelled as soon as no live entry is left, so a clock with no pending
   timers has no delayed call.
 
 Timers fire exactly at their deadline (the clock's resolution permitting),
-in deadline order; ties fire in the order they were set.
+in deadline order; timers due at the same instant fire in no set order.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
-from itertools import count
-from typing import Any
+from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-_sequence = count()
+
+class _Empty:
+    """What a cancelled entry holds instead of its timer; orderless, like one."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    __gt__ = __lt__
+
+
+_EMPTY = _Empty()
 _byClock: WeakKeyDictionary[Any, _Deadlines] = WeakKeyDictionary()
 
 
@@ -69,13 +78,13 @@ class _Deadlines:
         if self.heap[0] is entry:
             self._schedule()
         elif self.cancelled * 2 > len(self.heap) > 64:
-            self.heap = [e for e in self.heap if e[2] is not None]
+            self.heap = [e for e in self.heap if e[1] is not _EMPTY]
             heapq.heapify(self.heap)
             self.cancelled = 0
 
     def _schedule(self) -> None:
         heap = self.heap
-        while heap and heap[0][2] is None:
+        while heap and heap[0][1] is _EMPTY:
             heapq.heappop(heap)
             self.cancelled -= 1
         if not heap:
@@ -94,8 +103,8 @@ class _Deadlines:
         now = self.clock.seconds()
         heap = self.heap
         while heap and heap[0][0] <= now:
-            timer = heapq.heappop(heap)[2]
-            if timer is None:
+            timer = heapq.heappop(heap)[1]
+            if timer is _EMPTY:
                 self.cancelled -= 1
             else:
                 timer._entry = None
@@ -103,14 +112,18 @@ class _Deadlines:
         self._schedule()
 
 
+class HasTimeout(Protocol):
+    def timeout(self) -> object: ...
+
+
 class Timer:
-    """Calls ``fire`` once its deadline passes."""
+    """Calls ``owner.timeout()`` once its deadline passes."""
 
-    __slots__ = ("_deadlines", "_fire", "_entry", "_deadline")
+    __slots__ = ("_deadlines", "_owner", "_entry", "_deadline")
 
-    def __init__(self, clock: IReactorTime, fire: Callable[[], object]) -> None:
+    def __init__(self, clock: IReactorTime, owner: HasTimeout) -> None:
         self._deadlines = _Deadlines.of(clock)
-        self._fire = fire
+        self._owner = owner
         self._entry: list[Any] | None = None
         self._deadline = 0.0
 
@@ -133,16 +146,21 @@ class Timer:
     def cancel(self) -> None:
         entry, self._entry = self._entry, None
         if entry is not None:
-            entry[2] = None
+            entry[1] = _EMPTY
             self._deadlines.emptied(entry)
 
     def _schedule(self, deadline: float) -> None:
         self._deadline = deadline
-        self._entry = [deadline, next(_sequence), self]
+        self._entry = [deadline, self]
         self._deadlines.add(self._entry)
+
+    def __lt__(self, other: object) -> bool:
+        return False  # entries due at the same instant: any order
+
+    __gt__ = __lt__
 
     def _due(self, now: float) -> None:
         if self._deadline > now:
             self._schedule(self._deadline)
         else:
-            self._fire()
+            self._owner.timeout()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
@@ -9,10 +11,15 @@ from protocols.framing import adapterFor
 from statemachines.timer import Timer
 
 
+class Owner:
+    def __init__(self, timeout: Callable[[], object]) -> None:
+        self.timeout = timeout
+
+
 class TimerTests(SynchronousTestCase):
     def test_oneCallAtATime(self) -> None:
         clock, fired = Clock(), []
-        timer = Timer(clock, lambda: fired.append(clock.seconds()))
+        timer = Timer(clock, Owner(lambda: fired.append(clock.seconds())))
         timer.start(5)
         clock.advance(3)
         timer.start(5)  # replaces the first
@@ -25,7 +32,7 @@ class TimerTests(SynchronousTestCase):
 
     def test_cancel(self) -> None:
         clock, fired = Clock(), []
-        timer = Timer(clock, lambda: fired.append(1))
+        timer = Timer(clock, Owner(lambda: fired.append(1)))
         timer.start(1)
         timer.cancel()
         clock.advance(10)
@@ -33,7 +40,7 @@ class TimerTests(SynchronousTestCase):
 
     def test_restartOnlyMovesTheDeadline(self) -> None:
         clock, fired = Clock(), []
-        timer = Timer(clock, lambda: fired.append(clock.seconds()))
+        timer = Timer(clock, Owner(lambda: fired.append(clock.seconds())))
         timer.start(10)
         [call] = clock.getDelayedCalls()
         for _ in range(5):
@@ -48,7 +55,7 @@ class TimerTests(SynchronousTestCase):
 
     def test_restartSoonerReplaces(self) -> None:
         clock, fired = Clock(), []
-        timer = Timer(clock, lambda: fired.append(clock.seconds()))
+        timer = Timer(clock, Owner(lambda: fired.append(clock.seconds())))
         timer.start(60)
         timer.restart(5)
         clock.advance(5)
@@ -56,7 +63,7 @@ class TimerTests(SynchronousTestCase):
 
     def test_restartWithNothingPendingStarts(self) -> None:
         clock, fired = Clock(), []
-        timer = Timer(clock, lambda: fired.append(clock.seconds()))
+        timer = Timer(clock, Owner(lambda: fired.append(clock.seconds())))
         timer.restart(3)
         clock.advance(3)
         self.assertEqual(fired, [3.0])
@@ -91,7 +98,7 @@ class SharedDeadlinesTests(SynchronousTestCase):
         clock = Clock()
         fired: list[tuple[int, float]] = []
         timers = [
-            Timer(clock, lambda i=i: fired.append((i, clock.seconds())))
+            Timer(clock, Owner(lambda i=i: fired.append((i, clock.seconds()))))
             for i in range(5)
         ]
         model: dict[int, float | None] = dict.fromkeys(range(5))
@@ -126,7 +133,7 @@ class SharedDeadlinesTests(SynchronousTestCase):
 
     def test_manyCancelledEntriesAreCompacted(self) -> None:
         clock = Clock()
-        timers = [Timer(clock, lambda: None) for _ in range(200)]
+        timers = [Timer(clock, Owner(lambda: None)) for _ in range(200)]
         for i, timer in enumerate(timers):
             timer.start(100 + i)
         for timer in timers[1:]:
