@@ -47,12 +47,14 @@ class MachineAdapter(Protocol):
 
     framing: ClassVar[str]
     textErrors: ClassVar[bool] = False
+    MAX_LENGTH = DEFAULT_MAX_FRAME_LENGTH  # the same default on every framing
 
     def __init__(
         self, machine: MachineInputs, maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH
     ) -> None:
         self.machine = machine
-        self.MAX_LENGTH = maxFrameLength
+        if maxFrameLength != self.MAX_LENGTH:
+            self.MAX_LENGTH = maxFrameLength
 
     def connectionMade(self) -> None:
         self.machine.connectionMade(self)

@@ -66,7 +66,13 @@ class ConnectionMachine(FailsConnection):
         self.idleTimeout = idleTimeout
         self.closeTimeout = closeTimeout
         self.link: Link = NO_LINK
-        self._timer = Timer(clock, self)
+
+    _timer: Timer | None = None  # made when first needed: most never are
+
+    def _timerNow(self) -> Timer:
+        if self._timer is None:
+            self._timer = Timer(self.clock, self)
+        return self._timer
 
     _closeObservers: list[Callable[[ConnectionMachine], object]] | None = None
 
@@ -166,7 +172,8 @@ class ConnectionMachine(FailsConnection):
 
     @_machine.output()
     def _startIdleTimer(self) -> None:
-        self._timer.restart(self.idleTimeout)
+        if self.idleTimeout is not None:
+            self._timerNow().restart(self.idleTimeout)
 
     # -- hooks: outputs meant to be overridden (plain methods work) ----------
 
@@ -194,7 +201,7 @@ class ConnectionMachine(FailsConnection):
 
     @_machine.output()
     def _loseConnection(self) -> None:
-        self._timer.start(self.closeTimeout)
+        self._timerNow().start(self.closeTimeout)
         self.link.loseConnection()
 
     @_machine.output()
@@ -204,7 +211,8 @@ class ConnectionMachine(FailsConnection):
 
     @_machine.output()
     def _disconnected(self, reason: Failure) -> None:
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         self.log.debug("{machine} disconnected", machine=self)
         self.link = NO_LINK
         observers, self._closeObservers = self._closeObservers or [], None
