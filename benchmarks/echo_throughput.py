@@ -2,7 +2,9 @@
 Echo throughput: raw Twisted LineReceiver against txmachines' echo and
 greeting servers, each in its own process, driven by the same pipelined
 client over loopback.  Rounds alternate between the servers; the medians of
-lines per second and the ratios to the baseline are printed.
+lines per second and of the per-round ratios to the baseline are printed
+(this machine's speed drifts between rounds; a round's servers run within
+seconds of each other).
 
     python benchmarks/echo_throughput.py [--rounds 5] [--lines 200000]
                                          [--size 32] [--window 1000]
@@ -91,15 +93,16 @@ def main() -> None:
                 )
             results[name].append(rate)
             print(f"  round {round + 1}: {name:22s} {rate:12,.0f} lines/s", flush=True)
-    baseline = statistics.median(results[BASELINE])
     print(
         f"\nmedians of {args.rounds} rounds, {args.lines} lines of {args.size} bytes, "
-        f"{args.window} in flight"
+        f"{args.window} in flight; the ratio is the median of each round's ratio"
     )
     for name, rates in results.items():
-        median = statistics.median(rates)
+        ratios = [r / b for r, b in zip(rates, results[BASELINE], strict=True)]
         print(
-            f"  {name:22s} {median:12,.0f} lines/s   {median / baseline:5.2f}x baseline"
+            f"  {name:22s} {statistics.median(rates):12,.0f} lines/s   "
+            f"{statistics.median(ratios):5.2f}x baseline "
+            f"(rounds: {min(ratios):.2f} to {max(ratios):.2f})"
         )
 
 

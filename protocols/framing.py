@@ -105,21 +105,20 @@ class LineAdapter(MachineAdapter):
             data = self._buffer + data
             self._buffer = b""
         delimiter, limit = self.delimiter, self.MAX_LENGTH
+        width = len(delimiter)
         messageReceived = self.machine.messageReceived
         transport: Any = self.transport
+        find = data.find
         start = 0
-        while True:
-            end = data.find(delimiter, start)
-            if end < 0:
-                break
+        while (end := find(delimiter, start)) >= 0:
             if end - start > limit:
                 self.lineLengthExceeded(data[start:])
                 return
             messageReceived(data[start:end])
-            start = end + len(delimiter)
-            if transport is not None and transport.disconnecting:
+            start = end + width
+            if transport.disconnecting:
                 return
-        if len(data) - start >= limit + len(delimiter):
+        if len(data) - start >= limit + width:
             self.lineLengthExceeded(data[start:])
             return
         self._buffer = data[start:]

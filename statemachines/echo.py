@@ -9,4 +9,5 @@ class EchoMachine(ConnectionMachine):
     """The connection lifecycle, with each message sent straight back."""
 
     def onMessage(self, message: bytes) -> None:
-        self.send(message)
+        # self.send(message), one call shorter: this runs once per message.
+        self.link.sendMessage(message)
