@@ -4,7 +4,8 @@ greeting servers, each in its own process, driven by the same pipelined
 client over loopback.  Rounds alternate between the servers; the medians of
 lines per second and of the per-round ratios to the baseline are printed
 (this machine's speed drifts between rounds; a round's servers run within
-seconds of each other).
+seconds of each other), and so is each server's CPU time per line, which
+other load on the machine disturbs far less than wall-clock throughput.
 
     python benchmarks/echo_throughput.py [--rounds 5] [--lines 200000]
                                          [--size 32] [--window 1000]
@@ -22,7 +23,7 @@ import statistics
 import threading
 import time
 
-from servers import running
+from servers import cpuSeconds, running
 
 BASELINE = "raw LineReceiver"
 CONTENDERS = [BASELINE, "txmachines echo", "txmachines greeting"]
@@ -81,27 +82,41 @@ def main() -> None:
     )
     parser.add_argument("--window", type=int, default=1000, help="lines in flight")
     args = parser.parse_args()
-    results: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    rates: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    cpu: dict[str, list[float]] = {name: [] for name in CONTENDERS}
     for round in range(args.rounds):
         for name in CONTENDERS:
-            with running(name) as (_, port):
-                drive(
-                    port, args.lines // 10, args.size, args.window, "greeting" in name
-                )
-                rate = drive(
-                    port, args.lines, args.size, args.window, "greeting" in name
-                )
-            results[name].append(rate)
-            print(f"  round {round + 1}: {name:22s} {rate:12,.0f} lines/s", flush=True)
+            greeting = "greeting" in name
+            with running(name) as (proc, port):
+                drive(port, args.lines // 10, args.size, args.window, greeting)
+                before = cpuSeconds(proc.pid)
+                rate = drive(port, args.lines, args.size, args.window, greeting)
+                perLine = (cpuSeconds(proc.pid) - before) / args.lines * 1e6
+            rates[name].append(rate)
+            cpu[name].append(perLine)
+            print(
+                f"  round {round + 1}: {name:22s} {rate:12,.0f} lines/s"
+                f"  {perLine:6.2f} server CPU us/line",
+                flush=True,
+            )
     print(
         f"\nmedians of {args.rounds} rounds, {args.lines} lines of {args.size} bytes, "
-        f"{args.window} in flight; the ratio is the median of each round's ratio"
+        f"{args.window} in flight; ratios are medians of each round's ratio"
     )
-    for name, rates in results.items():
-        ratios = [r / b for r, b in zip(rates, results[BASELINE], strict=True)]
+    print("throughput:")
+    for name, values in rates.items():
+        ratios = [v / b for v, b in zip(values, rates[BASELINE], strict=True)]
         print(
-            f"  {name:22s} {statistics.median(rates):12,.0f} lines/s   "
+            f"  {name:22s} {statistics.median(values):12,.0f} lines/s   "
             f"{statistics.median(ratios):5.2f}x baseline "
+            f"(rounds: {min(ratios):.2f} to {max(ratios):.2f})"
+        )
+    print("server CPU time per line (far less disturbed by other load):")
+    for name, costs in cpu.items():
+        ratios = [b / c for c, b in zip(costs, cpu[BASELINE], strict=True)]
+        print(
+            f"  {name:22s} {statistics.median(costs):8.2f} us/line   "
+            f"{statistics.median(ratios):5.2f}x baseline's speed "
             f"(rounds: {min(ratios):.2f} to {max(ratios):.2f})"
         )
 
