@@ -103,19 +103,27 @@ def main() -> None:
         f"\nmedians of {args.rounds} rounds, {args.lines} lines of {args.size} bytes, "
         f"{args.window} in flight; ratios are medians of each round's ratio"
     )
-    print("throughput:")
-    for name, values in rates.items():
-        ratios = [v / b for v, b in zip(values, rates[BASELINE], strict=True)]
+    report("throughput", rates, "lines/s", higherIsFaster=True)
+    report(
+        "server CPU time per line (far less disturbed by other load)",
+        cpu,
+        "us/line",
+        higherIsFaster=False,
+    )
+
+
+def report(
+    title: str, results: dict[str, list[float]], unit: str, higherIsFaster: bool
+) -> None:
+    """Medians, and the median of each round's speed relative to the baseline."""
+    print(f"{title}:")
+    for name, values in results.items():
+        ratios = [
+            v / b if higherIsFaster else b / v
+            for v, b in zip(values, results[BASELINE], strict=True)
+        ]
         print(
-            f"  {name:22s} {statistics.median(values):12,.0f} lines/s   "
-            f"{statistics.median(ratios):5.2f}x baseline "
-            f"(rounds: {min(ratios):.2f} to {max(ratios):.2f})"
-        )
-    print("server CPU time per line (far less disturbed by other load):")
-    for name, costs in cpu.items():
-        ratios = [b / c for c, b in zip(costs, cpu[BASELINE], strict=True)]
-        print(
-            f"  {name:22s} {statistics.median(costs):8.2f} us/line   "
+            f"  {name:22s} {statistics.median(values):12,.2f} {unit}   "
             f"{statistics.median(ratios):5.2f}x baseline's speed "
             f"(rounds: {min(ratios):.2f} to {max(ratios):.2f})"
         )

@@ -133,15 +133,22 @@ class LineAdapter(MachineAdapter):
         self.transport.write(message + self.delimiter)
 
 
-class NetstringAdapter(MachineAdapter, NetstringReceiver):
-    framing = "netstring"
+class _StringAdapter(MachineAdapter):
+    """What the length-prefixed framings share; Twisted's receiver parses."""
 
     def dataReceived(self, data: bytes) -> None:
         self.machine.dataArrived()
-        NetstringReceiver.dataReceived(self, data)
+        super().dataReceived(data)  # the Twisted receiver's, next in the MRO
 
     def stringReceived(self, string: bytes) -> None:
         self.machine.messageReceived(string)
+
+    def sendMessage(self, message: bytes) -> None:
+        self.sendString(message)  # type: ignore[attr-defined]
+
+
+class NetstringAdapter(_StringAdapter, NetstringReceiver):
+    framing = "netstring"
 
     def _handleParseError(self) -> None:
         # NetstringReceiver calls this from inside its ``except`` block.
@@ -149,25 +156,12 @@ class NetstringAdapter(MachineAdapter, NetstringReceiver):
         self.brokenPeer = 1
         self.machine.badFrame(f"bad netstring: {error}")
 
-    def sendMessage(self, message: bytes) -> None:
-        self.sendString(message)
 
-
-class Int32Adapter(MachineAdapter, Int32StringReceiver):
+class Int32Adapter(_StringAdapter, Int32StringReceiver):
     framing = "int32"
-
-    def dataReceived(self, data: bytes) -> None:
-        self.machine.dataArrived()
-        Int32StringReceiver.dataReceived(self, data)
-
-    def stringReceived(self, string: bytes) -> None:
-        self.machine.messageReceived(string)
 
     def lengthLimitExceeded(self, length: int) -> None:
         self.machine.badFrame(f"frame of {length} bytes exceeds {self.MAX_LENGTH}")
-
-    def sendMessage(self, message: bytes) -> None:
-        self.sendString(message)
 
 
 class RawAdapter(MachineAdapter):
