@@ -16,6 +16,14 @@ raw        Protocol              whatever one dataReceived delivers
 
 Only the line framing is text, so only there does ``reportError`` reach the
 peer (as an ``Error: <reason>`` line); elsewhere the connection just closes.
+
+Backpressure: every adapter registers itself as its transport's streaming
+producer.  When the transport's write buffer fills (a peer that sends but
+does not read what comes back), the transport pauses the adapter, which stops
+reading from that peer until the buffer drains; so one such peer cannot make
+the process buffer without bound, and the others are served meanwhile.  A
+paused producer keeps a closing connection open forever, so the adapter
+unregisters before it closes.
 """
 
 from __future__ import annotations
@@ -24,10 +32,11 @@ import sys
 from typing import Any, ClassVar, cast
 from typing import Protocol as TypingProtocol
 
-from twisted.internet.interfaces import ITCPTransport
+from twisted.internet.interfaces import IConsumer, IPushProducer, ITCPTransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.protocols.basic import Int32StringReceiver, NetstringReceiver
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 DEFAULT_MAX_FRAME_LENGTH = 16 * 1024
 
@@ -42,6 +51,7 @@ class MachineInputs(TypingProtocol):
     def connectionLost(self, reason: Failure) -> object: ...
 
 
+@implementer(IPushProducer)
 class MachineAdapter(Protocol):
     """What every framing shares: lifecycle events in, `Link` out."""
 
@@ -56,8 +66,23 @@ class MachineAdapter(Protocol):
         if maxFrameLength != self.MAX_LENGTH:
             self.MAX_LENGTH = maxFrameLength
 
+    _producing = False  # registered as the transport's producer
+
     def connectionMade(self) -> None:
+        cast(IConsumer, self.transport).registerProducer(self, True)
+        self._producing = True
         self.machine.connectionMade(self)
+
+    # -- IPushProducer: the transport pauses us while its buffer is full -------
+
+    def pauseProducing(self) -> None:
+        cast(IPushProducer, self.transport).pauseProducing()
+
+    def resumeProducing(self) -> None:
+        cast(IPushProducer, self.transport).resumeProducing()
+
+    def stopProducing(self) -> None:
+        pass  # the connection is going; connectionLost follows
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.machine.connectionLost(reason)
@@ -73,6 +98,9 @@ class MachineAdapter(Protocol):
 
     def loseConnection(self) -> None:
         assert self.transport is not None
+        if self._producing:
+            self._producing = False
+            cast(IConsumer, self.transport).unregisterProducer()
         self.transport.loseConnection()
 
     def abortConnection(self) -> None:

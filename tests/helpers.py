@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import struct
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, TypeVar
 
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.framing import FRAMINGS, MachineAdapter
 from statemachines.lifecycle import ConnectionMachine
@@ -116,3 +121,40 @@ class Wire:
 
     def lose(self) -> None:
         self.adapter.connectionLost(lost())
+
+
+COMMAND = [sys.executable, "-c", "from protocols.cli import main; main()"]
+TIMEOUT = 30
+
+
+def serveInSubprocess(
+    case: SynchronousTestCase, *args: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``txmachines serve ARGS`` on a free loopback port: the process, the port."""
+    proc = subprocess.Popen(
+        COMMAND + ["serve", *args, "--listen", "tcp:0:interface=127.0.0.1"],
+        stderr=subprocess.PIPE,
+    )
+
+    def reap() -> None:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(TIMEOUT)
+        if proc.stderr:
+            proc.stderr.close()
+
+    case.addCleanup(reap)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        found = re.search(rb"listening on .*port=(\d+)", line)
+        if found:
+            return proc, int(found.group(1))
+    case.fail("the server exited before listening")
+
+
+def residentBytes(pid: int) -> int:
+    """The resident set size of process ``pid``."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
 import subprocess
-import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.cli import DEFAULT_LISTEN, parser
 
-COMMAND = [sys.executable, "-c", "from protocols.cli import main; main()"]
-TIMEOUT = 30
+from .helpers import COMMAND, TIMEOUT, serveInSubprocess
 
 
 class ParserTests(SynchronousTestCase):
@@ -36,24 +33,7 @@ class ParserTests(SynchronousTestCase):
 
 class ServeTests(SynchronousTestCase):
     def serve(self, *args: str) -> tuple[subprocess.Popen[bytes], int]:
-        proc = subprocess.Popen(
-            COMMAND + ["serve", *args, "--listen", "tcp:0:interface=127.0.0.1"],
-            stderr=subprocess.PIPE,
-        )
-        self.addCleanup(self.reap, proc)
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            found = re.search(rb"listening on .*port=(\d+)", line)
-            if found:
-                return proc, int(found.group(1))
-        self.fail("the server exited before listening")
-
-    def reap(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(TIMEOUT)
-        if proc.stderr:
-            proc.stderr.close()
+        return serveInSubprocess(self, *args)
 
     def connect(
         self, port: int, *args: str, stdin: bytes

@@ -1,0 +1,66 @@
+"""
+Backpressure: a peer that sends without reading cannot make the server
+buffer without bound, and everyone else is still served.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from statemachines import EchoMachine
+
+from .helpers import TIMEOUT, Wire, residentBytes, serveInSubprocess
+
+MiB = 1 << 20
+
+
+class ProducerTests(SynchronousTestCase):
+    def test_adapterIsTheTransportsStreamingProducer(self) -> None:
+        wire = Wire(EchoMachine)
+        transport: StringTransport = wire.transport
+        self.assertIs(transport.producer, wire.adapter)
+        self.assertTrue(transport.streaming)
+        wire.adapter.pauseProducing()  # the write buffer is full: stop reading
+        self.assertEqual(transport.producerState, "paused")
+        wire.adapter.resumeProducing()
+        self.assertEqual(transport.producerState, "producing")
+
+    def test_unregistersBeforeClosing(self) -> None:
+        """A paused producer would keep a closing TCP connection open."""
+        wire = Wire(EchoMachine)
+        wire.adapter.pauseProducing()
+        wire.machine.close()
+        self.assertIsNone(wire.transport.producer)
+        self.assertTrue(wire.transport.disconnecting)
+
+
+class RealTCPTests(SynchronousTestCase):
+    def test_peerThatNeverReads(self) -> None:
+        proc, port = serveInSubprocess(self, "echo")
+        before = residentBytes(proc.pid)
+        chunk = memoryview((b"x" * 8190 + b"\r\n") * 8)  # 64 KiB of lines
+        cap = 256 * MiB
+        sent = 0
+        with socket.create_connection(("127.0.0.1", port)) as hog:
+            hog.setblocking(False)
+            while sent < cap:
+                try:
+                    sent += hog.send(chunk[sent % len(chunk) :])
+                except BlockingIOError:
+                    # No room: wait for the server to read some more.  If it
+                    # reads nothing for 2 s, it has stopped reading from us.
+                    _, writable, _ = select.select([], [hog], [], 2.0)
+                    if not writable:
+                        break
+            growth = residentBytes(proc.pid) - before
+            self.assertLess(sent, 64 * MiB, "the server kept reading from the hog")
+            self.assertLess(growth, 64 * MiB)
+            with socket.create_connection(
+                ("127.0.0.1", port), timeout=TIMEOUT
+            ) as other:
+                other.sendall(b"still served?\r\n")
+                self.assertEqual(other.recv(100), b"still served?\r\n")
