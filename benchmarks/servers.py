@@ -12,16 +12,20 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 TXMACHINES = [sys.executable, "-c", "from protocols.cli import main; main()"]
+# Like the baseline, no connection limits (the memory benchmark holds 10,000
+# connections from one address):
+UNLIMITED = ["--max-connections", "0", "--max-per-peer", "0"]
 
 SERVERS = {
     "raw LineReceiver": [sys.executable, str(HERE / "baseline_server.py")],
     "txmachines echo": TXMACHINES
-    + ["serve", "echo", "--listen", "tcp:0:interface=127.0.0.1"],
+    + ["serve", "echo", *UNLIMITED, "--listen", "tcp:0:interface=127.0.0.1"],
     "txmachines greeting": TXMACHINES
-    + ["serve", "greeting", "--listen", "tcp:0:interface=127.0.0.1"],
+    + ["serve", "greeting", *UNLIMITED, "--listen", "tcp:0:interface=127.0.0.1"],
     # Like the baseline, with no idle timeout:
     "txmachines echo, no idle": TXMACHINES
-    + ["serve", "echo", "--idle-timeout", "0", "--listen", "tcp:0:interface=127.0.0.1"],
+    + ["serve", "echo", *UNLIMITED, "--idle-timeout", "0"]
+    + ["--listen", "tcp:0:interface=127.0.0.1"],
 }
 
 

@@ -29,14 +29,19 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 
 from statemachines.echo import EchoMachine
-from statemachines.greeting import GreetingMachine
+from statemachines.greeting import DEFAULT_NAME_TIMEOUT, GreetingMachine
 from statemachines.greeting_client import GreetingRefused
 from statemachines.lifecycle import DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 
 from . import diagrams
 from .client import EchoClient, echoClient, greetingClient
 from .framing import DEFAULT_MAX_FRAME_LENGTH, FRAMINGS
-from .server import MachineServerFactory, Server
+from .server import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PER_PEER,
+    MachineServerFactory,
+    Server,
+)
 
 DEFAULT_LISTEN = "tcp:1234:interface=127.0.0.1"
 DEFAULT_CONNECT = "tcp:127.0.0.1:1234"
@@ -71,6 +76,26 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_IDLE_TIMEOUT,
         help="close connections silent this long, in seconds "
         "(0 disables; default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="refuse connections past this many (0: no limit; default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-per-peer",
+        type=int,
+        default=DEFAULT_MAX_PER_PEER,
+        help="refuse connections past this many from one address "
+        "(0: no limit; default %(default)s)",
+    )
+    serve.add_argument(
+        "--name-timeout",
+        type=float,
+        default=DEFAULT_NAME_TIMEOUT,
+        help="greeting: close connections that give no valid name within this "
+        "many seconds (0 disables; default %(default)s)",
     )
     serve.add_argument(
         "--close-timeout",
@@ -167,12 +192,23 @@ def main(argv: Sequence[str] | None = None) -> None:
 @inlineCallbacks
 def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     machineClass = SERVER_MACHINES[args.protocol]
-    idle = args.idle_timeout or None
+    options: dict[str, Any] = {
+        "idleTimeout": args.idle_timeout or None,
+        "closeTimeout": args.close_timeout,
+    }
+    if machineClass is GreetingMachine:
+        options["nameTimeout"] = args.name_timeout or None
 
     def makeMachine() -> Any:
-        return machineClass(reactor, idleTimeout=idle, closeTimeout=args.close_timeout)
+        return machineClass(reactor, **options)
 
-    factory = MachineServerFactory(makeMachine, args.framing, args.max_frame)
+    factory = MachineServerFactory(
+        makeMachine,
+        args.framing,
+        args.max_frame,
+        maxConnections=args.max_connections or None,
+        maxPerPeer=args.max_per_peer or None,
+    )
     server = Server(reactor, args.listen, factory)
     yield server.start()
     reactor.addSystemEventTrigger("before", "shutdown", server.stop)

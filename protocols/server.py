@@ -1,6 +1,12 @@
 """
 Serving a machine: a factory that gives every connection its own machine and
 adapter, and a `Server` that listens on an endpoint and shuts down cleanly.
+
+The factory also admits connections: past ``maxConnections`` in all, or
+``maxPerPeer`` from one address (IPv4 or IPv6 host; any other address type
+counts as itself), a connection gets no machine.  It is told why (an
+``Error:`` line on the line framing), the refusal is logged once, and that
+connection alone closes.
 """
 
 from __future__ import annotations
@@ -13,11 +19,43 @@ from twisted.internet.interfaces import IAddress, IListeningPort, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
+from statemachines.interfaces import Link
 from statemachines.lifecycle import ConnectionMachine
 
 from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
 
 MachineMaker = Callable[[], ConnectionMachine]
+DEFAULT_MAX_CONNECTIONS = 10_000
+DEFAULT_MAX_PER_PEER = 100
+
+
+def peerKey(addr: IAddress | None) -> str:
+    """What connections from the same peer share: the host, for IP addresses."""
+    host = getattr(addr, "host", None)
+    return host if isinstance(host, str) else repr(addr)
+
+
+class _Refusal:
+    """The machine inputs of a connection that is refused on arrival."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def connectionMade(self, link: Link) -> None:
+        link.reportError(self.reason)
+        link.loseConnection()
+
+    def dataArrived(self) -> None:
+        pass
+
+    def messageReceived(self, message: bytes) -> None:
+        pass
+
+    def badFrame(self, reason: str) -> None:
+        pass
+
+    def connectionLost(self, reason: object) -> None:
+        pass
 
 
 class MachineServerFactory(Factory):
@@ -31,18 +69,49 @@ class MachineServerFactory(Factory):
         makeMachine: MachineMaker,
         framing: str = "line",
         maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
+        maxConnections: int | None = DEFAULT_MAX_CONNECTIONS,
+        maxPerPeer: int | None = DEFAULT_MAX_PER_PEER,
     ) -> None:
         self.makeMachine = makeMachine
         self.adapterClass = adapterFor(framing)
         self.maxFrameLength = maxFrameLength
-        self.machines: set[ConnectionMachine] = set()
-        self._forget = self.machines.discard  # one bound method for all machines
+        self.maxConnections = maxConnections
+        self.maxPerPeer = maxPerPeer
+        self.machines: dict[ConnectionMachine, str] = {}  # machine -> peerKey
+        self.perPeer: dict[str, int] = {}
+        self._onClosed = self._closed  # one bound method for all machines
 
     def buildProtocol(self, addr: IAddress | None) -> MachineAdapter:
+        peer = peerKey(addr)
+        reason = self._refusal(peer)
+        if reason is not None:
+            self.log.info(
+                "refused a connection from {peer}: {reason}", peer=peer, reason=reason
+            )
+            return self.adapterClass(_Refusal(reason), self.maxFrameLength)
         machine = self.makeMachine()
-        self.machines.add(machine)
-        machine.notifyClosed(self._forget)
+        self.machines[machine] = peer
+        self.perPeer[peer] = self.perPeer.get(peer, 0) + 1
+        machine.notifyClosed(self._onClosed)
         return self.adapterClass(machine, self.maxFrameLength)
+
+    def _refusal(self, peer: str) -> str | None:
+        if (
+            self.maxConnections is not None
+            and len(self.machines) >= self.maxConnections
+        ):
+            return "too many connections"
+        if self.maxPerPeer is not None and self.perPeer.get(peer, 0) >= self.maxPerPeer:
+            return "too many connections from your address"
+        return None
+
+    def _closed(self, machine: ConnectionMachine) -> None:
+        peer = self.machines.pop(machine)
+        left = self.perPeer[peer] - 1
+        if left:
+            self.perPeer[peer] = left
+        else:
+            del self.perPeer[peer]
 
     def closeAll(self) -> Deferred[list[tuple[bool, None]]]:
         """Ask every connection to close; fires once all are gone."""

@@ -13,6 +13,10 @@ input (``nameAccepted``, ``nameRejected`` or ``nameRejectedTooOften``): that is
 how a choice is written with Automat, whose transitions cannot branch on
 data.  ``naming`` is therefore only ever occupied while a name is judged.
 
+The peer has ``nameTimeout`` seconds (default 60) from connecting to give a
+valid name; bytes arriving do not extend that deadline, as they would the
+idle timeout, which takes over once the peer is greeted.
+
 Wire format (one message each; CRLF-terminated on the line framing)::
 
     S: Hello! What is your name?
@@ -22,6 +26,7 @@ Wire format (one message each; CRLF-terminated on the line framing)::
 
     C: <invalid name>   S: Error: <reason>   S: What is your name?
     (the third invalid name in a row)  S: Error: <reason>  S: Goodbye.  <close>
+    (no valid name within nameTimeout)  S: Error: no name given in time  <close>
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from automat import MethodicalMachine
 from .echo import EchoMachine
 from .perclass import inherited
 
+DEFAULT_NAME_TIMEOUT = 60.0
 BANNER = "Hello! What is your name?"
 QUESTION = "What is your name?"
 GOODBYE = "Goodbye."
@@ -73,8 +79,14 @@ class GreetingMachine(EchoMachine):
 
     _machine = MethodicalMachine()
 
-    connected, receiving, closing, closed = inherited(
-        _machine, EchoMachine, "connected", "receiving", "closing", "closed"
+    idle, connected, receiving, closing, closed = inherited(
+        _machine, EchoMachine, "idle", "connected", "receiving", "closing", "closed"
+    )
+    connectionMade, dataArrived, timeout = inherited(
+        _machine, EchoMachine, "connectionMade", "dataArrived", "timeout"
+    )
+    _attach, _startIdleTimer = inherited(
+        _machine, EchoMachine, "_attach", "_startIdleTimer"
     )
     messageReceived, closeRequested, failed, connectionLost = inherited(
         _machine,
@@ -93,10 +105,19 @@ class GreetingMachine(EchoMachine):
     )
 
     def __init__(
-        self, *args: Any, maxNameAttempts: int = MAX_NAME_ATTEMPTS, **kwargs: Any
+        self,
+        *args: Any,
+        maxNameAttempts: int = MAX_NAME_ATTEMPTS,
+        nameTimeout: float | None = DEFAULT_NAME_TIMEOUT,
+        **kwargs: Any,
     ) -> None:
+        """
+        @param nameTimeout: seconds from connecting to a valid name before the
+            connection closes (None: the idle timeout applies instead).
+        """
         super().__init__(*args, **kwargs)
         self.maxNameAttempts = maxNameAttempts
+        self.nameTimeout = nameTimeout
         self.invalidNames = 0
         self.name: str | None = None
 
@@ -145,6 +166,18 @@ class GreetingMachine(EchoMachine):
             self.nameAccepted(name)
 
     @_machine.output()
+    def _startNameTimer(self) -> None:
+        deadline = (
+            self.nameTimeout if self.nameTimeout is not None else self.idleTimeout
+        )
+        self._timerNow().start(deadline)
+
+    @_machine.output()
+    def _reportNameTimeout(self) -> None:
+        self.log.info("{machine} closing: no valid name in time", machine=self)
+        self.link.reportError("no name given in time")
+
+    @_machine.output()
     def _greet(self, name: str) -> None:
         self.name = name
         self.onNamed(name)
@@ -168,8 +201,22 @@ class GreetingMachine(EchoMachine):
 
     # -- transitions ----------------------------------------------------------
 
+    idle.upon(
+        connectionMade,
+        enter=connected,
+        # onConnected is this class's own override (the banner), by name:
+        outputs=[
+            _attach,
+            _startNameTimer,
+            inherited(_machine, EchoMachine, "onConnected"),
+        ],
+    )
+    connected.upon(dataArrived, enter=connected, outputs=[])  # the name deadline holds
+    connected.upon(
+        timeout, enter=closing, outputs=[_reportNameTimeout, _loseConnection]
+    )
     connected.upon(messageReceived, enter=naming, outputs=[_judgeName])
-    naming.upon(nameAccepted, enter=receiving, outputs=[_greet])
+    naming.upon(nameAccepted, enter=receiving, outputs=[_startIdleTimer, _greet])
     naming.upon(nameRejected, enter=connected, outputs=[_complain, _askAgain])
     naming.upon(
         nameRejectedTooOften,

@@ -174,6 +174,8 @@ class ConnectionMachine(FailsConnection):
     def _startIdleTimer(self) -> None:
         if self.idleTimeout is not None:
             self._timerNow().restart(self.idleTimeout)
+        elif self._timer is not None:
+            self._timer.cancel()  # whatever deadline came before, none now
 
     # -- hooks: outputs meant to be overridden (plain methods work) ----------
 

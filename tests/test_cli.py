@@ -20,6 +20,10 @@ class ParserTests(SynchronousTestCase):
             (args.listen, args.framing, args.max_frame), (DEFAULT_LISTEN, "line", 16384)
         )
         self.assertIn("interface=127.0.0.1", DEFAULT_LISTEN)
+        self.assertEqual(
+            (args.max_connections, args.max_per_peer, args.name_timeout),
+            (10_000, 100, 60.0),
+        )
 
     def test_greetingNeedsBoundaries(self) -> None:
         result = subprocess.run(

@@ -154,7 +154,7 @@ class EchoEndToEndTests(ServerFixture, TestCase):
         yield peer.waitFor(b"ping\r\n")
         yield server.stop()
         self.assertEqual((yield peer.done), b"ping\r\n")
-        self.assertEqual(server.factory.machines, set())
+        self.assertEqual(server.factory.machines, {})
 
     @inlineCallbacks
     def test_clientReconnectsAfterServerRestart(self):  # type: ignore[no-untyped-def]
