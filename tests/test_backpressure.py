@@ -6,7 +6,9 @@ buffer without bound, and everyone else is still served.
 from __future__ import annotations
 
 import select
+import signal
 import socket
+import time
 
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
@@ -64,3 +66,26 @@ class RealTCPTests(SynchronousTestCase):
             ) as other:
                 other.sendall(b"still served?\r\n")
                 self.assertEqual(other.recv(100), b"still served?\r\n")
+
+
+class ShutdownTests(SynchronousTestCase):
+    def test_boundedWithAPeerThatNeverReads(self) -> None:
+        """SIGTERM: the server flushes what it can, aborts the rest, and exits."""
+        proc, port = serveInSubprocess(self, "echo", "--close-timeout", "2")
+        chunk = (b"y" * 8190 + b"\r\n") * 8
+        with socket.create_connection(("127.0.0.1", port)) as hog:
+            hog.setblocking(False)
+            while True:  # fill every buffer between us and the server
+                try:
+                    hog.send(chunk)
+                except BlockingIOError:
+                    if not select.select([], [hog], [], 2.0)[1]:
+                        break
+            start = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=TIMEOUT)
+            elapsed = time.monotonic() - start
+        self.assertEqual(proc.returncode, 0, stderr)
+        self.assertLess(elapsed, 2 + 5)  # the close timeout, plus slack
+        self.assertIn(b"aborting: the peer did not close", stderr)
+        self.assertIn(b"stopped; closed 1 connections", stderr)
