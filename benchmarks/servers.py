@@ -32,11 +32,17 @@ SERVERS = {
 @contextmanager
 def running(name: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """Start server ``name``; yield its process and port; stop it after."""
+    with runningCommand(SERVERS[name]) as started:
+        yield started
+
+
+@contextmanager
+def runningCommand(
+    argv: list[str],
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """Start the server ``argv``; yield its process and port; kill it after."""
     proc = subprocess.Popen(
-        SERVERS[name],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=HERE.parent,
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=HERE.parent
     )
     try:
         assert proc.stdout is not None
@@ -46,7 +52,7 @@ def running(name: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
                 port = int(found.group(1))
                 break
         else:
-            raise RuntimeError(f"{name} exited before listening")
+            raise RuntimeError(f"{argv} exited before listening")
         yield proc, port
     finally:
         proc.kill()
