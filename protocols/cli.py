@@ -29,6 +29,7 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 
 from statemachines.echo import EchoMachine
+from statemachines.echo_client import ClientStopped
 from statemachines.greeting import DEFAULT_NAME_TIMEOUT, GreetingMachine
 from statemachines.greeting_client import GreetingRefused
 from statemachines.lifecycle import DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
@@ -115,6 +116,13 @@ def parser() -> argparse.ArgumentParser:
         help=f"client endpoint description (default {DEFAULT_CONNECT})",
     )
     _framingOptions(connect)
+    connect.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        help="give up after this many failed connection attempts in a row "
+        "(0: never; default %(default)s)",
+    )
     connect.add_argument(
         "--name",
         help="the name to give (greeting; default: the first line of standard input)",
@@ -233,6 +241,14 @@ class _StdinLines(Protocol):
         self.onEnd()
 
 
+def _gaveUp(machine: Any) -> str:
+    reason = machine.lastFailure.getErrorMessage() if machine.lastFailure else "?"
+    return (
+        f"txmachines: could not connect after {machine.failedAttempts} "
+        f"attempts: {reason}"
+    )
+
+
 def _write(line: bytes) -> None:
     sys.stdout.buffer.write(line + b"\n")
     sys.stdout.buffer.flush()
@@ -268,22 +284,39 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
             if not lines:
                 raise SystemExit("txmachines: no name given: use --name or type one")
             name = lines.pop(0).decode("utf-8", errors="replace")
-        greeter = greetingClient(reactor, endpoint, name, args.framing, args.max_frame)
+        greeter = greetingClient(
+            reactor,
+            endpoint,
+            name,
+            args.framing,
+            args.max_frame,
+            maxAttempts=args.max_attempts or None,
+        )
         try:
             greeting = yield greeter.whenGreeted()
         except GreetingRefused as e:
             yield greeter.stop()
             raise SystemExit(f"txmachines: the server refused the name: {e}") from None
+        except ClientStopped:
+            raise SystemExit(_gaveUp(greeter.machine)) from None
         _write(greeting.encode("utf-8"))
         client = greeter
     else:
-        client = echoClient(reactor, endpoint, args.framing, args.max_frame)
+        client = echoClient(
+            reactor,
+            endpoint,
+            args.framing,
+            args.max_frame,
+            maxAttempts=args.max_attempts or None,
+        )
     for line in lines:
         onLine(line)
     yield ended
     results = yield DeferredList(pending, consumeErrors=True)
     yield client.stop()
     failures = [r for ok, r in results if not ok]
+    if failures and client.machine.lastFailure is not None:
+        raise SystemExit(_gaveUp(client.machine))
     if failures:
         raise SystemExit(
             f"txmachines: {len(failures)} lines got no reply: "

@@ -15,6 +15,7 @@ from twisted.python.failure import Failure
 from statemachines.client import ClientMachine
 from statemachines.echo_client import EchoClientMachine
 from statemachines.greeting_client import GreetingClientMachine
+from statemachines.interfaces import Link
 
 from .framing import DEFAULT_MAX_FRAME_LENGTH, adapterFor
 
@@ -67,6 +68,10 @@ class Client(Generic[M]):
 
     def start(self) -> None:
         self.machine.start()
+
+    def whenConnected(self, failAfterFailures: int | None = None) -> Deferred[Link]:
+        """As ``ClientService.whenConnected``: fires with the connection."""
+        return self.machine.whenConnected(failAfterFailures)
 
     def stop(self) -> Deferred[None]:
         """Close for good; fires once the connection is gone."""

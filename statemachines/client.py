@@ -18,12 +18,19 @@ through ``closing`` to ``stopped`` and never reconnects.
     connected / receiving --stop--> closing --connectionLost--> stopped
     idle / connecting / reconnecting --stop--> stopped
     stopped --start--> connecting
+    closing --start--> restarting --connectionLost--> connecting
+    reconnecting --attemptsExhausted--> stopped
 
 - ``timeout`` is the one timer input: the retry delay in ``reconnecting``,
   the close deadline in ``closing``.  At most one timer is pending; none
   survives ``stopped``.
 - A bad frame from the server, or a hook that raises, aborts the connection;
   the loss that follows is unexpected, so the machine reconnects.
+- Parity with Twisted's ``ClientService``: `whenConnected` (optionally
+  failing after N failed attempts), waiters cancelled by ``stop``, ``start``
+  while stopping reconnects once the old connection is gone (``restarting``),
+  and ``stop`` fires its waiters only when the connection is really gone.
+  Beyond it: ``maxAttempts`` failed attempts in a row give up for good.
 - Events that can only be late echoes of an earlier decision (a connection
   attempt completing after ``stop``) are handled explicitly in ``stopped``;
   every other unlisted pair is rejected (logged, connection aborted).
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import attrs
 from automat import MethodicalMachine
 from twisted.application.internet import backoffPolicy
 from twisted.internet.defer import Deferred, succeed
@@ -46,6 +54,13 @@ from .lifecycle import DEFAULT_CLOSE_TIMEOUT
 from .timer import Timer
 
 RetryPolicy = Callable[[int], float]
+
+
+@attrs.define
+class _ConnectWaiter:
+    deferred: Deferred[Link]
+    failAfter: int | None
+    failures: int = 0
 
 
 class ClientMachine(FailsConnection):
@@ -63,16 +78,27 @@ class ClientMachine(FailsConnection):
         clock: IReactorTime,
         *,
         retryPolicy: RetryPolicy | None = None,
+        maxAttempts: int | None = None,
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
+        """
+        @param retryPolicy: seconds to wait before attempt N+1, given N failed
+            attempts in a row (default: Twisted's ``backoffPolicy()``: 1 s,
+            x1.5, at most 60 s, plus up to 1 s of jitter).
+        @param maxAttempts: give up after this many failed attempts in a row
+            (None: never).
+        """
         self.dialer = dialer
         self.clock = clock
         self.retryPolicy: RetryPolicy = retryPolicy or backoffPolicy()
         self.closeTimeout = closeTimeout
+        self.maxAttempts = maxAttempts
         self.failedAttempts = 0
+        self.lastFailure: Failure | None = None
         self.link: Link | None = None
         self._timer = Timer(clock, self)
         self._stopWaiters: list[Deferred[None]] = []
+        self._connectWaiters: list[_ConnectWaiter] = []
 
     # -- hooks: override these ----------------------------------------------
 
@@ -98,8 +124,28 @@ class ClientMachine(FailsConnection):
         self._stopWaiters.append(d)
         return d
 
+    def whenConnected(self, failAfterFailures: int | None = None) -> Deferred[Link]:
+        """
+        Fires with the connection (its `Link`) once there is one: at once if
+        connected.  Fails with the connection failure after
+        ``failAfterFailures`` failed attempts, and with ``CancelledError``
+        if the client is stopped first.
+        """
+        d: Deferred[Link] = Deferred()
+        self._connectWaiters.append(_ConnectWaiter(d, failAfterFailures))
+        self.waiterAdded()
+        return d
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.state}>"
+
+    def _settleWaiters(self, keep: Callable[[_ConnectWaiter], bool]) -> None:
+        self._connectWaiters = [w for w in self._connectWaiters if keep(w)]
+
+    def _cancelWaitersNow(self) -> None:
+        waiters, self._connectWaiters = self._connectWaiters, []
+        for waiter in waiters:
+            waiter.deferred.cancel()
 
     # -- states ---------------------------------------------------------------
 
@@ -126,6 +172,10 @@ class ClientMachine(FailsConnection):
     @_machine.state()
     def reconnecting(self) -> None:
         "Waiting for the retry delay before the next attempt."
+
+    @_machine.state()
+    def restarting(self) -> None:
+        "Started again while stopping: reconnect once the connection is gone."
 
     @_machine.state()
     def stopped(self) -> None:
@@ -168,6 +218,14 @@ class ClientMachine(FailsConnection):
     @_machine.input()
     def failed(self, reason: str) -> None:
         "The machine could not go on with this connection (see machineError)."
+
+    @_machine.input()
+    def waiterAdded(self) -> None:
+        "whenConnected() was called."
+
+    @_machine.input()
+    def attemptsExhausted(self) -> None:
+        "maxAttempts attempts in a row have failed."
 
     @_machine.input()
     def connectionLost(self, reason: Failure) -> None:
@@ -215,8 +273,58 @@ class ClientMachine(FailsConnection):
         )
 
     @_machine.output()
-    def _scheduleRetry(self) -> None:
+    def _fireWaiters(self) -> None:
+        link = self.link
+        assert link is not None
+        waiters, self._connectWaiters = self._connectWaiters, []
+        for waiter in waiters:
+            waiter.deferred.callback(link)
+
+    @_machine.output()
+    def _countFailure(self, reason: Failure) -> None:
         self.failedAttempts += 1
+        self.lastFailure = reason
+
+        def stillWaiting(waiter: _ConnectWaiter) -> bool:
+            if waiter.failAfter is None:
+                return True
+            waiter.failures += 1
+            if waiter.failures < waiter.failAfter:
+                return True
+            waiter.deferred.errback(reason)
+            return False
+
+        self._settleWaiters(stillWaiting)
+
+    @_machine.output()
+    def _cancelWaiters(self) -> None:
+        self._cancelWaitersNow()
+
+    @_machine.output()
+    def _giveUp(self) -> None:
+        self.log.warn(
+            "{machine} giving up after {attempts} failed attempts",
+            machine=self,
+            attempts=self.failedAttempts,
+        )
+        failure = self.lastFailure or Failure(ConnectionError("gave up"))
+        waiters, self._connectWaiters = self._connectWaiters, []
+        for waiter in waiters:
+            waiter.deferred.errback(failure)
+
+    @_machine.output()
+    def _notifyStopWaiters(self) -> None:
+        waiters, self._stopWaiters = self._stopWaiters, []
+        for d in waiters:
+            d.callback(None)
+
+    @_machine.output()
+    def _scheduleRetry(self) -> None:
+        # As ClientService: after a lost connection, retryPolicy(0); after k
+        # failed attempts in a row, retryPolicy(k).
+        if self.maxAttempts is not None and self.failedAttempts >= self.maxAttempts:
+            self.attemptsExhausted()  # queued: runs once in reconnecting
+            return
         delay = self.retryPolicy(self.failedAttempts)
         self.log.info(
             "{machine} reconnecting in {delay:.3g} s (attempt {attempt})",
@@ -253,6 +361,7 @@ class ClientMachine(FailsConnection):
     @_machine.output()
     def _stopped(self) -> None:
         self.log.debug("{machine} stopped", machine=self)
+        self._cancelWaitersNow()
         waiters, self._stopWaiters = self._stopWaiters, []
         try:
             self.onStopped()
@@ -266,22 +375,24 @@ class ClientMachine(FailsConnection):
     idle.upon(stop, enter=stopped, outputs=[_stopped])
     idle.upon(failed, enter=idle, outputs=[])
 
-    connecting.upon(connectionMade, enter=connected, outputs=[_attach, onConnected])
+    connecting.upon(
+        connectionMade, enter=connected, outputs=[_attach, onConnected, _fireWaiters]
+    )
     connecting.upon(
         connectionFailed,
         enter=reconnecting,
-        outputs=[_logConnectFailure, _scheduleRetry],
+        outputs=[_logConnectFailure, _countFailure, _scheduleRetry],
     )
     connecting.upon(start, enter=connecting, outputs=[])
     connecting.upon(stop, enter=stopped, outputs=[_cancelDial, _stopped])
-    connecting.upon(failed, enter=reconnecting, outputs=[_scheduleRetry])
+    connecting.upon(failed, enter=reconnecting, outputs=[_scheduleRetry])  # dial raised
 
     connected.upon(dataArrived, enter=connected, outputs=[])
     connected.upon(messageReceived, enter=receiving, outputs=[onMessage])
     connected.upon(badFrame, enter=connected, outputs=[_logBadFrame, _abortConnection])
     connected.upon(failed, enter=connected, outputs=[_abortConnection])
     connected.upon(start, enter=connected, outputs=[])
-    connected.upon(stop, enter=closing, outputs=[_loseConnection])
+    connected.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
     connected.upon(
         connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry]
     )
@@ -291,7 +402,7 @@ class ClientMachine(FailsConnection):
     receiving.upon(badFrame, enter=receiving, outputs=[_logBadFrame, _abortConnection])
     receiving.upon(failed, enter=receiving, outputs=[_abortConnection])
     receiving.upon(start, enter=receiving, outputs=[])
-    receiving.upon(stop, enter=closing, outputs=[_loseConnection])
+    receiving.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
     receiving.upon(
         connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry]
     )
@@ -302,6 +413,7 @@ class ClientMachine(FailsConnection):
     closing.upon(failed, enter=closing, outputs=[_abortConnection])
     closing.upon(timeout, enter=closing, outputs=[_abortConnection])
     closing.upon(stop, enter=closing, outputs=[])
+    closing.upon(start, enter=restarting, outputs=[])
     closing.upon(
         connectionLost, enter=stopped, outputs=[_cancelTimer, _disconnected, _stopped]
     )
@@ -310,6 +422,31 @@ class ClientMachine(FailsConnection):
     reconnecting.upon(start, enter=reconnecting, outputs=[])
     reconnecting.upon(stop, enter=stopped, outputs=[_cancelTimer, _stopped])
     reconnecting.upon(failed, enter=reconnecting, outputs=[])
+    reconnecting.upon(
+        attemptsExhausted, enter=stopped, outputs=[_cancelTimer, _giveUp, _stopped]
+    )
+
+    restarting.upon(dataArrived, enter=restarting, outputs=[])
+    restarting.upon(messageReceived, enter=restarting, outputs=[onMessage])
+    restarting.upon(
+        badFrame, enter=restarting, outputs=[_logBadFrame, _abortConnection]
+    )
+    restarting.upon(failed, enter=restarting, outputs=[_abortConnection])
+    restarting.upon(timeout, enter=restarting, outputs=[_abortConnection])
+    restarting.upon(start, enter=restarting, outputs=[])
+    restarting.upon(stop, enter=closing, outputs=[_cancelWaiters])
+    restarting.upon(
+        connectionLost,
+        enter=connecting,
+        outputs=[_cancelTimer, _disconnected, _notifyStopWaiters, _dial],
+    )
+
+    for _state in (idle, connecting, reconnecting, closing, restarting):
+        _state.upon(waiterAdded, enter=_state, outputs=[])
+    for _state in (connected, receiving):
+        _state.upon(waiterAdded, enter=_state, outputs=[_fireWaiters])
+    stopped.upon(waiterAdded, enter=stopped, outputs=[_cancelWaiters])
+    del _state
 
     stopped.upon(start, enter=connecting, outputs=[_dial])
     stopped.upon(stop, enter=stopped, outputs=[_stopped])

@@ -54,6 +54,7 @@ class EchoClientMachine(ClientMachine):
         "reconnecting",
         "stopped",
     )
+    restarting = inherited(_machine, ClientMachine, "restarting")
 
     def __init__(self, *args: Any, boundaries: bool = True, **kwargs: Any) -> None:
         """
@@ -139,8 +140,8 @@ class EchoClientMachine(ClientMachine):
     def _failOutstanding(self) -> None:
         self._failOutstandingNow()
 
-    for _state in (idle, connecting, reconnecting):
-        _state.upon(requestQueued, enter=_state, outputs=[])
+    for _state in (idle, connecting, reconnecting, restarting):
+        _state.upon(requestQueued, enter=_state, outputs=[])  # sent once connected
     for _state in (connected, receiving):
         _state.upon(requestQueued, enter=_state, outputs=[_sendOutstanding])
     for _state in (closing, stopped):

@@ -45,7 +45,12 @@ class GreetingClientMachine(EchoClientMachine):
         "reconnecting",
         "stopped",
     )
-    timeout = inherited(_machine, EchoClientMachine, "timeout")
+    timeout, waiterAdded = inherited(
+        _machine, EchoClientMachine, "timeout", "waiterAdded"
+    )
+    _fireWaiters, _cancelWaiters = inherited(
+        _machine, EchoClientMachine, "_fireWaiters", "_cancelWaiters"
+    )
     dataArrived = inherited(_machine, EchoClientMachine, "dataArrived")
     messageReceived, badFrame, failed, stop, start, connectionLost, requestQueued = (
         inherited(
@@ -167,7 +172,8 @@ class GreetingClientMachine(EchoClientMachine):
     naming.upon(badFrame, enter=naming, outputs=[_logBadFrame, _abortConnection])
     naming.upon(failed, enter=naming, outputs=[_abortConnection])
     naming.upon(start, enter=naming, outputs=[])
-    naming.upon(stop, enter=closing, outputs=[_loseConnection])
+    naming.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
+    naming.upon(waiterAdded, enter=naming, outputs=[_fireWaiters])
     naming.upon(
         connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry]
     )
@@ -180,6 +186,7 @@ class GreetingClientMachine(EchoClientMachine):
     quitting.upon(failed, enter=quitting, outputs=[_abortConnection])
     quitting.upon(start, enter=quitting, outputs=[])
     quitting.upon(stop, enter=quitting, outputs=[])
+    quitting.upon(waiterAdded, enter=quitting, outputs=[])  # cancelled when stopped
     quitting.upon(
         connectionLost, enter=stopped, outputs=[_cancelTimer, _disconnected, _stopped]
     )

@@ -35,6 +35,32 @@ class ParserTests(SynchronousTestCase):
         self.assertIn(b"greeting needs message boundaries", result.stderr)
 
 
+class ConnectTests(SynchronousTestCase):
+    def test_givesUpWhenNothingListens(self) -> None:
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        for protocol in ("echo", "greeting"):
+            result = subprocess.run(
+                COMMAND
+                + [
+                    "connect",
+                    protocol,
+                    "--name",
+                    "Al",
+                    "--max-attempts",
+                    "2",
+                    "--connect",
+                    f"tcp:127.0.0.1:{port}",
+                ],
+                input=b"hello\n",
+                capture_output=True,
+                timeout=TIMEOUT,
+            )
+            self.assertEqual(result.returncode, 1, result.stderr)
+            self.assertIn(b"could not connect after 2 attempts", result.stderr)
+
+
 class ServeTests(SynchronousTestCase):
     def serve(self, *args: str) -> tuple[subprocess.Popen[bytes], int]:
         return serveInSubprocess(self, *args)

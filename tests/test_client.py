@@ -83,9 +83,9 @@ class LifecycleTests(SynchronousTestCase):
         clock.advance(4.0)
         machine.connectionMade(RecordingLink())
         self.assertEqual(machine.failedAttempts, 0)
-        machine.connectionLost(lost())
-        [call] = clock.getDelayedCalls()
-        self.assertEqual(call.getTime(), clock.seconds() + 2.0)
+        machine.connectionLost(lost())  # a loss is not a failed attempt:
+        [call] = clock.getDelayedCalls()  # retryPolicy(0), as ClientService
+        self.assertEqual(call.getTime(), clock.seconds() + 0.0)
 
     def test_unexpectedLossReconnects(self) -> None:
         for messages in ([], [b"m"]):

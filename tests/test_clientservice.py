@@ -1,0 +1,316 @@
+"""
+The scenarios of Twisted's own ClientService tests
+(twisted/application/test/test_internet.py, ClientServiceTests), ported to
+our client machine: a fake dialer and a Clock, through the public API only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import CancelledError
+from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from statemachines.client import ClientMachine
+
+from .helpers import RecordingLink, lost
+
+RETRY = 2.0
+
+
+class FakeDialer:
+    def __init__(self) -> None:
+        self.dials = 0
+        self.cancels = 0
+
+    def dial(self) -> None:
+        self.dials += 1
+
+    def cancelDial(self) -> None:
+        self.cancels += 1
+
+
+class Prepared(ClientMachine):
+    """Records when onConnected (ClientService's prepareConnection) runs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared: list[object] = []
+
+    def onConnected(self) -> None:
+        self.prepared.append(self.link)
+
+
+class ClientServiceParityTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.dialer = FakeDialer()
+        self.client = Prepared(self.dialer, self.clock, retryPolicy=lambda n: RETRY)
+        self.links: list[RecordingLink] = []
+
+    def connect(self) -> RecordingLink:
+        link = RecordingLink()
+        self.links.append(link)
+        self.client.connectionMade(link)
+        return link
+
+    def fail(self) -> Failure:  # type: ignore[override]
+        failure = Failure(ConnectionRefusedError())
+        with capturedLogs():
+            self.client.connectionFailed(failure)
+        return failure
+
+    def stop(self) -> Any:
+        d = self.client.whenStopped()
+        self.client.stop()
+        return d
+
+    def test_startService(self) -> None:
+        self.client.start()
+        self.assertEqual(self.dialer.dials, 1)
+
+    def test_stopServiceWhileConnected(self) -> None:
+        self.client.start()
+        link = self.connect()
+        stopped = self.stop()
+        self.assertNoResult(stopped)
+        self.assertTrue(link.closing)
+        self.client.connectionLost(lost())
+        self.successResultOf(stopped)
+
+    def test_startServiceWaitsForDisconnect(self) -> None:
+        self.client.start()
+        self.connect()
+        stopped = self.stop()
+        self.client.start()
+        self.assertNoResult(stopped)
+        self.assertEqual(self.dialer.dials, 1)
+        self.client.connectionLost(lost())
+        self.assertEqual(self.dialer.dials, 2)
+        self.successResultOf(stopped)
+
+    def test_startServiceWhileStopping(self) -> None:
+        self.client.start()
+        first = self.connect()
+        stopped = self.stop()
+        nextConnection = self.client.whenConnected()
+        self.assertNoResult(nextConnection)
+        self.client.start()
+        self.assertNoResult(nextConnection)
+        self.assertNoResult(stopped)
+        self.assertTrue(first.closing)
+        self.client.connectionLost(lost())
+        self.successResultOf(stopped)
+        second = self.connect()
+        self.assertIs(self.successResultOf(nextConnection), second)
+        self.assertNoResult(self.stop())
+
+    def test_startServiceWhileStopped(self) -> None:
+        self.successResultOf(self.stop())
+        self.failureResultOf(self.client.whenConnected(), CancelledError)
+        self.client.start()
+        link = self.connect()
+        self.assertIs(self.successResultOf(self.client.whenConnected()), link)
+
+    def test_stopServiceWhileRetrying(self) -> None:
+        self.client.start()
+        self.fail()
+        self.successResultOf(self.stop())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stopServiceWhileConnecting(self) -> None:
+        self.client.start()
+        self.successResultOf(self.stop())
+        self.assertEqual(self.dialer.cancels, 1)
+
+    def test_clientConnected(self) -> None:
+        self.client.start()
+        link = self.connect()
+        self.assertIs(self.successResultOf(self.client.whenConnected()), link)
+        self.assertEqual(self.client.prepared, [link])
+
+    def test_clientConnectionFailed(self) -> None:
+        self.client.start()
+        self.fail()
+        self.assertEqual(self.dialer.dials, 1)
+        self.clock.advance(RETRY)
+        self.assertEqual(self.dialer.dials, 2)
+
+    def test_clientConnectionLost(self) -> None:
+        self.client.start()
+        self.connect()
+        self.client.connectionLost(lost())
+        later = self.client.whenConnected()
+        self.assertNoResult(later)
+        self.clock.advance(RETRY)
+        second = self.connect()
+        self.assertIs(self.successResultOf(later), second)
+
+    def test_clientConnectionLostWhileStopping(self) -> None:
+        self.client.start()
+        self.connect()
+        stopped = self.stop()
+        self.client.connectionLost(lost())
+        self.failureResultOf(self.client.whenConnected(), CancelledError)
+        self.successResultOf(stopped)
+
+    def test_startTwice(self) -> None:
+        self.client.start()
+        self.client.start()
+        self.assertEqual(self.dialer.dials, 1)
+
+    def test_whenConnectedLater(self) -> None:
+        self.client.start()
+        d = self.client.whenConnected()
+        self.assertNoResult(d)
+        link = self.connect()
+        self.assertIs(self.successResultOf(d), link)
+
+    def test_whenConnectedFails(self) -> None:
+        self.client.start()
+        a0 = self.client.whenConnected()
+        a1 = self.client.whenConnected(failAfterFailures=1)
+        a2 = self.client.whenConnected(failAfterFailures=2)
+        a3 = self.client.whenConnected(failAfterFailures=3)
+        f1 = self.fail()
+        self.assertNoResult(a0)
+        self.assertIs(self.failureResultOf(a1, ConnectionRefusedError), f1)
+        self.assertNoResult(a2)
+        self.clock.advance(RETRY)
+        self.assertEqual(self.dialer.dials, 2)
+        f2 = self.fail()
+        self.assertIs(self.failureResultOf(a2, ConnectionRefusedError), f2)
+        self.assertNoResult(a3)
+        self.clock.advance(RETRY)
+        link = self.connect()
+        self.assertIs(self.successResultOf(a0), link)
+        self.assertIs(self.successResultOf(a3), link)
+        a4 = self.client.whenConnected(failAfterFailures=1)
+        self.assertIs(self.successResultOf(a4), link)
+
+    def test_whenConnectedStopService(self) -> None:
+        self.client.start()
+        waiters = [
+            self.client.whenConnected(),
+            self.client.whenConnected(),
+            self.client.whenConnected(failAfterFailures=1),
+        ]
+        self.stop()
+        self.clock.advance(RETRY)
+        for d in waiters:
+            self.failureResultOf(d, CancelledError)
+
+    def test_retryCancelled(self) -> None:
+        self.client.start()
+        self.fail()
+        stopped = self.stop()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.successResultOf(stopped)
+
+    def test_stopServiceBeforeStartService(self) -> None:
+        self.successResultOf(self.stop())
+
+    def test_whenConnectedErrbacksOnStopService(self) -> None:
+        self.client.start()
+        d = self.client.whenConnected()
+        self.stop()
+        self.failureResultOf(d, CancelledError)
+
+    def test_stopServiceWhileDisconnecting(self) -> None:
+        self.client.start()
+        self.connect()
+        first, second = self.stop(), self.stop()
+        self.client.connectionLost(lost())
+        self.successResultOf(first)
+        self.successResultOf(second)
+
+    def test_stopServiceWhileRestarting(self) -> None:
+        self.client.start()
+        self.connect()
+        first = self.stop()
+        self.client.start()
+        second = self.stop()
+        self.client.connectionLost(lost())
+        self.successResultOf(first)
+        self.successResultOf(second)
+        self.assertEqual((self.client.state, self.dialer.dials), ("stopped", 1))
+
+    def test_stopServiceOnStoppedService(self) -> None:
+        self.assertIsNone(self.successResultOf(self.stop()))
+        self.assertIsNone(self.successResultOf(self.stop()))
+
+    def test_prepareConnectionCalledOnReconnect(self) -> None:
+        self.client.start()
+        first = self.connect()
+        self.client.connectionLost(lost())
+        self.clock.advance(RETRY)
+        second = self.connect()
+        self.assertEqual(self.client.prepared, [first, second])
+
+
+class BeyondClientServiceTests(SynchronousTestCase):
+    def test_maxAttemptsGivesUp(self) -> None:
+        clock, dialer = Clock(), FakeDialer()
+        client = ClientMachine(dialer, clock, retryPolicy=lambda n: 1.0, maxAttempts=3)
+        client.start()
+        waiter = client.whenConnected()
+        stopped = client.whenStopped()
+        failures = []
+        with capturedLogs() as events:
+            for _ in range(3):
+                failures.append(Failure(ConnectionRefusedError()))
+                client.connectionFailed(failures[-1])
+                clock.advance(1.0)
+        self.assertEqual(dialer.dials, 3)
+        self.assertEqual(client.state, "stopped")
+        self.assertIs(
+            self.failureResultOf(waiter, ConnectionRefusedError), failures[-1]
+        )
+        self.successResultOf(stopped)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertTrue(any("giving up" in e["log_format"] for e in events))
+
+    def test_successResetsTheCount(self) -> None:
+        clock, dialer = Clock(), FakeDialer()
+        client = ClientMachine(dialer, clock, retryPolicy=lambda n: 1.0, maxAttempts=2)
+        client.start()
+        with capturedLogs():
+            client.connectionFailed(Failure(ConnectionRefusedError()))
+            clock.advance(1.0)
+            client.connectionMade(RecordingLink())
+            client.connectionLost(lost())
+            clock.advance(1.0)
+            client.connectionFailed(Failure(ConnectionRefusedError()))
+        self.assertEqual(client.state, "reconnecting")
+
+    def test_noDelayedCallOnceStoppedFromAnyState(self) -> None:
+        routes = {
+            "idle": [],
+            "connecting": ["start"],
+            "connected": ["start", "connect"],
+            "reconnecting": ["start", "refuse"],
+            "closing": ["start", "connect", "stop"],
+            "restarting": ["start", "connect", "stop", "start"],
+        }
+        for state, steps in routes.items():
+            clock = Clock()
+            client = ClientMachine(FakeDialer(), clock, retryPolicy=lambda n: 1.0)
+            with capturedLogs():
+                for step in steps:
+                    if step == "connect":
+                        client.connectionMade(RecordingLink())
+                    elif step == "refuse":
+                        client.connectionFailed(Failure(ConnectionRefusedError()))
+                    else:
+                        getattr(client, step)()
+                self.assertEqual(client.state, state)
+                client.stop()
+                if client.state == "closing":
+                    client.connectionLost(lost())
+            self.assertEqual(
+                (client.state, clock.getDelayedCalls()), ("stopped", []), state
+            )
