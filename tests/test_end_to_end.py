@@ -6,6 +6,8 @@ event.
 
 from __future__ import annotations
 
+import re
+import subprocess
 from typing import Any
 
 from twisted.internet import reactor
@@ -22,7 +24,7 @@ from statemachines.echo import EchoMachine
 from statemachines.greeting import GreetingMachine
 from statemachines.greeting_client import GreetingRefused
 
-from .helpers import frame
+from .helpers import COMMAND, TIMEOUT, frame
 
 BINARY = [
     bytes(range(256)),
@@ -224,3 +226,54 @@ class GreetingEndToEndTests(ServerFixture, TestCase):
                 ]
             ),
         )
+
+
+class ServerKilledTests(TestCase):
+    """A greeting client across a server that is killed and restarted."""
+
+    def startServer(self, port: int = 0) -> tuple[subprocess.Popen[bytes], int]:
+        proc = subprocess.Popen(
+            COMMAND
+            + ["serve", "greeting", "--listen", f"tcp:{port}:interface=127.0.0.1"],
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        for line in proc.stderr:  # blocks briefly, until the server listens
+            found = re.search(rb"listening on .*port=(\d+)", line)
+            if found:
+                return proc, int(found.group(1))
+        raise AssertionError("the server exited before listening")
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.kill()
+        proc.wait(TIMEOUT)
+        if proc.stderr:
+            proc.stderr.close()
+
+    @inlineCallbacks
+    def test_reconnectsGreetsAgainLosesNothing(self):  # type: ignore[no-untyped-def]
+        proc, port = self.startServer()
+        self.addCleanup(lambda: self.kill(proc))
+        client = greetingClient(
+            reactor,
+            TCP4ClientEndpoint(reactor, "127.0.0.1", port),
+            "Alice",
+            retryPolicy=lambda attempt: 0.05,
+        )
+        self.addCleanup(client.stop)
+        self.assertEqual((yield client.whenGreeted()), "Hello, Alice!")
+        first = yield client.echo([b"before the crash", b"\x00\xff binary"])
+        self.assertEqual(first, [b"before the crash", b"\x00\xff binary"])
+
+        self.kill(proc)  # abrupt: SIGKILL
+        # Queued now, sent only once the client has been greeted again (it
+        # sends nothing before the greeting), so these replies prove both the
+        # reconnection and the new greeting.
+        pending = client.echo([b"sent while down", b"and this"])
+        with capturedLogs():
+            proc, _ = self.startServer(port)
+            self.addCleanup(lambda: self.kill(proc))
+            replies = yield pending
+        self.assertEqual(replies, [b"sent while down", b"and this"])
+        self.assertEqual(client.machine.state, "receiving")
+        self.assertIs((yield client.whenConnected()), client.machine.link)
