@@ -1,0 +1,136 @@
+"""
+Property tests over the adapters: arbitrary splits of the byte stream, timer
+advances, closes and disconnects at any point.  Invariants: the echo output
+equals a model of the protocol, no exception escapes, and no delayed call
+survives a closed connection.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.logger import capturedLogs
+from twisted.trial.unittest import SynchronousTestCase
+
+from statemachines import EchoMachine
+
+from .helpers import Wire, frame, unframe
+
+IDLE = 5
+
+EVENTS = st.lists(
+    st.one_of(
+        st.tuples(st.just("data"), st.integers(1, 40)),
+        st.tuples(st.just("advance"), st.integers(0, 7)),
+        st.tuples(st.sampled_from(["close", "lose"]), st.just(0)),
+    ),
+    max_size=30,
+)
+
+
+def messages(framing: str) -> st.SearchStrategy[list[bytes]]:
+    message = st.binary(min_size=1 if framing == "raw" else 0, max_size=30)
+    if framing == "line":
+        message = message.map(lambda m: m.replace(b"\r", b"").replace(b"\n", b""))
+    return st.lists(message, max_size=8)
+
+
+class EchoModelTests(SynchronousTestCase):
+    def check(
+        self, framing: str, sent: list[bytes], events: list[tuple[str, int]]
+    ) -> None:
+        stream = b"".join(frame(framing, m) for m in sent)
+        wire = Wire(EchoMachine, framing, idleTimeout=IDLE, closeTimeout=3)
+        # The model: the bytes the server takes in while the connection is
+        # open, and whether it was closed for being idle.
+        delivered, isOpen, isLost, timedOut = b"", True, False, False
+        now = lastBytes = position = 0
+        with capturedLogs():
+            for kind, amount in events:
+                if kind == "data" and not isLost and position < len(stream):
+                    chunk = stream[position : position + amount]
+                    position += len(chunk)
+                    if isOpen:
+                        lastBytes = now
+                        delivered += chunk
+                    wire.adapter.dataReceived(chunk)  # nothing may escape
+                elif kind == "advance":
+                    now += amount
+                    wire.clock.advance(amount)
+                    if isOpen and now - lastBytes >= IDLE:
+                        isOpen, timedOut = False, True
+                elif kind == "close" and not isLost:
+                    isOpen = False
+                    wire.machine.close()
+                elif kind == "lose" and not isLost:
+                    isOpen, isLost = False, True
+                    wire.lose()
+        expected = _echo(framing, delivered)
+        if timedOut and framing == "line":
+            expected.append(b"Error: idle timeout")
+        output = unframe(framing, wire.transport.value())
+        if framing == "raw":
+            self.assertEqual(b"".join(output), b"".join(expected))
+        else:
+            self.assertEqual(output, expected)
+        if isLost:
+            self.assertEqual(wire.machine.state, "closed")
+            self.assertEqual(wire.clock.getDelayedCalls(), [])
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.data())
+    def test_line(self, data: st.DataObject) -> None:
+        self.check("line", data.draw(messages("line")), data.draw(EVENTS))
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.data())
+    def test_netstring(self, data: st.DataObject) -> None:
+        self.check("netstring", data.draw(messages("netstring")), data.draw(EVENTS))
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.data())
+    def test_int32(self, data: st.DataObject) -> None:
+        self.check("int32", data.draw(messages("int32")), data.draw(EVENTS))
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.data())
+    def test_raw(self, data: st.DataObject) -> None:
+        self.check("raw", data.draw(messages("raw")), data.draw(EVENTS))
+
+
+def _echo(framing: str, delivered: bytes) -> list[bytes]:
+    """The complete messages in ``delivered``: what an echo server returns."""
+    if framing == "raw":
+        return [delivered] if delivered else []
+    complete = []
+    rest = delivered
+    while rest:
+        if framing == "line":
+            line, sep, after = rest.partition(b"\r\n")
+            if not sep:
+                break
+            complete.append(line)
+            rest = after
+        else:
+            try:
+                [message] = unframe(framing, _firstFrame(framing, rest))
+            except (ValueError, IndexError, AssertionError):
+                break
+            complete.append(message)
+            rest = rest[len(frame(framing, message)) :]
+    return complete
+
+
+def _firstFrame(framing: str, data: bytes) -> bytes:
+    if framing == "netstring":
+        length, colon, _ = data.partition(b":")
+        if not colon:
+            raise ValueError("incomplete")
+        end = len(length) + 1 + int(length) + 1
+    else:
+        if len(data) < 4:
+            raise ValueError("incomplete")
+        end = 4 + int.from_bytes(data[:4], "big")
+    if len(data) < end:
+        raise ValueError("incomplete")
+    return data[:end]
