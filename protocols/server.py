@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IAddress, IListeningPort, IReactorTime
@@ -121,8 +122,12 @@ class MachineServerFactory(Factory):
         return DeferredList(waiting)
 
 
-class Server:
-    """A factory listening on an endpoint description, with a clean stop."""
+class Server(Service):
+    """
+    A factory listening on an endpoint description, with a clean stop; also
+    a Twisted ``IService``, so it composes into an application
+    (``startService`` listens, ``stopService`` is `stop`).
+    """
 
     log = Logger()
 
@@ -133,6 +138,16 @@ class Server:
         self.description = description
         self.factory = factory
         self.port: IListeningPort | None = None
+        self.listening: Deferred[IListeningPort] | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self.listening = self.start()
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        d: Deferred[None] = self.stop()
+        return d
 
     @inlineCallbacks
     def start(self):  # type: ignore[no-untyped-def]

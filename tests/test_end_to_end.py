@@ -277,3 +277,23 @@ class ServerKilledTests(TestCase):
         self.assertEqual(replies, [b"sent while down", b"and this"])
         self.assertEqual(client.machine.state, "receiving")
         self.assertIs((yield client.whenConnected()), client.machine.link)
+
+
+class ServiceTests(TestCase):
+    @inlineCallbacks
+    def test_serverComposesAsAService(self):  # type: ignore[no-untyped-def]
+        from twisted.application.service import MultiService
+
+        factory = MachineServerFactory(lambda: EchoMachine(reactor), "line")
+        server = Server(reactor, "tcp:0:interface=127.0.0.1", factory)
+        application = MultiService()
+        server.setServiceParent(application)
+        application.startService()
+        port = (yield server.listening).getHost().port
+        peer = Peer()
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), peer)
+        peer.transport.write(b"hi\r\n")
+        yield peer.waitFor(b"hi\r\n")
+        yield application.stopService()  # stops listening, closes connections
+        self.assertEqual((yield peer.done), b"hi\r\n")
+        self.assertFalse(server.running)
