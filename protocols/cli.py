@@ -99,6 +99,12 @@ def parser() -> argparse.ArgumentParser:
         "many seconds (0 disables; default %(default)s)",
     )
     serve.add_argument(
+        "--trace",
+        action="store_true",
+        help="log every transition of every connection's machine "
+        "(namespace txmachines.trace)",
+    )
+    serve.add_argument(
         "--close-timeout",
         type=float,
         default=DEFAULT_CLOSE_TIMEOUT,
@@ -208,7 +214,10 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
         options["nameTimeout"] = args.name_timeout or None
 
     def makeMachine() -> Any:
-        return machineClass(reactor, **options)
+        machine = machineClass(reactor, **options)
+        if args.trace:
+            machine.setTracing(True)
+        return machine
 
     factory = MachineServerFactory(
         makeMachine,

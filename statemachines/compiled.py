@@ -155,21 +155,28 @@ def _compileTransition(
     inputMethod: Callable[..., Any],
     outputs: Mapping[str, Callable[..., Any]],
     tables: Mapping[str, StateTable],
+    trace: Callable[..., None] | None,
 ) -> Callable[..., Any]:
     nextTable = tables[t.enter]
     namespace: dict[str, Any] = {
         "NEXT": nextTable,
         "BUSY": nextTable.busy,
         "COLLECT": t.collector,
+        "TRACE": trace,
     }
     params, _ = _signatureSource(inputMethod)
     calls = _outputCalls(inputMethod, [outputs[o] for o in t.outputs], namespace)
     values = f"[{', '.join(calls)}]"
     result = values if t.collector is list else f"COLLECT({values})"
+    traced = (
+        f"    TRACE(self, {t.state!r}, {t.input!r}, {t.enter!r}, {t.outputs!r})\n"
+        if trace is not None
+        else ""
+    )
     if not calls:
-        body = f"    self._txmTable = NEXT\n    return {result}\n"
+        body = f"{traced}    self._txmTable = NEXT\n    return {result}\n"
     else:
-        body = (
+        body = traced + (
             "    self._txmTable = BUSY\n"
             "    try:\n"
             f"        result = {result}\n"
@@ -221,19 +228,29 @@ def compileMachine(
     blueprint: Blueprint,
     inputs: Mapping[str, Callable[..., Any]],
     outputs: Mapping[str, Callable[..., Any]],
-) -> tuple[dict[str, StateTable], dict[str, Callable[..., Any]]]:
+    trace: Callable[..., None],
+) -> tuple[dict[str, StateTable], dict[str, StateTable], dict[str, Callable[..., Any]]]:
     """
-    The state tables and input functions for ``blueprint``, whose input and
-    output names resolve to the methods in ``inputs`` and ``outputs``.
+    For ``blueprint``, whose input and output names resolve to the methods in
+    ``inputs`` and ``outputs``: its state tables, the same tables with every
+    transition first calling ``trace(machine, state, input, enter, outputs)``,
+    and its input functions.  An instance is traced while its current table
+    is one of the traced ones, so tracing costs nothing when it is off.
     """
     functions, queues = {}, {}
     for name in blueprint.inputs:
         functions[name], queues[name] = _compileInput(name, inputs[name])
-    tables = {name: StateTable(name) for name in blueprint.states}
-    for table in tables.values():
-        table.busy = StateTable(table.name)
-        table.busy.update(queues)
-    for t in blueprint.transitions.values():
-        table = tables[t.state]
-        table[t.input] = _compileTransition(t, inputs[t.input], outputs, tables)
-    return tables, functions
+
+    def build(tracer: Callable[..., None] | None) -> dict[str, StateTable]:
+        tables = {name: StateTable(name) for name in blueprint.states}
+        for table in tables.values():
+            table.busy = StateTable(table.name)
+            table.busy.update(queues)
+        for t in blueprint.transitions.values():
+            table = tables[t.state]
+            table[t.input] = _compileTransition(
+                t, inputs[t.input], outputs, tables, tracer
+            )
+        return tables
+
+    return build(None), build(trace), functions

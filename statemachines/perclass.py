@@ -59,6 +59,7 @@ from typing import Any, ClassVar
 import attrs
 from automat import MethodicalMachine
 from automat._methodical import MethodicalInput, MethodicalOutput, MethodicalState
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .blueprint import Blueprint, MachineError, StateDecl, TransitionDecl
@@ -269,7 +270,9 @@ def _materialise(cls: type[StateMachine], attribute: str, blueprint: Blueprint) 
 
     # The compiled dispatcher: what actually runs.
     assert blueprint.initial is not None
-    tables, functions = compileMachine(blueprint, inputMethods, outputMethods)
+    tables, traced, functions = compileMachine(
+        blueprint, inputMethods, outputMethods, _traceTransition
+    )
     # Outputs are installed as the plain methods they are, so that a hook that
     # is an output can be called, and extended with super(), like any method.
     for group in (states, outputMethods, functions):
@@ -279,6 +282,7 @@ def _materialise(cls: type[StateMachine], attribute: str, blueprint: Blueprint) 
     cls._automatMachine = machine
     cls._automatInputs = inputs
     cls._txmTables = tables
+    cls._txmTracedTables = traced
     cls._txmTable = tables[blueprint.initial]
 
 
@@ -295,6 +299,7 @@ class StateMachine:
     _automatMachine: ClassVar[MethodicalMachine | None] = None
     _automatInputs: ClassVar[dict[str, MethodicalInput]] = {}
     _txmTables: ClassVar[dict[str, StateTable]] = {}
+    _txmTracedTables: ClassVar[dict[str, StateTable]] = {}
 
     # The dispatcher's per-instance state; class-level values are the defaults
     # (an instance need not call any __init__ for its machine to work).
@@ -322,6 +327,24 @@ class StateMachine:
     def state(self) -> str:
         """The name of the current state."""
         return self._txmTable.name
+
+    @property
+    def tracing(self) -> bool:
+        """Whether every transition is logged (see `setTracing`)."""
+        return self._txmTable is self._txmTracedTables.get(self.state)
+
+    def setTracing(self, on: bool) -> None:
+        """
+        Log every transition of this machine as a ``txmachines.trace`` event
+        with ``machineClass``, ``machineId``, ``oldState``, ``input``,
+        ``newState`` and ``outputs``.  Off by default, and free when off.
+        """
+        table = self._txmTable
+        if table is table.busy:  # mid-transition: like any re-entrant call
+            self._txmDefer(type(self).setTracing, self, on)
+            return
+        tables = self._txmTracedTables if on else self._txmTables
+        self._txmTable = tables[table.name]
 
     # -- the dispatcher's slow paths (see statemachines.compiled) ------------
 
@@ -373,6 +396,23 @@ class StateMachine:
 
     def machineErrorUnhandled(self, error: MachineError) -> None:
         """Last resort for errors nobody can act on: override to log them."""
+
+
+_traceLog = Logger(namespace="txmachines.trace")
+
+
+def _traceTransition(
+    machine: StateMachine, old: str, input: str, new: str, outputs: tuple[str, ...]
+) -> None:
+    _traceLog.info(
+        "{machineClass} {machineId:x}: {oldState} --{input}--> {newState} {outputs}",
+        machineClass=type(machine).__name__,
+        machineId=id(machine),
+        oldState=old,
+        input=input,
+        newState=new,
+        outputs=outputs,
+    )
 
 
 def onAutomatRuntime(cls: type[StateMachine], *args: Any, **kwargs: Any) -> Any:

@@ -1,0 +1,81 @@
+"""Tracing: every transition as a structured event, off by default."""
+
+from __future__ import annotations
+
+from automat import MethodicalMachine
+from twisted.logger import capturedLogs
+from twisted.trial.unittest import SynchronousTestCase
+
+from statemachines import EchoMachine, StateMachine
+
+from .helpers import Wire
+
+
+def traces(events: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    return [
+        (e["oldState"], e["input"], e["newState"], e["outputs"])
+        for e in events
+        if e.get("log_namespace") == "txmachines.trace"
+    ]
+
+
+class TracingTests(SynchronousTestCase):
+    def test_offByDefault(self) -> None:
+        with capturedLogs() as events:
+            wire = Wire(EchoMachine)
+            wire.send(b"hi")
+        self.assertEqual(traces(events), [])
+        self.assertFalse(wire.machine.tracing)
+
+    def test_everyTransitionWhenOn(self) -> None:
+        wire = Wire(EchoMachine)
+        wire.machine.setTracing(True)
+        self.assertTrue(wire.machine.tracing)
+        with capturedLogs() as events:
+            wire.send(b"hi")
+            wire.machine.close()
+        self.assertEqual(
+            traces(events),
+            [
+                ("connected", "dataArrived", "connected", ("_startIdleTimer",)),
+                ("connected", "messageReceived", "receiving", ("onMessage",)),
+                ("receiving", "closeRequested", "closing", ("_loseConnection",)),
+            ],
+        )
+        [event] = [e for e in events if e.get("input") == "messageReceived"]
+        self.assertEqual(event["machineClass"], "EchoMachine")
+        self.assertEqual(event["machineId"], id(wire.machine))
+        self.assertEqual(wire.received(), [b"hi"])  # behaviour is unchanged
+
+    def test_offAgain(self) -> None:
+        wire = Wire(EchoMachine)
+        wire.machine.setTracing(True)
+        wire.machine.setTracing(False)
+        with capturedLogs() as events:
+            wire.send(b"hi")
+        self.assertEqual(traces(events), [])
+
+    def test_switchedFromAnOutputTakesEffectAfterTheTransition(self) -> None:
+        class SelfTracing(StateMachine):
+            m = MethodicalMachine()
+
+            @m.state(initial=True)
+            def a(self) -> None:
+                "a"
+
+            @m.input()
+            def go(self) -> None:
+                "go"
+
+            @m.output()
+            def _traceMe(self) -> None:
+                self.setTracing(True)
+
+            a.upon(go, enter=a, outputs=[_traceMe])
+
+        machine = SelfTracing()
+        with capturedLogs() as events:
+            machine.go()
+            self.assertTrue(machine.tracing)
+            machine.go()
+        self.assertEqual(traces(events), [("a", "go", "a", ("_traceMe",))])
