@@ -5,6 +5,9 @@ Helpers for testing machines, for this project's tests and for users'.
   states its inputs can reach from the initial state, and which (state,
   input) pairs it rejects (everything it does not declare; the framework's
   rule).  A test can pin both, so a change to the table is a visible change.
+- `inputSequences` is a Hypothesis strategy of input sequences for a
+  machine, to drive it with arbitrary events (Hypothesis is imported only
+  when it is called).
 - `TransitionRecorder` records the transitions machines take, through the
   tracing of `StateMachine.setTracing`, and `uncoveredTransitions` names the
   declared transitions that no recorded run took: transition coverage, which
@@ -13,9 +16,9 @@ Helpers for testing machines, for this project's tests and for users'.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 
 import attrs
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
@@ -25,6 +28,7 @@ from .perclass import StateMachine
 __all__ = [
     "Transition",
     "TransitionRecorder",
+    "inputSequences",
     "reachableStates",
     "rejectedPairs",
     "uncoveredTransitions",
@@ -127,3 +131,26 @@ def uncoveredTransitions(
     """The (state, input) pairs ``cls`` declares that ``taken`` never took."""
     took = {(t.state, t.input) for t in taken if t.machineClass == cls.__name__}
     return [key for key in cls.blueprint.transitions if key not in took]
+
+
+def inputSequences(
+    cls: type[StateMachine],
+    arguments: Mapping[str, Callable[[], tuple[Any, ...]]],
+    maxSize: int = 20,
+) -> Any:
+    """
+    A Hypothesis strategy of lists of ``(input name, arguments)`` for ``cls``.
+
+    ``arguments`` maps the inputs that take arguments to a function that
+    makes fresh ones for each call; inputs not in it are called without.
+    Feed a sequence with ``getattr(machine, name)(*args)``.
+    """
+    from hypothesis import strategies as st
+
+    names = list(cls.blueprint.inputs)
+    return st.lists(
+        st.sampled_from(names).map(
+            lambda name: (name, arguments[name]() if name in arguments else ())
+        ),
+        max_size=maxSize,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -16,12 +18,13 @@ from statemachines import (
 from statemachines.testing import (
     Transition,
     TransitionRecorder,
+    inputSequences,
     reachableStates,
     rejectedPairs,
     uncoveredTransitions,
 )
 
-from .helpers import Wire
+from .helpers import RecordingLink, Wire, lost
 
 SHIPPED = [
     ConnectionMachine,
@@ -86,6 +89,34 @@ class ShapeTests(SynchronousTestCase):
             island.upon(go, enter=here, outputs=[])
 
         self.assertEqual(reachableStates(Island), ["here"])
+
+
+class InputSequenceTests(SynchronousTestCase):
+    @settings(max_examples=100, deadline=None)
+    @given(
+        inputSequences(
+            GreetingMachine,
+            {
+                "connectionMade": lambda: (RecordingLink(),),
+                "messageReceived": lambda: (b"Bob",),
+                "badFrame": lambda: ("bad",),
+                "failed": lambda: ("oops",),
+                "connectionLost": lambda: (lost(),),
+                "nameAccepted": lambda: ("Bob",),
+                "nameRejected": lambda: ("bad",),
+                "nameRejectedTooOften": lambda: ("bad",),
+            },
+        )
+    )
+    def test_anySequenceIsHandled(
+        self, steps: list[tuple[str, tuple[object, ...]]]
+    ) -> None:
+        """Whatever arrives, in whatever state: no exception, a known state."""
+        machine = GreetingMachine(Clock())
+        with capturedLogs():
+            for name, args in steps:
+                getattr(machine, name)(*args)
+        self.assertIn(machine.state, GreetingMachine.blueprint.states)
 
 
 class RecorderTests(SynchronousTestCase):
