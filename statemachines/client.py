@@ -142,6 +142,11 @@ class ClientMachine(FailsConnection):
     def _settleWaiters(self, keep: Callable[[_ConnectWaiter], bool]) -> None:
         self._connectWaiters = [w for w in self._connectWaiters if keep(w)]
 
+    def _fireStopWaitersNow(self) -> None:
+        waiters, self._stopWaiters = self._stopWaiters, []
+        for d in waiters:
+            d.callback(None)
+
     def _cancelWaitersNow(self) -> None:
         waiters, self._connectWaiters = self._connectWaiters, []
         for waiter in waiters:
@@ -314,9 +319,7 @@ class ClientMachine(FailsConnection):
 
     @_machine.output()
     def _notifyStopWaiters(self) -> None:
-        waiters, self._stopWaiters = self._stopWaiters, []
-        for d in waiters:
-            d.callback(None)
+        self._fireStopWaitersNow()
 
     @_machine.output()
     def _scheduleRetry(self) -> None:
@@ -362,12 +365,10 @@ class ClientMachine(FailsConnection):
     def _stopped(self) -> None:
         self.log.debug("{machine} stopped", machine=self)
         self._cancelWaitersNow()
-        waiters, self._stopWaiters = self._stopWaiters, []
         try:
             self.onStopped()
         finally:
-            for d in waiters:
-                d.callback(None)
+            self._fireStopWaitersNow()
 
     # -- transitions ----------------------------------------------------------
 

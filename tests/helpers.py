@@ -20,6 +20,20 @@ from statemachines.lifecycle import ConnectionMachine
 M = TypeVar("M", bound=ConnectionMachine)
 
 
+class FakeDialer:
+    """A `Dialer` that counts what the client machine asked of it."""
+
+    def __init__(self) -> None:
+        self.dials = 0
+        self.cancels = 0
+
+    def dial(self) -> None:
+        self.dials += 1
+
+    def cancelDial(self) -> None:
+        self.cancels += 1
+
+
 class RecordingLink:
     """A `Link` that records what the machine asked of it."""
 

@@ -20,19 +20,7 @@ from statemachines.greeting_client import (
     GreetingRefused,
 )
 
-from .helpers import RecordingLink, lost
-
-
-class FakeDialer:
-    def __init__(self) -> None:
-        self.dials = 0
-        self.cancels = 0
-
-    def dial(self) -> None:
-        self.dials += 1
-
-    def cancelDial(self) -> None:
-        self.cancels += 1
+from .helpers import FakeDialer, RecordingLink, lost
 
 
 def make(

@@ -17,21 +17,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines.client import ClientMachine
 
-from .helpers import RecordingLink, lost
+from .helpers import FakeDialer, RecordingLink, lost
 
 RETRY = 2.0
-
-
-class FakeDialer:
-    def __init__(self) -> None:
-        self.dials = 0
-        self.cancels = 0
-
-    def dial(self) -> None:
-        self.dials += 1
-
-    def cancelDial(self) -> None:
-        self.cancels += 1
 
 
 class Prepared(ClientMachine):
