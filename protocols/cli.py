@@ -250,8 +250,21 @@ class _StdinLines(Protocol):
         self.onEnd()
 
 
+def _describe(failure: Failure | None) -> str:
+    if failure is None:
+        return "?"
+    mismatches = getattr(failure.value, "errors", None) or []  # service_identity
+    hostnames = [
+        getattr(getattr(m, "mismatched_id", None), "hostname", None) for m in mismatches
+    ]
+    names = [h.decode() if isinstance(h, bytes) else h for h in hostnames if h]
+    if names:
+        return f"the server's TLS certificate is not valid for {', '.join(names)}"
+    return failure.getErrorMessage()
+
+
 def _gaveUp(machine: Any) -> str:
-    reason = machine.lastFailure.getErrorMessage() if machine.lastFailure else "?"
+    reason = _describe(machine.lastFailure)
     return (
         f"txmachines: could not connect after {machine.failedAttempts} "
         f"attempts: {reason}"

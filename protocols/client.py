@@ -17,7 +17,7 @@ from statemachines.echo_client import EchoClientMachine
 from statemachines.greeting_client import GreetingClientMachine
 from statemachines.interfaces import Link
 
-from .framing import DEFAULT_MAX_FRAME_LENGTH, adapterFor
+from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
 
 M = TypeVar("M", bound=ClientMachine)
 
@@ -36,14 +36,21 @@ class EndpointDialer:
         self.maxFrameLength = maxFrameLength
         self.machine: ClientMachine | None = None
         self._attempt: Deferred[IProtocol] | None = None
+        self._adapter: MachineAdapter | None = None
 
     def dial(self) -> None:
         machine = self.machine
         assert machine is not None, "EndpointDialer.machine is not set"
-        factory = Factory.forProtocol(
-            lambda: self.adapterClass(machine, self.maxFrameLength)
-        )
+
+        def buildAdapter() -> MachineAdapter:
+            adapter = self.adapterClass(machine, self.maxFrameLength)
+            adapter.connectsAfterHandshake = True
+            self._adapter = adapter
+            return adapter
+
+        factory = Factory.forProtocol(buildAdapter)
         factory.noisy = False
+        self._adapter = None
         self._attempt = attempt = self.endpoint.connect(factory)
 
         def done(result: object) -> None:
@@ -56,8 +63,11 @@ class EndpointDialer:
 
     def cancelDial(self) -> None:
         attempt, self._attempt = self._attempt, None
+        adapter, self._adapter = self._adapter, None
         if attempt is not None:
             attempt.cancel()
+        elif adapter is not None and adapter.handshaking:
+            adapter.abortConnection()  # connected, but the TLS handshake is not done
 
 
 class Client(Generic[M]):

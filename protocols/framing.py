@@ -24,6 +24,14 @@ reading from that peer until the buffer drains; so one such peer cannot make
 the process buffer without bound, and the others are served meanwhile.  A
 paused producer keeps a closing connection open forever, so the adapter
 unregisters before it closes.
+
+TLS: on a TLS transport a client adapter (``connectsAfterHandshake``) tells
+its machine ``connectionMade`` only once the handshake has completed and the
+server's certificate has been verified; a connection lost before that is a
+failed connection attempt (``connectionFailed``), so a wrong hostname or an
+untrusted certificate counts against the client's attempts like a refused
+connection.  A server adapter tells its machine at once, so the idle timeout
+also covers a peer that never finishes its handshake.
 """
 
 from __future__ import annotations
@@ -32,7 +40,14 @@ import sys
 from typing import Any, ClassVar, cast
 from typing import Protocol as TypingProtocol
 
-from twisted.internet.interfaces import IConsumer, IPushProducer, ITCPTransport
+from twisted.internet.interfaces import (
+    IConsumer,
+    IHandshakeListener,
+    INegotiated,
+    IPushProducer,
+    ISSLTransport,
+    ITCPTransport,
+)
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.protocols.basic import Int32StringReceiver, NetstringReceiver
 from twisted.python.failure import Failure
@@ -51,7 +66,18 @@ class MachineInputs(TypingProtocol):
     def connectionLost(self, reason: Failure) -> object: ...
 
 
-@implementer(IPushProducer)
+class ClientMachineInputs(MachineInputs, TypingProtocol):
+    """A client machine also hears of connection attempts that fail."""
+
+    def connectionFailed(self, reason: Failure) -> object: ...
+
+
+def isTLS(transport: object) -> bool:
+    """Whether ``transport`` is a TLS connection (either Twisted flavour)."""
+    return ISSLTransport.providedBy(transport) or INegotiated.providedBy(transport)
+
+
+@implementer(IPushProducer, IHandshakeListener)
 class MachineAdapter(Protocol):
     """What every framing shares: lifecycle events in, `Link` out."""
 
@@ -67,16 +93,33 @@ class MachineAdapter(Protocol):
             self.MAX_LENGTH = maxFrameLength
 
     _producing = False  # registered as the transport's producer
+    connectsAfterHandshake = False  # set on client adapters (see the module doc)
+    handshaking = False  # a TLS handshake is in progress
 
     def connectionMade(self) -> None:
         cast(IConsumer, self.transport).registerProducer(self, True)
         self._producing = True
-        self.machine.connectionMade(self)
+        self.handshaking = isTLS(self.transport)
+        if not (self.handshaking and self.connectsAfterHandshake):
+            self.machine.connectionMade(self)
+
+    def handshakeCompleted(self) -> None:
+        # Twisted calls this even when verifying the certificate failed
+        # during the handshake; the transport is aborting then.
+        if not self.handshaking or getattr(self.transport, "disconnecting", False):
+            return
+        self.handshaking = False
+        if self.connectsAfterHandshake:
+            self.machine.connectionMade(self)
 
     # -- IPushProducer: the transport pauses us while its buffer is full -------
 
     def pauseProducing(self) -> None:
-        cast(IPushProducer, self.transport).pauseProducing()
+        # TLS also pauses its producer while it holds writes made before the
+        # handshake completed; reading must go on then, or the handshake
+        # (and so the connection) never completes.
+        if not self.handshaking:
+            cast(IPushProducer, self.transport).pauseProducing()
 
     def resumeProducing(self) -> None:
         cast(IPushProducer, self.transport).resumeProducing()
@@ -85,7 +128,11 @@ class MachineAdapter(Protocol):
         pass  # the connection is going; connectionLost follows
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.machine.connectionLost(reason)
+        if self.handshaking and self.connectsAfterHandshake:
+            self.handshaking = False
+            cast(ClientMachineInputs, self.machine).connectionFailed(reason)
+        else:
+            self.machine.connectionLost(reason)
 
     # -- Link ---------------------------------------------------------------
 

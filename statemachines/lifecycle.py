@@ -24,6 +24,9 @@ and call plain methods.  The hooks subclasses override are outputs themselves
   event is logged with state and input, the peer is told where the framing
   allows, and the connection closes (see `machineError`).  A hook that
   raises is handled the same way.  Nothing escapes into the reactor.
+- A connection lost while ``connected`` or ``receiving`` ended on the peer's
+  side.  A clean close is routine (a debug event); anything else (a reset, a
+  failed TLS handshake) is logged at info level with the reason.
 - Inputs that arrive while ``closing`` (data already in flight, a second
   close request) are expected and deliberately ignored.
 """
@@ -34,6 +37,7 @@ from collections.abc import Callable
 
 from automat import MethodicalMachine
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -212,6 +216,15 @@ class ConnectionMachine(FailsConnection):
         self.link.abortConnection()
 
     @_machine.output()
+    def _logLoss(self, reason: Failure) -> None:
+        if reason.check(ConnectionDone) is None:
+            self.log.info(
+                "{machine} lost the connection: {why}",
+                machine=self,
+                why=reason.getErrorMessage(),
+            )
+
+    @_machine.output()
     def _disconnected(self, reason: Failure) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -239,7 +252,7 @@ class ConnectionMachine(FailsConnection):
     connected.upon(closeRequested, enter=closing, outputs=[_loseConnection])
     connected.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])
     connected.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
-    connected.upon(connectionLost, enter=closed, outputs=[_disconnected])
+    connected.upon(connectionLost, enter=closed, outputs=[_logLoss, _disconnected])
 
     receiving.upon(dataArrived, enter=receiving, outputs=[_startIdleTimer])
     receiving.upon(messageReceived, enter=receiving, outputs=[onMessage])
@@ -247,7 +260,7 @@ class ConnectionMachine(FailsConnection):
     receiving.upon(closeRequested, enter=closing, outputs=[_loseConnection])
     receiving.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])
     receiving.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
-    receiving.upon(connectionLost, enter=closed, outputs=[_disconnected])
+    receiving.upon(connectionLost, enter=closed, outputs=[_logLoss, _disconnected])
 
     closing.upon(dataArrived, enter=closing, outputs=[])
     closing.upon(messageReceived, enter=closing, outputs=[])

@@ -142,11 +142,13 @@ TIMEOUT = 30
 
 
 def serveInSubprocess(
-    case: SynchronousTestCase, *args: str
+    case: SynchronousTestCase,
+    *args: str,
+    listen: str = "tcp:0:interface=127.0.0.1",
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``txmachines serve ARGS`` on a free loopback port: the process, the port."""
     proc = subprocess.Popen(
-        COMMAND + ["serve", *args, "--listen", "tcp:0:interface=127.0.0.1"],
+        COMMAND + ["serve", *args, "--listen", listen],
         stderr=subprocess.PIPE,
     )
 
