@@ -64,53 +64,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run a server until SIGINT/SIGTERM")
-    serve.add_argument("protocol", choices=sorted(SERVER_MACHINES))
-    serve.add_argument(
-        "--listen",
-        default=DEFAULT_LISTEN,
-        help=f"server endpoint description (default {DEFAULT_LISTEN})",
-    )
-    _framingOptions(serve)
-    serve.add_argument(
-        "--idle-timeout",
-        type=float,
-        default=DEFAULT_IDLE_TIMEOUT,
-        help="close connections silent this long, in seconds "
-        "(0 disables; default %(default)s)",
-    )
-    serve.add_argument(
-        "--max-connections",
-        type=int,
-        default=DEFAULT_MAX_CONNECTIONS,
-        help="refuse connections past this many (0: no limit; default %(default)s)",
-    )
-    serve.add_argument(
-        "--max-per-peer",
-        type=int,
-        default=DEFAULT_MAX_PER_PEER,
-        help="refuse connections past this many from one address "
-        "(0: no limit; default %(default)s)",
-    )
-    serve.add_argument(
-        "--name-timeout",
-        type=float,
-        default=DEFAULT_NAME_TIMEOUT,
-        help="greeting: close connections that give no valid name within this "
-        "many seconds (0 disables; default %(default)s)",
-    )
-    serve.add_argument(
-        "--trace",
-        action="store_true",
-        help="log every transition of every connection's machine "
-        "(namespace txmachines.trace)",
-    )
-    serve.add_argument(
-        "--close-timeout",
-        type=float,
-        default=DEFAULT_CLOSE_TIMEOUT,
-        help="abort connections that do not close within this many "
-        "seconds (default %(default)s)",
-    )
+    serveOptions(serve)
 
     connect = commands.add_parser(
         "connect", help="send standard input's lines, print the replies"
@@ -163,6 +117,57 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def serveOptions(serve: argparse.ArgumentParser) -> None:
+    """The options of ``serve``; the twist plugin takes the same."""
+    serve.add_argument("protocol", choices=sorted(SERVER_MACHINES))
+    serve.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        help=f"server endpoint description (default {DEFAULT_LISTEN})",
+    )
+    _framingOptions(serve)
+    serve.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="close connections silent this long, in seconds "
+        "(0 disables; default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="refuse connections past this many (0: no limit; default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-per-peer",
+        type=int,
+        default=DEFAULT_MAX_PER_PEER,
+        help="refuse connections past this many from one address "
+        "(0: no limit; default %(default)s)",
+    )
+    serve.add_argument(
+        "--name-timeout",
+        type=float,
+        default=DEFAULT_NAME_TIMEOUT,
+        help="greeting: close connections that give no valid name within this "
+        "many seconds (0 disables; default %(default)s)",
+    )
+    serve.add_argument(
+        "--trace",
+        action="store_true",
+        help="log every transition of every connection's machine "
+        "(namespace txmachines.trace)",
+    )
+    serve.add_argument(
+        "--close-timeout",
+        type=float,
+        default=DEFAULT_CLOSE_TIMEOUT,
+        help="abort connections that do not close within this many "
+        "seconds (default %(default)s)",
+    )
+
+
 def _framingOptions(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--framing",
@@ -184,10 +189,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(
             diagrams.run(args.targets, args.output, args.check, args.readme)
         )
-    if args.protocol == "greeting" and args.framing == "raw":
-        parser().error(
-            "greeting needs message boundaries: use a framing other than raw"
-        )
+    problem = invalidCombination(args)
+    if problem:
+        parser().error(problem)
     level = LogLevel.debug if args.verbose else LogLevel.info
     globalLogBeginner.beginLoggingTo(
         [
@@ -203,8 +207,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         react(_connect, [args])
 
 
-@inlineCallbacks
-def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def invalidCombination(args: argparse.Namespace) -> str | None:
+    """What is wrong with a combination of options that each parse."""
+    if args.protocol == "greeting" and args.framing == "raw":
+        return "greeting needs message boundaries: use a framing other than raw"
+    return None
+
+
+def serverFromOptions(
+    reactor: Any, args: argparse.Namespace, serverClass: type[Server] = Server
+) -> Server:
+    """The `Server` that ``serve`` runs, from its parsed options."""
     machineClass = SERVER_MACHINES[args.protocol]
     options: dict[str, Any] = {
         "idleTimeout": args.idle_timeout or None,
@@ -226,7 +239,12 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
         maxConnections=args.max_connections or None,
         maxPerPeer=args.max_per_peer or None,
     )
-    server = Server(reactor, args.listen, factory)
+    return serverClass(reactor, args.listen, factory)
+
+
+@inlineCallbacks
+def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    server = serverFromOptions(reactor, args)
     yield server.start()
     reactor.addSystemEventTrigger("before", "shutdown", server.stop)
     yield Deferred()  # until SIGINT/SIGTERM stop the reactor

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
+from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocol, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
@@ -70,14 +71,26 @@ class EndpointDialer:
             adapter.abortConnection()  # connected, but the TLS handshake is not done
 
 
-class Client(Generic[M]):
-    """A started client machine, with ``stop()`` that returns a Deferred."""
+class Client(Service, Generic[M]):
+    """
+    A client machine, with ``stop()`` that returns a Deferred.  Also a
+    Twisted ``IService``: ``startService`` starts it, ``stopService`` is
+    `stop`, so it composes into an application beside a `Server`.
+    """
 
     def __init__(self, machine: M) -> None:
         self.machine = machine
 
     def start(self) -> None:
         self.machine.start()
+
+    def startService(self) -> None:
+        super().startService()
+        self.start()
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return self.stop()
 
     def whenConnected(self, failAfterFailures: int | None = None) -> Deferred[Link]:
         """As ``ClientService.whenConnected``: fires with the connection."""
@@ -109,16 +122,19 @@ def echoClient(
     endpoint: IStreamClientEndpoint,
     framing: str = "line",
     maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
+    *,
+    start: bool = True,
     **machineOptions: Any,
 ) -> EchoClient:
-    """A started echo client."""
+    """An echo client, started unless ``start=False`` (say, for a service)."""
     dialer = EndpointDialer(endpoint, framing, maxFrameLength)
     machine = EchoClientMachine(
         dialer, reactor, boundaries=(framing != "raw"), **machineOptions
     )
     dialer.machine = machine
     client = EchoClient(machine)
-    client.start()
+    if start:
+        client.startService()
     return client
 
 
@@ -128,14 +144,20 @@ def greetingClient(
     name: str,
     framing: str = "line",
     maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
+    *,
+    start: bool = True,
     **machineOptions: Any,
 ) -> GreetingClient:
-    """A started greeting client that introduces itself as ``name``."""
+    """
+    A greeting client that introduces itself as ``name``, started unless
+    ``start=False``.
+    """
     if framing == "raw":
         raise ValueError("greeting needs message boundaries; raw has none")
     dialer = EndpointDialer(endpoint, framing, maxFrameLength)
     machine = GreetingClientMachine(dialer, reactor, name=name, **machineOptions)
     dialer.machine = machine
     client = GreetingClient(machine)
-    client.start()
+    if start:
+        client.startService()
     return client

@@ -19,6 +19,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IAddress, IListeningPort, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from statemachines.interfaces import Link
 from statemachines.lifecycle import ConnectionMachine
@@ -139,10 +140,20 @@ class Server(Service):
         self.factory = factory
         self.port: IListeningPort | None = None
         self.listening: Deferred[IListeningPort] | None = None
+        self.listenFailure: Failure | None = None
 
     def startService(self) -> None:
         super().startService()
         self.listening = self.start()
+        self.listening.addErrback(self._listenFailed)
+
+    def _listenFailed(self, failure: Failure) -> None:
+        self.listenFailure = failure
+        self.log.critical(
+            "could not listen on {description}: {why}",
+            description=self.description,
+            why=failure.getErrorMessage(),
+        )
 
     def stopService(self) -> Deferred[None]:
         super().stopService()

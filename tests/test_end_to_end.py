@@ -281,7 +281,7 @@ class ServerKilledTests(TestCase):
 
 class ServiceTests(TestCase):
     @inlineCallbacks
-    def test_serverComposesAsAService(self):  # type: ignore[no-untyped-def]
+    def test_serverAndClientComposeAsServices(self):  # type: ignore[no-untyped-def]
         from twisted.application.service import MultiService
 
         factory = MachineServerFactory(lambda: EchoMachine(reactor), "line")
@@ -294,6 +294,14 @@ class ServiceTests(TestCase):
         yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), peer)
         peer.transport.write(b"hi\r\n")
         yield peer.waitFor(b"hi\r\n")
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+        client = echoClient(reactor, endpoint, start=False)
+        self.assertFalse(client.running)
+        self.assertEqual(client.machine.state, "idle")
+        client.setServiceParent(application)  # a running parent starts it
+        self.assertEqual((yield client.echo([b"from a service"])), [b"from a service"])
         yield application.stopService()  # stops listening, closes connections
         self.assertEqual((yield peer.done), b"hi\r\n")
         self.assertFalse(server.running)
+        self.assertFalse(client.running)
+        self.assertEqual(client.machine.state, "stopped")

@@ -14,12 +14,12 @@ README = Path(__file__).parent.parent / "README.md"
 
 
 def readmeNamespace() -> dict[str, Any]:
-    """Run the README's Python blocks that define machines (those with a
-    ``class``; the others are usage sketches)."""
+    """Run the README's Python blocks that define machines or functions
+    (those with a ``class`` or ``def``; the others are usage sketches)."""
     namespace: dict[str, Any] = {}
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     for block in blocks:
-        if re.search(r"^class ", block, re.M):
+        if re.search(r"^(class|def) ", block, re.M):
             exec(compile(block, str(README), "exec"), namespace)
     return namespace
 
@@ -47,6 +47,23 @@ class ReadmeTests(SynchronousTestCase):
         from statemachines.echo import EchoMachine
 
         self.assertNotIn("passwordAccepted", EchoMachine.blueprint.inputs)
+
+    def test_servicesCompose(self) -> None:
+        from twisted.internet.testing import MemoryReactorClock
+
+        from protocols.client import EchoClient
+        from protocols.server import Server
+
+        reactor = MemoryReactorClock()
+        application = readmeNamespace()["build"](reactor)
+        server, client = list(application)
+        self.assertIsInstance(server, Server)
+        self.assertIsInstance(client, EchoClient)
+        self.assertEqual(client.machine.state, "idle")  # start=False: not yet
+        server.startService()
+        [(port, factory, _, interface)] = reactor.tcpServers
+        self.assertEqual((port, interface), (1234, "127.0.0.1"))
+        self.assertIs(factory, server.factory)
 
     def test_commandsInReadmeMatchCI(self) -> None:
         text = README.read_text()

@@ -1,0 +1,67 @@
+"""
+``twist txmachines serve {echo,greeting} [options]``: the server of
+``txmachines serve`` as a Twisted application, with the same options.
+
+``twist`` owns logging (``--log-level``, ``--log-file``,
+``--log-format json``) and the reactor (``--reactor``); ``--trace`` events
+and every other event are structured ``twisted.logger`` events, so with
+``--log-format json`` they come out machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import NoReturn
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from .cli import invalidCombination, serveOptions, serverFromOptions
+from .server import Server
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad option the way ``twist`` reports one, not by exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise usage.UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="twist txmachines")
+    commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    serveOptions(commands.add_parser("serve", help="serve a protocol"))
+    return top
+
+
+class Options(usage.Options):
+    """``twist txmachines``'s options: ``txmachines serve``'s, parsed alike."""
+
+    def parseOptions(self, options: Sequence[str] | None = None) -> None:
+        args = _parser().parse_args(list(options or []))
+        problem = invalidCombination(args)
+        if problem:
+            raise usage.UsageError(problem)
+        self["args"] = args
+
+    def __str__(self) -> str:
+        return _parser().format_help()
+
+
+class TwistServer(Server):
+    """A `Server` that ends the process if it cannot listen at start-up."""
+
+    def startService(self) -> None:
+        super().startService()
+        if self.listenFailure is not None:  # listening failed synchronously
+            raise SystemExit(
+                f"txmachines: could not listen on {self.description}: "
+                f"{self.listenFailure.getErrorMessage()}"
+            )
+
+
+def makeService(options: Options) -> IService:
+    from twisted.internet import reactor
+
+    return serverFromOptions(reactor, options["args"], TwistServer)
