@@ -3,7 +3,7 @@ txmachines' state machines: protocol behaviour as Automat machines that do no
 I/O.  Subclass one to make a new protocol.
 """
 
-from .blueprint import Blueprint, MachineError
+from .blueprint import ANY, Blueprint, MachineError
 from .client import ClientMachine
 from .echo import EchoMachine
 from .echo_client import ClientStopped, EchoClientMachine
@@ -11,9 +11,16 @@ from .greeting import GreetingMachine, InvalidName, validateName
 from .greeting_client import GreetingClientMachine, GreetingRefused
 from .interfaces import Dialer, Link
 from .lifecycle import ConnectionMachine
-from .perclass import StateMachine, automatState, inherited, onAutomatRuntime
+from .perclass import (
+    StateMachine,
+    automatState,
+    inherited,
+    onAutomatRuntime,
+    rejects,
+)
 
 __all__ = [
+    "ANY",
     "Blueprint",
     "ClientMachine",
     "ClientStopped",
@@ -31,5 +38,6 @@ __all__ = [
     "automatState",
     "inherited",
     "onAutomatRuntime",
+    "rejects",
     "validateName",
 ]

@@ -16,7 +16,16 @@ from typing import Any
 import attrs
 from twisted.python.failure import Failure
 
-__all__ = ["Blueprint", "MachineError", "StateDecl", "TransitionDecl"]
+__all__ = [
+    "ANY",
+    "Blueprint",
+    "MachineError",
+    "RejectionDecl",
+    "StateDecl",
+    "TransitionDecl",
+]
+
+ANY = "*"  # in a rejection: every state, or every input
 
 
 @attrs.frozen
@@ -42,6 +51,24 @@ class TransitionDecl:
 
 
 @attrs.frozen
+class RejectionDecl:
+    """
+    The pairs of ``states`` x ``inputs`` (either may be ``(ANY,)``) that are
+    rejected on purpose, and why.  A declared transition wins over it.
+    """
+
+    states: tuple[str, ...]
+    inputs: tuple[str, ...]
+    why: str
+    declaredBy: str
+
+    def covers(self, state: str, input: str) -> bool:
+        return (self.states == (ANY,) or state in self.states) and (
+            self.inputs == (ANY,) or input in self.inputs
+        )
+
+
+@attrs.frozen
 class Blueprint:
     """
     A machine as plain, ordered data: what a class's automaton is built from,
@@ -53,6 +80,7 @@ class Blueprint:
     inputs: Mapping[str, Callable[..., Any]]
     outputs: Mapping[str, Callable[..., Any]]
     transitions: Mapping[tuple[str, str], TransitionDecl]
+    rejections: tuple[RejectionDecl, ...] = ()
 
     @classmethod
     def empty(cls) -> Blueprint:
@@ -60,6 +88,15 @@ class Blueprint:
 
     def transitionsFrom(self, state: str) -> Iterator[TransitionDecl]:
         return (t for (s, _), t in self.transitions.items() if s == state)
+
+    def rejectionOf(self, state: str, input: str) -> str | None:
+        """Why ``input`` in ``state`` is rejected on purpose, if it is."""
+        if (state, input) in self.transitions:
+            return None
+        for rejection in self.rejections:
+            if rejection.covers(state, input):
+                return rejection.why
+        return None
 
 
 @attrs.frozen
@@ -74,3 +111,4 @@ class MachineError:
     state: str
     input: str
     failure: Failure | None = None
+    why: str | None = None  # for a deliberate rejection: the declared reason

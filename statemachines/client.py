@@ -48,9 +48,11 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .blueprint import ANY
 from .errorpolicy import FailsConnection
 from .interfaces import Dialer, Link
 from .lifecycle import DEFAULT_CLOSE_TIMEOUT
+from .perclass import rejects
 from .timer import Timer
 
 RetryPolicy = Callable[[int], float]
@@ -454,3 +456,25 @@ class ClientMachine(FailsConnection):
     stopped.upon(connectionMade, enter=stopped, outputs=[_abandon])
     stopped.upon(connectionFailed, enter=stopped, outputs=[])
     stopped.upon(failed, enter=stopped, outputs=[])
+
+    # -- rejected on purpose (every other pair is a transition above) --------
+
+    beforeStarting = rejects(idle, ANY, "nothing can happen before start")
+    onlyDialsConnect = rejects(
+        [connected, receiving, closing, reconnecting, restarting],
+        [connectionMade, connectionFailed],
+        "only a dial in progress ends in a connection or a failure",
+    )
+    nobodyToHear = rejects(
+        [connecting, reconnecting, stopped],
+        [dataArrived, messageReceived, badFrame, connectionLost],
+        "there is no connection to hear from",
+    )
+    noTimer = rejects(
+        [connecting, connected, receiving, stopped],
+        timeout,
+        "no timer runs in this state",
+    )
+    onlyRetriesRunOut = rejects(
+        ANY, attemptsExhausted, "only reconnecting counts failed attempts"
+    )

@@ -34,7 +34,9 @@ class FailsConnection(StateMachine):
         )
         if error.kind == "rejected":
             self.log.warn(
-                "{machine} rejected input {input} in state {state}; failing", **fields
+                "{machine} rejected input {input} in state {state} ({why}); failing",
+                why=error.why or "not declared",
+                **fields,
             )
             self.failed("protocol violation")
         else:

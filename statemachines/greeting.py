@@ -36,8 +36,9 @@ from typing import Any
 
 from automat import MethodicalMachine
 
+from .blueprint import ANY
 from .echo import EchoMachine
-from .perclass import inherited
+from .perclass import inherited, rejects
 
 DEFAULT_NAME_TIMEOUT = 60.0
 BANNER = "Hello! What is your name?"
@@ -226,3 +227,14 @@ class GreetingMachine(EchoMachine):
     naming.upon(closeRequested, enter=closing, outputs=[_loseConnection])
     naming.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
     naming.upon(connectionLost, enter=closed, outputs=[_disconnected])
+
+    # -- rejected on purpose ---------------------------------------------------
+
+    verdictsOnlyWhileNaming = rejects(
+        ANY,
+        [nameAccepted, nameRejected, nameRejectedTooOften],
+        "only the judge of a name gives a verdict, while naming",
+    )
+    namingIsInstant = rejects(
+        naming, ANY, "naming ends with the verdict, queued before any other input"
+    )

@@ -18,9 +18,10 @@ from automat import MethodicalMachine
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
+from .blueprint import ANY
 from .echo_client import ClientStopped, EchoClientMachine
 from .greeting import BANNER
-from .perclass import inherited
+from .perclass import inherited, rejects
 
 
 class GreetingRefused(Exception):
@@ -190,3 +191,15 @@ class GreetingClientMachine(EchoClientMachine):
     quitting.upon(
         connectionLost, enter=stopped, outputs=[_cancelTimer, _disconnected, _stopped]
     )
+
+    # -- rejected on purpose ---------------------------------------------------
+
+    verdictsOnlyWhileNaming = rejects(
+        ANY, [greeted, refused], "only the judge of the reply gives a verdict"
+    )
+    alreadyConnected = rejects(
+        [naming, quitting],
+        ["connectionMade", "connectionFailed"],
+        "only a dial in progress ends in a connection or a failure",
+    )
+    noTimerWhileNaming = rejects(naming, timeout, "no timer runs while naming")

@@ -42,8 +42,10 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .blueprint import ANY
 from .errorpolicy import FailsConnection
 from .interfaces import NO_LINK, Link
+from .perclass import rejects
 from .timer import Timer
 
 DEFAULT_IDLE_TIMEOUT = 300.0
@@ -272,3 +274,11 @@ class ConnectionMachine(FailsConnection):
 
     closed.upon(closeRequested, enter=closed, outputs=[])
     closed.upon(failed, enter=closed, outputs=[])
+
+    # -- rejected on purpose (every other pair is a transition above) --------
+
+    beforeConnecting = rejects(idle, ANY, "nothing can happen before the connection")
+    connectedOnce = rejects(
+        [connected, receiving, closing], connectionMade, "a connection is made once"
+    )
+    afterClosing = rejects(closed, ANY, "the connection is gone")

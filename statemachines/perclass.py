@@ -53,6 +53,7 @@ Rules
 from __future__ import annotations
 
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -62,7 +63,14 @@ from automat._methodical import MethodicalInput, MethodicalOutput, MethodicalSta
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .blueprint import Blueprint, MachineError, StateDecl, TransitionDecl
+from .blueprint import (
+    ANY,
+    Blueprint,
+    MachineError,
+    RejectionDecl,
+    StateDecl,
+    TransitionDecl,
+)
 from .compiled import StateTable, compileMachine
 
 __all__ = [
@@ -133,6 +141,66 @@ def inherited(
                 f"{parent.__qualname__} has no state, input or output named {name!r}"
             )
     return stand_ins[0] if len(stand_ins) == 1 else tuple(stand_ins)
+
+
+class Rejects:
+    """A class-body declaration made by `rejects`."""
+
+    def __init__(self, states: Any, inputs: Any, why: str) -> None:
+        self.states = _names(states)
+        self.inputs = _names(inputs)
+        self.why = why
+
+
+def rejects(states: Any, inputs: Any, why: str) -> Rejects:
+    """
+    Declare, in a machine's class body, that ``inputs`` in ``states`` are
+    rejected on purpose, and why::
+
+        rejectsEarly = rejects(idle, ANY, "nothing arrives before connecting")
+        rejectsTwice = rejects([connected, closing], [connectionMade], "made once")
+
+    Each of ``states`` and ``inputs`` is one state or input (the decorated
+    method, an `inherited` stand-in, or its name), a list of them, or `ANY`.
+    A rejected input is handled as before (``machineError``), with ``why`` in
+    the error; the declaration is what lets a test tell a pair rejected on
+    purpose from one nobody thought of (`statemachines.testing.unhandledPairs`).
+    Subclasses inherit rejections; a transition declared for a pair wins.
+    """
+    return Rejects(states, inputs, why)
+
+
+def _names(spec: Any) -> tuple[str, ...]:
+    if spec == ANY:
+        return (ANY,)
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    names = []
+    for item in items:
+        if isinstance(item, str):
+            names.append(item)
+        elif isinstance(item, (MethodicalState, MethodicalInput)):
+            names.append(item.method.__name__)
+        else:
+            raise TypeError(f"not a state, an input or ANY: {item!r}")
+    return tuple(names)
+
+
+def _ownRejections(cls: type, blueprint: Blueprint) -> Blueprint:
+    own = [
+        RejectionDecl(r.states, r.inputs, r.why, cls.__name__)
+        for r in vars(cls).values()
+        if isinstance(r, Rejects)
+    ]
+    for r in own:
+        for name in r.states:
+            if name != ANY and name not in blueprint.states:
+                raise TypeError(f"{cls.__qualname__} rejects in unknown state {name!r}")
+        for name in r.inputs:
+            if name != ANY and name not in blueprint.inputs:
+                raise TypeError(f"{cls.__qualname__} rejects unknown input {name!r}")
+    if not own:
+        return blueprint
+    return attrs.evolve(blueprint, rejections=blueprint.rejections + tuple(own))
 
 
 def _ownMachine(cls: type) -> tuple[str, MethodicalMachine] | None:
@@ -215,6 +283,7 @@ def _collect(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
         inputs=inputs,
         outputs=outputs,
         transitions={k: transitions[k] for k in inheritedKeys + newKeys},
+        rejections=base.rejections,
     )
 
 
@@ -283,7 +352,8 @@ def _materialise(cls: type[StateMachine], attribute: str, blueprint: Blueprint) 
     cls._automatInputs = inputs
     cls._txmTables = tables
     cls._txmTracedTables = traced
-    cls._txmTable = tables[blueprint.initial]
+    _materialised.add(cls)
+    _selectClassTable(cls)
 
 
 class StateMachine:
@@ -306,6 +376,8 @@ class StateMachine:
     _txmTable: StateTable
     _txmQueue: list[tuple[Callable[..., Any], tuple[Any, ...], Any]] | None = None
     _handlingMachineError: bool = False
+    _txmLogging: bool = False  # setTracing
+    _txmWatchers: int = 0  # how many transition observers watch this instance
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -317,6 +389,7 @@ class StateMachine:
         else:
             attribute, machine = own
             blueprint = _collect(cls, machine, parent)
+        blueprint = _ownRejections(cls, blueprint)
         cls.blueprint = blueprint
         if blueprint.states:
             if blueprint.initial is None:
@@ -331,7 +404,7 @@ class StateMachine:
     @property
     def tracing(self) -> bool:
         """Whether every transition is logged (see `setTracing`)."""
-        return self._txmTable is self._txmTracedTables.get(self.state)
+        return self._txmLogging
 
     def setTracing(self, on: bool) -> None:
         """
@@ -339,12 +412,32 @@ class StateMachine:
         with ``machineClass``, ``machineId``, ``oldState``, ``input``,
         ``newState`` and ``outputs``.  Off by default, and free when off.
         """
+        self._txmWhenIdle(self._txmSetLogging, on)
+
+    def _txmSetLogging(self, on: bool) -> None:
+        self._txmLogging = on
+        self._txmSelectTables()
+
+    def _txmWatch(self, delta: int) -> None:
+        """One more (+1) or one fewer (-1) transition observer watches this."""
+        self._txmWhenIdle(self._txmAddWatchers, delta)
+
+    def _txmAddWatchers(self, delta: int) -> None:
+        self._txmWatchers += delta
+        self._txmSelectTables()
+
+    def _txmWhenIdle(self, change: Callable[[Any], None], argument: Any) -> None:
+        # A change made mid-transition is queued like any re-entrant call.
         table = self._txmTable
-        if table is table.busy:  # mid-transition: like any re-entrant call
-            self._txmDefer(type(self).setTracing, self, on)
-            return
-        tables = self._txmTracedTables if on else self._txmTables
-        self._txmTable = tables[table.name]
+        if table is table.busy:
+            self._txmDefer(change, argument)
+        else:
+            change(argument)
+
+    def _txmSelectTables(self) -> None:
+        traced = self._txmLogging or self._txmWatchers or _observingEverything
+        tables = self._txmTracedTables if traced else self._txmTables
+        self._txmTable = tables[self._txmTable.name]
 
     # -- the dispatcher's slow paths (see statemachines.compiled) ------------
 
@@ -361,7 +454,9 @@ class StateMachine:
             function(*args, **kwargs)
 
     def _txmReject(self, inputName: str) -> None:
-        self._reportMachineError(MachineError("rejected", self.state, inputName))
+        state = self.state
+        why = self.blueprint.rejectionOf(state, inputName)
+        self._reportMachineError(MachineError("rejected", state, inputName, why=why))
 
     def _txmFail(self, inputName: str) -> None:
         failure = Failure()
@@ -398,21 +493,70 @@ class StateMachine:
         """Last resort for errors nobody can act on: override to log them."""
 
 
+# -- tracing and transition observers ------------------------------------------
+#
+# A machine runs on its class's traced tables while it logs its transitions
+# (setTracing), while a transition observer watches it (`_txmWatch`), or
+# while observers watch every machine (`observeEverything`); the traced
+# tables call `_traceTransition`, which logs and tells the observers.  The
+# plain tables, which every other machine runs on, never look at any of it.
+
 _traceLog = Logger(namespace="txmachines.trace")
+
+TransitionObserver = Callable[[StateMachine, str, str, str, tuple[str, ...]], None]
+_observers: list[TransitionObserver] = []
+_observingEverything = 0  # how many observers watch every machine
+_materialised: weakref.WeakSet[type[StateMachine]] = weakref.WeakSet()
 
 
 def _traceTransition(
     machine: StateMachine, old: str, input: str, new: str, outputs: tuple[str, ...]
 ) -> None:
-    _traceLog.info(
-        "{machineClass} {machineId:x}: {oldState} --{input}--> {newState} {outputs}",
-        machineClass=type(machine).__name__,
-        machineId=id(machine),
-        oldState=old,
-        input=input,
-        newState=new,
-        outputs=outputs,
-    )
+    if machine._txmLogging:
+        _traceLog.info(
+            "{machineClass} {machineId:x}: {oldState} --{input}--> {newState} "
+            "{outputs}",
+            machineClass=type(machine).__name__,
+            machineId=id(machine),
+            oldState=old,
+            input=input,
+            newState=new,
+            outputs=outputs,
+        )
+    for observer in _observers:
+        observer(machine, old, input, new, outputs)
+
+
+def addTransitionObserver(observer: TransitionObserver) -> None:
+    """
+    Call ``observer(machine, oldState, input, newState, outputs)`` after
+    every transition of a traced or watched machine.
+    """
+    _observers.append(observer)
+
+
+def removeTransitionObserver(observer: TransitionObserver) -> None:
+    _observers.remove(observer)
+
+
+def observeEverything(on: bool) -> None:
+    """
+    While on (calls nest), every machine created from now on, of every
+    class, runs on traced tables, so transition observers see it.
+    """
+    global _observingEverything
+    _observingEverything += 1 if on else -1
+    assert _observingEverything >= 0, "observeEverything(False) without True"
+    for cls in list(_materialised):
+        _selectClassTable(cls)
+
+
+def _selectClassTable(cls: type[StateMachine]) -> None:
+    """The table a new instance of ``cls`` starts on."""
+    tables = cls._txmTracedTables if _observingEverything else cls._txmTables
+    initial = cls.blueprint.initial
+    assert initial is not None
+    cls._txmTable = tables[initial]
 
 
 def onAutomatRuntime(cls: type[StateMachine], *args: Any, **kwargs: Any) -> Any:

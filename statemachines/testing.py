@@ -4,34 +4,44 @@ Helpers for testing machines, for this project's tests and for users'.
 - `reachableStates` and `rejectedPairs` read a machine's `Blueprint`: which
   states its inputs can reach from the initial state, and which (state,
   input) pairs it rejects (everything it does not declare; the framework's
-  rule).  A test can pin both, so a change to the table is a visible change.
+  rule).  `unhandledPairs` is the part of those no ``rejects(...)``
+  declaration covers: the pairs nobody decided about.  A test can pin all
+  three, so a change to the table is a visible change.
 - `inputSequences` is a Hypothesis strategy of input sequences for a
   machine, to drive it with arbitrary events (Hypothesis is imported only
   when it is called).
-- `TransitionRecorder` records the transitions machines take, through the
-  tracing of `StateMachine.setTracing`, and `uncoveredTransitions` names the
-  declared transitions that no recorded run took: transition coverage, which
-  Automat itself does not offer (automat#38).
+- `TransitionRecorder` records the transitions given machines take, and
+  `uncoveredTransitions` names the declared transitions that none took.
+  `TransitionCoverage` does it for every machine a whole test run creates
+  and reports per class what was never taken: transition coverage, which
+  Automat itself does not offer (automat#38).  Both observe the traced
+  tables of `StateMachine.setTracing`, without logging.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 import attrs
-from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 
-from .perclass import StateMachine
+from .perclass import (
+    StateMachine,
+    addTransitionObserver,
+    observeEverything,
+    removeTransitionObserver,
+)
 
 __all__ = [
     "Transition",
+    "TransitionCoverage",
     "TransitionRecorder",
     "inputSequences",
     "reachableStates",
     "rejectedPairs",
     "uncoveredTransitions",
+    "unhandledPairs",
 ]
 
 
@@ -43,6 +53,16 @@ class Transition:
     state: str
     input: str
     enter: str
+
+
+def unhandledPairs(cls: type[StateMachine]) -> list[tuple[str, str]]:
+    """
+    Every (state, input) pair ``cls`` neither handles (a transition) nor
+    rejects on purpose (`statemachines.rejects`), in declaration order: the
+    pairs nobody decided about.  A test asserting it is empty keeps it so.
+    """
+    blueprint = cls.blueprint
+    return [pair for pair in rejectedPairs(cls) if blueprint.rejectionOf(*pair) is None]
 
 
 def reachableStates(cls: type[StateMachine]) -> list[str]:
@@ -78,40 +98,40 @@ class TransitionRecorder:
             machine.messageReceived(b"hi")
         recorder.transitions   # [Transition(...), ...]
 
-    It turns tracing on for those machines and back off afterwards.
+    The machines run on their traced tables meanwhile; nothing is logged.
     """
 
     def __init__(self, *machines: StateMachine) -> None:
-        self.machines = list(machines)
         self.transitions: list[Transition] = []
-        self._ids = {id(m) for m in machines}
-        self._was: list[bool] = []
+        self._pending = list(machines)
+        self._watched: dict[int, StateMachine] = {}
+        self._active = False
 
     def watch(self, machine: StateMachine) -> None:
         """Record ``machine`` too, from now on."""
-        self.machines.append(machine)
-        self._ids.add(id(machine))
-        self._was.append(machine.tracing)
-        machine.setTracing(True)
+        if not self._active:
+            self._pending.append(machine)
+        elif id(machine) not in self._watched:
+            self._watched[id(machine)] = machine
+            machine._txmWatch(+1)
 
-    def _observe(self, event: LogEvent) -> None:
-        if event.get("log_namespace") == "txmachines.trace" and (
-            event["machineId"] in self._ids
-        ):
-            self.transitions.append(
-                Transition(
-                    event["machineClass"],
-                    event["oldState"],
-                    event["input"],
-                    event["newState"],
-                )
-            )
+    def _observe(
+        self,
+        machine: StateMachine,
+        old: str,
+        input: str,
+        new: str,
+        outputs: tuple[str, ...],
+    ) -> None:
+        if id(machine) in self._watched:
+            self.transitions.append(Transition(type(machine).__name__, old, input, new))
 
     def __enter__(self) -> TransitionRecorder:
-        machines, self.machines = self.machines, []
-        for machine in machines:
+        self._active = True
+        addTransitionObserver(self._observe)
+        pending, self._pending = self._pending, []
+        for machine in pending:
             self.watch(machine)
-        globalLogPublisher.addObserver(cast(ILogObserver, self._observe))
         return self
 
     def __exit__(
@@ -120,9 +140,86 @@ class TransitionRecorder:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        globalLogPublisher.removeObserver(cast(ILogObserver, self._observe))
-        for machine, was in zip(self.machines, self._was, strict=True):
-            machine.setTracing(was)
+        removeTransitionObserver(self._observe)
+        for machine in self._watched.values():
+            machine._txmWatch(-1)
+        self._watched.clear()
+        self._active = False
+
+
+class TransitionCoverage:
+    """
+    Which declared transitions a whole run took, for every machine class
+    created while it is on (automat#38)::
+
+        coverage = TransitionCoverage()
+        coverage.start()
+        ...                       # run the tests
+        coverage.stop()
+        print(coverage.report())
+
+    ``include`` picks the classes to report (default: all).  Machines created
+    before `start` are seen only if they never took a transition before.
+    `statemachines.trialcoverage` runs one over a trial run.
+    """
+
+    def __init__(self, include: Callable[[type[StateMachine]], bool] | None = None):
+        self.include = include or (lambda cls: True)
+        self.taken: dict[type[StateMachine], set[tuple[str, str]]] = {}
+        self._running = False
+
+    def start(self) -> None:
+        if not self._running:
+            self._running = True
+            addTransitionObserver(self._observe)
+            observeEverything(True)
+
+    def stop(self) -> None:
+        if self._running:
+            self._running = False
+            observeEverything(False)
+            removeTransitionObserver(self._observe)
+
+    def _observe(
+        self,
+        machine: StateMachine,
+        old: str,
+        input: str,
+        new: str,
+        outputs: tuple[str, ...],
+    ) -> None:
+        cls = type(machine)
+        taken = self.taken.get(cls)
+        if taken is None:
+            if not self.include(cls):
+                return
+            taken = self.taken[cls] = set()
+        taken.add((old, input))
+
+    def uncovered(self, cls: type[StateMachine]) -> list[tuple[str, str]]:
+        """The (state, input) pairs ``cls`` declares that the run never took."""
+        taken = self.taken.get(cls, set())
+        return [key for key in cls.blueprint.transitions if key not in taken]
+
+    def report(self) -> str:
+        """One line per class, taken of declared, then what was never taken."""
+        lines = []
+        declared = covered = 0
+        classes = sorted(self.taken, key=lambda c: (c.__module__, c.__qualname__))
+        for cls in classes:
+            total = len(cls.blueprint.transitions)
+            missing = self.uncovered(cls)
+            declared += total
+            covered += total - len(missing)
+            name = f"{cls.__module__}.{cls.__qualname__}"
+            lines.append(f"{name}: {total - len(missing)}/{total}")
+            lines.extend(f"    never: {state} --{input}-->" for state, input in missing)
+        percent = 100 * covered / declared if declared else 100.0
+        lines.append(
+            f"transition coverage: {covered}/{declared} declared transitions "
+            f"taken ({percent:.1f}%) in {len(classes)} machine classes"
+        )
+        return "\n".join(lines)
 
 
 def uncoveredTransitions(
