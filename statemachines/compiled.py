@@ -38,6 +38,11 @@ Calling an input is a dict lookup and a call::
   immediately, inside the output; the two agree whenever the re-entrant call
   is the last thing the transition does, which is how the shipped machines
   (and Automat's idiom of feeding a verdict back in) use it.
+- **Self-loops run inline.**  A stream of one input (messages while
+  ``receiving``) keeps a machine in one state, so each input function also
+  carries its self-loop transitions inline, guarded by ``table is STATE``:
+  one call fewer on the hot path.  Traced and busy tables are other
+  objects, so they always take the lookup above.
 - **Return values** are the transition's collector applied to the outputs'
   return values, as with Automat (a list by default).
 - Inputs that declare ``*args`` or ``**kwargs`` take a generic path that
@@ -125,29 +130,78 @@ def _outputCalls(
     inputMethod: Callable[..., Any],
     outputs: list[Callable[..., Any]],
     namespace: dict[str, Any],
+    prefix: str = "",
 ) -> list[str]:
-    """Source that calls each output with the parameters it declares."""
+    """
+    Source that calls each output with the parameters it declares; the names
+    it uses go into ``namespace``, each starting with ``prefix``.
+    """
     calls = []
     simple = _isSimple(inputMethod)
     if not simple:
-        namespace["FILTER"] = _filterArgs
-        namespace["INPUT_SPEC"] = _getArgSpec(inputMethod)
+        namespace[prefix + "FILTER"] = _filterArgs
+        namespace[prefix + "INPUT_SPEC"] = _getArgSpec(inputMethod)
     for i, method in enumerate(outputs):
-        namespace[f"o{i}"] = method
+        output = f"{prefix}o{i}"
+        namespace[output] = method
         if simple:
             args = ["self"] + [
                 p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}"
                 for p in _parameters(method)
             ]
-            calls.append(f"o{i}({', '.join(args)})")
+            calls.append(f"{output}({', '.join(args)})")
         else:
             # Automat's own filtering, for inputs with *args or **kwargs.
-            namespace[f"spec{i}"] = _getArgSpec(method)
+            namespace[f"{prefix}spec{i}"] = _getArgSpec(method)
             calls.append(
-                f"(lambda a, k: o{i}(self, *a, **k))"
-                f"(*FILTER(args, kwargs, INPUT_SPEC, spec{i}))"
+                f"(lambda a, k: {output}(self, *a, **k))"
+                f"(*{prefix}FILTER(args, kwargs, {prefix}INPUT_SPEC, {prefix}spec{i}))"
             )
     return calls
+
+
+def _transitionBody(
+    t: TransitionDecl,
+    inputMethod: Callable[..., Any],
+    outputs: Mapping[str, Callable[..., Any]],
+    tables: Mapping[str, StateTable],
+    trace: Callable[..., None] | None,
+    namespace: dict[str, Any],
+    prefix: str = "",
+) -> str:
+    """
+    The statements of transition ``t`` (indented by four spaces), with the
+    names they use added to ``namespace``, each starting with ``prefix``.
+    """
+    nextTable = tables[t.enter]
+    names = {"NEXT": nextTable, "BUSY": nextTable.busy, "COLLECT": t.collector}
+    names["TRACE"] = trace
+    calls = _outputCalls(
+        inputMethod, [outputs[o] for o in t.outputs], namespace, prefix
+    )
+    namespace.update({prefix + name: value for name, value in names.items()})
+    values = f"[{', '.join(calls)}]"
+    result = values if t.collector is list else f"{prefix}COLLECT({values})"
+    body = (
+        f"    {prefix}TRACE(self, {t.state!r}, {t.input!r}, {t.enter!r}, "
+        f"{t.outputs!r})\n"
+        if trace is not None
+        else ""
+    )
+    if not calls:
+        return body + f"    self._txmTable = {prefix}NEXT\n    return {result}\n"
+    return body + (
+        f"    self._txmTable = {prefix}BUSY\n"
+        "    try:\n"
+        f"        result = {result}\n"
+        "    except Exception:\n"
+        f"        self._txmTable = {prefix}NEXT\n"
+        f"        return self._txmFail({t.input!r})\n"
+        f"    self._txmTable = {prefix}NEXT\n"
+        "    if self._txmQueue is not None:\n"
+        "        self._txmDrain()\n"
+        "    return result\n"
+    )
 
 
 def _compileTransition(
@@ -157,71 +211,70 @@ def _compileTransition(
     tables: Mapping[str, StateTable],
     trace: Callable[..., None] | None,
 ) -> Callable[..., Any]:
-    nextTable = tables[t.enter]
-    namespace: dict[str, Any] = {
-        "NEXT": nextTable,
-        "BUSY": nextTable.busy,
-        "COLLECT": t.collector,
-        "TRACE": trace,
-    }
+    namespace: dict[str, Any] = {}
+    body = _transitionBody(t, inputMethod, outputs, tables, trace, namespace)
     params, _ = _signatureSource(inputMethod)
-    calls = _outputCalls(inputMethod, [outputs[o] for o in t.outputs], namespace)
-    values = f"[{', '.join(calls)}]"
-    result = values if t.collector is list else f"COLLECT({values})"
-    traced = (
-        f"    TRACE(self, {t.state!r}, {t.input!r}, {t.enter!r}, {t.outputs!r})\n"
-        if trace is not None
-        else ""
-    )
-    if not calls:
-        body = f"{traced}    self._txmTable = NEXT\n    return {result}\n"
-    else:
-        body = traced + (
-            "    self._txmTable = BUSY\n"
-            "    try:\n"
-            f"        result = {result}\n"
-            "    except Exception:\n"
-            "        self._txmTable = NEXT\n"
-            f"        return self._txmFail({t.input!r})\n"
-            "    self._txmTable = NEXT\n"
-            "    if self._txmQueue is not None:\n"
-            "        self._txmDrain()\n"
-            "    return result\n"
-        )
     return _define(
         f"def transition({params}):\n{body}", namespace, "transition", inputMethod
     )
 
 
 def _compileInput(
-    name: str, method: Callable[..., Any]
-) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """The input function, and the function that queues it while busy."""
+    name: str,
+    method: Callable[..., Any],
+    inline: list[TransitionDecl],
+    outputs: Mapping[str, Callable[..., Any]],
+    tables: Mapping[str, StateTable],
+) -> Callable[..., Any]:
+    """
+    The input function.  The transitions in ``inline`` (self-loops: how a
+    stream of one input arrives) run in it directly when the machine is in
+    their (untraced, idle) state, one call shorter; every other case looks up
+    the current table.
+    """
     params, forward = _signatureSource(method)
+    namespace: dict[str, Any] = {"METHOD": method}
     # Bind the way Automat does, so that a wrong call raises TypeError here.
     prelude = "" if _isSimple(method) else "    METHOD(self, *args, **kwargs)\n"
+    fastPaths = ""
+    for i, t in enumerate(inline):
+        namespace[f"S{i}"] = tables[t.state]
+        body = _transitionBody(t, method, outputs, tables, None, namespace, f"s{i}_")
+        fastPaths += f"    if table is S{i}:\n" + "".join(
+            f"    {line}\n" for line in body.splitlines()
+        )
     source = (
         f"def {name}({params}):\n"
         f"{prelude}"
+        f"    table = self._txmTable\n"
+        f"{fastPaths}"
         f"    try:\n"
-        f"        run = self._txmTable[{name!r}]\n"
+        f"        run = table[{name!r}]\n"
         f"    except KeyError:\n"
         f"        return self._txmReject({name!r})\n"
         f"    return run({forward})\n"
     )
-    function = _define(source, {"METHOD": method}, name, method)
+    function = _define(source, namespace, name, method)
     function.__doc__ = method.__doc__
     function.__qualname__ = getattr(method, "__qualname__", name)
     function.__module__ = getattr(method, "__module__", None)
     function.__annotations__ = dict(getattr(method, "__annotations__", {}))
     function.__txmachinesInput__ = True
-    queue = _define(
+    return function
+
+
+def _compileQueue(
+    method: Callable[..., Any], namespace: dict[str, Any]
+) -> Callable[..., Any]:
+    """What an input does while the machine is busy: queue the call to
+    ``namespace["INPUT"]`` (filled in once the input function exists)."""
+    params, forward = _signatureSource(method)
+    return _define(
         f"def queue({params}):\n    self._txmDefer(INPUT, {forward})\n",
-        {"INPUT": function},
+        namespace,
         "queue",
         method,
     )
-    return function, queue
 
 
 def compileMachine(
@@ -237,9 +290,11 @@ def compileMachine(
     and its input functions.  An instance is traced while its current table
     is one of the traced ones, so tracing costs nothing when it is off.
     """
-    functions, queues = {}, {}
+    queueNamespaces: dict[str, dict[str, Any]] = {}
+    queues = {}
     for name in blueprint.inputs:
-        functions[name], queues[name] = _compileInput(name, inputs[name])
+        queueNamespaces[name] = {}
+        queues[name] = _compileQueue(inputs[name], queueNamespaces[name])
 
     def build(tracer: Callable[..., None] | None) -> dict[str, StateTable]:
         tables = {name: StateTable(name) for name in blueprint.states}
@@ -253,4 +308,14 @@ def compileMachine(
             )
         return tables
 
-    return build(None), build(trace), functions
+    plain, traced = build(None), build(trace)
+    functions = {}
+    for name in blueprint.inputs:
+        selfLoops = [
+            t
+            for t in blueprint.transitions.values()
+            if t.input == name and t.enter == t.state and _isSimple(inputs[name])
+        ]
+        functions[name] = _compileInput(name, inputs[name], selfLoops, outputs, plain)
+        queueNamespaces[name]["INPUT"] = functions[name]
+    return plain, traced, functions

@@ -268,3 +268,47 @@ class ReentrancyTests(SynchronousTestCase):
         self.assertEqual(relay.go(), [None, None])
         self.assertEqual(relay.log, ["first in b", "second in b", "back in a"])
         self.assertEqual(relay.state, "a")
+
+    def test_inputsFromSelfLoopsAreQueued(self) -> None:
+        # A self-loop runs inside the input function (the fast path); what
+        # its outputs call must still be queued and run after it.
+        class Ticker(StateMachine):
+            m = MethodicalMachine()
+
+            def __init__(self) -> None:
+                self.log: list[str] = []
+
+            @m.state(initial=True)
+            def running(self) -> None:
+                "running"
+
+            @m.input()
+            def tick(self, n: int) -> None:
+                "tick"
+
+            @m.input()
+            def tock(self) -> None:
+                "tock"
+
+            @m.output()
+            def _tick(self, n: int) -> int:
+                if n:
+                    self.tick(n - 1)  # re-entrant, from a self-loop
+                    self.tock()
+                self.log.append(f"tick {n}")
+                return n
+
+            @m.output()
+            def _tock(self) -> None:
+                self.log.append("tock")
+
+            running.upon(tick, enter=running, outputs=[_tick])
+            running.upon(tock, enter=running, outputs=[_tock])
+
+        ticker = Ticker()
+        self.assertIn("if table is S0", type(ticker).tick.__source__)
+        self.assertEqual(ticker.tick(2), [2])
+        # Each transition's queued calls run as soon as it ends:
+        # tick 2 queues (tick 1, tock); tick 1 queues (tick 0, tock) and runs
+        # them as it ends, before tick 2's tock.
+        self.assertEqual(ticker.log, ["tick 2", "tick 1", "tick 0", "tock", "tock"])

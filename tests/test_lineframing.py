@@ -91,3 +91,13 @@ class LineFramingTests(SynchronousTestCase):
         adapter.makeConnection(StringTransport())
         adapter.dataReceived(b"0123456789abcdef\r\n" * 50000)
         self.assertEqual(len(sink.events), 50000)
+
+    def test_sendRefusesOnlyTheDelimiter(self) -> None:
+        adapter = LineAdapter(Events())  # type: ignore[arg-type]
+        transport = StringTransport()
+        adapter.makeConnection(transport)
+        for line in (b"a\nb", b"a\rb", b"\n\r", b"", b"\r"):
+            adapter.sendMessage(line)
+        self.assertEqual(transport.value(), b"a\nb\r\na\rb\r\n\n\r\r\n\r\n\r\r\n")
+        for bad in (b"\r\n", b"a\r\nb", b"ab\r\n"):
+            self.assertRaises(ValueError, adapter.sendMessage, bad)
