@@ -24,7 +24,12 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CONTENDERS = ["raw LineReceiver", "txmachines echo", "txmachines greeting"]
+CONTENDERS = [
+    "raw LineReceiver",
+    "txmachines echo",
+    "txmachines greeting",
+    "txmachines echo, no idle",  # like the baseline: no idle timeout
+]
 BASELINE = CONTENDERS[0]
 
 
@@ -55,8 +60,9 @@ def child(name: str, chunks: int, linesPerChunk: int) -> None:
     if name == BASELINE:
         protocol = Raw()
     else:
-        machineClass = EchoMachine if name == "txmachines echo" else GreetingMachine
-        protocol = LineAdapter(machineClass(Clock()))
+        machineClass = GreetingMachine if "greeting" in name else EchoMachine
+        options = {"idleTimeout": None} if "no idle" in name else {}
+        protocol = LineAdapter(machineClass(Clock(), **options))
     protocol.makeConnection(Discard())  # type: ignore[arg-type]
     if name == "txmachines greeting":
         protocol.dataReceived(b"Bench\r\n")

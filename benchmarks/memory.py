@@ -3,8 +3,9 @@ Memory per idle connection: raw Twisted LineReceiver echo against
 txmachines' echo and greeting servers, each in its own process, holding
 ``--connections`` connections from this process.  The baseline has no idle
 timeout; txmachines' servers have one by default (300 s), so echo is also
-measured without it.  Each connection makes one
-exchange (so the server has surely set it up), then stays idle.  Per
+measured without it, and the baseline with one (Twisted's ``TimeoutMixin``).
+Each connection makes one exchange (so the server has surely set it up),
+then stays idle.  Per
 connection = (server RSS with the connections - RSS before) / connections.
 
     python benchmarks/memory.py [--connections 10000] [--rounds 2]
@@ -23,6 +24,7 @@ from servers import rss, running
 BASELINE = "raw LineReceiver"
 CONTENDERS = [
     BASELINE,
+    "raw LineReceiver, idle",
     "txmachines echo, no idle",
     "txmachines echo",
     "txmachines greeting",

@@ -18,14 +18,29 @@ UNLIMITED = ["--max-connections", "0", "--max-per-peer", "0"]
 
 SERVERS = {
     "raw LineReceiver": [sys.executable, str(HERE / "baseline_server.py")],
+    # With an idle timeout like txmachines' default, Twisted's way:
+    "raw LineReceiver, idle": [sys.executable, str(HERE / "baseline_server.py")]
+    + ["0", "300"],
     "txmachines echo": TXMACHINES
-    + ["serve", "echo", *UNLIMITED, "--listen", "tcp:0:interface=127.0.0.1"],
+    + [
+        "serve",
+        "echo",
+        *UNLIMITED,
+        "--listen",
+        "tcp:0:interface=127.0.0.1:backlog=1024",
+    ],
     "txmachines greeting": TXMACHINES
-    + ["serve", "greeting", *UNLIMITED, "--listen", "tcp:0:interface=127.0.0.1"],
+    + [
+        "serve",
+        "greeting",
+        *UNLIMITED,
+        "--listen",
+        "tcp:0:interface=127.0.0.1:backlog=1024",
+    ],
     # Like the baseline, with no idle timeout:
     "txmachines echo, no idle": TXMACHINES
     + ["serve", "echo", *UNLIMITED, "--idle-timeout", "0"]
-    + ["--listen", "tcp:0:interface=127.0.0.1"],
+    + ["--listen", "tcp:0:interface=127.0.0.1:backlog=1024"],
 }
 
 

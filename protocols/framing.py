@@ -99,7 +99,8 @@ class MachineAdapter(Protocol):
     def connectionMade(self) -> None:
         cast(IConsumer, self.transport).registerProducer(self, True)
         self._producing = True
-        self.handshaking = isTLS(self.transport)
+        if isTLS(self.transport):
+            self.handshaking = True  # only then: an idle connection stays small
         if not (self.handshaking and self.connectsAfterHandshake):
             self.machine.connectionMade(self)
 

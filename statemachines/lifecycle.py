@@ -49,6 +49,7 @@ from .perclass import rejects
 from .timer import Timer
 
 DEFAULT_IDLE_TIMEOUT = 300.0
+CloseObserver = Callable[["ConnectionMachine"], object]
 DEFAULT_CLOSE_TIMEOUT = 10.0
 
 
@@ -80,7 +81,8 @@ class ConnectionMachine(FailsConnection):
             self._timer = Timer(self.clock, self)
         return self._timer
 
-    _closeObservers: list[Callable[[ConnectionMachine], object]] | None = None
+    # One observer (the usual case: the server's count), a list, or None.
+    _closeObservers: CloseObserver | list[CloseObserver] | None = None
 
     def onDisconnected(self, reason: Failure) -> None:
         """The connection is gone (a hook: override it)."""
@@ -95,14 +97,17 @@ class ConnectionMachine(FailsConnection):
         """Close the connection once what was sent is flushed."""
         self.closeRequested()
 
-    def notifyClosed(self, observer: Callable[[ConnectionMachine], object]) -> None:
+    def notifyClosed(self, observer: CloseObserver) -> None:
         """Call ``observer(machine)`` once the connection is gone."""
+        observers = self._closeObservers
         if self.state == "closed":
             observer(self)
-        elif self._closeObservers is None:
-            self._closeObservers = [observer]
+        elif observers is None:
+            self._closeObservers = observer
+        elif isinstance(observers, list):
+            observers.append(observer)
         else:
-            self._closeObservers.append(observer)
+            self._closeObservers = [observers, observer]
 
     def whenClosed(self) -> Deferred[None]:
         """A Deferred that fires once the connection is gone."""
@@ -232,7 +237,12 @@ class ConnectionMachine(FailsConnection):
             self._timer.cancel()
         self.log.debug("{machine} disconnected", machine=self)
         self.link = NO_LINK
-        observers, self._closeObservers = self._closeObservers or [], None
+        observers = self._closeObservers
+        self._closeObservers = None
+        if observers is None:
+            observers = []
+        elif not isinstance(observers, list):
+            observers = [observers]
         try:
             self.onDisconnected(reason)
         finally:

@@ -11,14 +11,15 @@ restarting one on every arriving chunk costs a cancel and a ``callLater``.
 Instead:
 
 - All the timers of one clock share a `_Deadlines`: a heap of entries
-  ``[when, timer]`` and a single delayed call, due at the earliest entry.
+  ``(when, timer)`` and a single delayed call, due at the earliest entry.
+  An entry is live while its timer still holds it (``timer._entry``).
 - `Timer.restart` (the idle timer, on every chunk) only records the new
   deadline when it is later than the timer's entry; the entry, when its time
   comes, is put back at the recorded deadline.  `Timer.start` replaces the
   entry outright, so a deadline can also move earlier (idle -> close).
-- `Timer.cancel` empties its entry (its timer becomes a placeholder) instead of
-  searching the heap; emptied entries are dropped when they reach the top, or
-  all at once when they are more than half of the heap.  The shared call is
+- `Timer.cancel` lets go of its entry instead of searching the heap; dead
+  entries are dropped when they reach the top, or all at once when they are
+  more than half of the heap.  The shared call is
   cancelled as soon as no live entry is left, so a clock with no pending
   timers has no delayed call.
 
@@ -34,19 +35,13 @@ from weakref import WeakKeyDictionary
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-
-class _Empty:
-    """What a cancelled entry holds instead of its timer; orderless, like one."""
-
-    __slots__ = ()
-
-    def __lt__(self, other: object) -> bool:
-        return False
-
-    __gt__ = __lt__
+Entry = tuple[float, "Timer"]
 
 
-_EMPTY = _Empty()
+def _dead(entry: Entry) -> bool:
+    return entry[1]._entry is not entry
+
+
 _byClock: WeakKeyDictionary[Any, _Deadlines] = WeakKeyDictionary()
 
 
@@ -57,7 +52,7 @@ class _Deadlines:
 
     def __init__(self, clock: IReactorTime) -> None:
         self.clock = clock
-        self.heap: list[list[Any]] = []
+        self.heap: list[Entry] = []
         self.call: IDelayedCall | None = None
         self.cancelled = 0
 
@@ -68,23 +63,23 @@ class _Deadlines:
             deadlines = _byClock[clock] = cls(clock)
         return deadlines
 
-    def add(self, entry: list[Any]) -> None:
+    def add(self, entry: Entry) -> None:
         heapq.heappush(self.heap, entry)
         if self.heap[0] is entry:
             self._schedule()
 
-    def emptied(self, entry: list[Any]) -> None:
+    def emptied(self, entry: Entry) -> None:
         self.cancelled += 1
         if self.heap[0] is entry:
             self._schedule()
         elif self.cancelled * 2 > len(self.heap) > 64:
-            self.heap = [e for e in self.heap if e[1] is not _EMPTY]
+            self.heap = [e for e in self.heap if not _dead(e)]
             heapq.heapify(self.heap)
             self.cancelled = 0
 
     def _schedule(self) -> None:
         heap = self.heap
-        while heap and heap[0][1] is _EMPTY:
+        while heap and _dead(heap[0]):
             heapq.heappop(heap)
             self.cancelled -= 1
         if not heap:
@@ -103,8 +98,9 @@ class _Deadlines:
         now = self.clock.seconds()
         heap = self.heap
         while heap and heap[0][0] <= now:
-            timer = heapq.heappop(heap)[1]
-            if timer is _EMPTY:
+            entry = heapq.heappop(heap)
+            timer = entry[1]
+            if timer._entry is not entry:
                 self.cancelled -= 1
             else:
                 timer._entry = None
@@ -124,7 +120,7 @@ class Timer:
     def __init__(self, clock: IReactorTime, owner: HasTimeout) -> None:
         self._deadlines = _Deadlines.of(clock)
         self._owner = owner
-        self._entry: list[Any] | None = None
+        self._entry: Entry | None = None
         self._deadline = 0.0
 
     def start(self, delay: float | None) -> None:
@@ -146,12 +142,11 @@ class Timer:
     def cancel(self) -> None:
         entry, self._entry = self._entry, None
         if entry is not None:
-            entry[1] = _EMPTY
             self._deadlines.emptied(entry)
 
     def _schedule(self, deadline: float) -> None:
         self._deadline = deadline
-        self._entry = [deadline, self]
+        self._entry = (deadline, self)
         self._deadlines.add(self._entry)
 
     def __lt__(self, other: object) -> bool:
