@@ -7,6 +7,9 @@ Helpers for testing machines, for this project's tests and for users'.
   rule).  `unhandledPairs` is the part of those no ``rejects(...)``
   declaration covers: the pairs nobody decided about.  A test can pin all
   three, so a change to the table is a visible change.
+- `RecordingLink` and `RecordingDialer` stand in for a connection and a
+  dialer, and `connected` gives a machine that has just connected to one.
+  (`protocols.testing.Wire` drives a machine through its real adapter.)
 - `inputSequences` is a Hypothesis strategy of input sequences for a
   machine, to drive it with arbitrary events (Hypothesis is imported only
   when it is called).
@@ -22,10 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
+from twisted.internet.task import Clock
 
+from .lifecycle import ConnectionMachine
 from .perclass import (
     StateMachine,
     addTransitionObserver,
@@ -34,6 +39,8 @@ from .perclass import (
 )
 
 __all__ = [
+    "RecordingDialer",
+    "RecordingLink",
     "Transition",
     "TransitionCoverage",
     "TransitionRecorder",
@@ -41,8 +48,63 @@ __all__ = [
     "reachableStates",
     "rejectedPairs",
     "uncoveredTransitions",
+    "connected",
     "unhandledPairs",
 ]
+
+
+class RecordingLink:
+    """A `Link` that records what the machine asked of it."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.errors: list[str] = []
+        self.closing = False
+        self.aborted = False
+
+    def sendMessage(self, message: bytes) -> None:
+        self.sent.append(message)
+
+    def reportError(self, reason: str) -> None:
+        self.errors.append(reason)
+
+    def loseConnection(self) -> None:
+        self.closing = True
+
+    def abortConnection(self) -> None:
+        self.aborted = True
+
+    def describePeer(self) -> str:
+        return "test-peer"
+
+
+class RecordingDialer:
+    """A `Dialer` that counts what a client machine asked of it."""
+
+    def __init__(self) -> None:
+        self.dials = 0
+        self.cancels = 0
+
+    def dial(self) -> None:
+        self.dials += 1
+
+    def cancelDial(self) -> None:
+        self.cancels += 1
+
+
+M = TypeVar("M", bound=ConnectionMachine)
+
+
+def connected(machineClass: type[M], **options: Any) -> tuple[M, RecordingLink, Clock]:
+    """
+    A ``machineClass(clock, **options)`` that has just seen ``connectionMade``
+    with a `RecordingLink`: the machine, the link, and the ``Clock``.
+    """
+    clock = Clock()
+    machine = machineClass(clock, **options)
+    link = RecordingLink()
+    machine.connectionMade(link)
+    return machine, link, clock
 
 
 @attrs.frozen

@@ -20,13 +20,13 @@ from statemachines.greeting_client import (
     GreetingRefused,
 )
 
-from .helpers import FakeDialer, RecordingLink, lost
+from .helpers import RecordingDialer, RecordingLink, lost
 
 
 def make(
     cls: type[ClientMachine] = ClientMachine, **kw: Any
-) -> tuple[Any, FakeDialer, Clock]:
-    dialer, clock = FakeDialer(), Clock()
+) -> tuple[Any, RecordingDialer, Clock]:
+    dialer, clock = RecordingDialer(), Clock()
     machine = cls(dialer, clock, retryPolicy=lambda n: 2.0 * n, **kw)
     return machine, dialer, clock
 

@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines.client import ClientMachine
 
-from .helpers import FakeDialer, RecordingLink, lost
+from .helpers import RecordingDialer, RecordingLink, lost
 
 RETRY = 2.0
 
@@ -36,7 +36,7 @@ class Prepared(ClientMachine):
 class ClientServiceParityTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
-        self.dialer = FakeDialer()
+        self.dialer = RecordingDialer()
         self.client = Prepared(self.dialer, self.clock, retryPolicy=lambda n: RETRY)
         self.links: list[RecordingLink] = []
 
@@ -242,7 +242,7 @@ class ClientServiceParityTests(SynchronousTestCase):
 
 class BeyondClientServiceTests(SynchronousTestCase):
     def test_maxAttemptsGivesUp(self) -> None:
-        clock, dialer = Clock(), FakeDialer()
+        clock, dialer = Clock(), RecordingDialer()
         client = ClientMachine(dialer, clock, retryPolicy=lambda n: 1.0, maxAttempts=3)
         client.start()
         waiter = client.whenConnected()
@@ -263,7 +263,7 @@ class BeyondClientServiceTests(SynchronousTestCase):
         self.assertTrue(any("giving up" in e["log_format"] for e in events))
 
     def test_successResetsTheCount(self) -> None:
-        clock, dialer = Clock(), FakeDialer()
+        clock, dialer = Clock(), RecordingDialer()
         client = ClientMachine(dialer, clock, retryPolicy=lambda n: 1.0, maxAttempts=2)
         client.start()
         with capturedLogs():
@@ -286,7 +286,7 @@ class BeyondClientServiceTests(SynchronousTestCase):
         }
         for state, steps in routes.items():
             clock = Clock()
-            client = ClientMachine(FakeDialer(), clock, retryPolicy=lambda n: 1.0)
+            client = ClientMachine(RecordingDialer(), clock, retryPolicy=lambda n: 1.0)
             with capturedLogs():
                 for step in steps:
                     if step == "connect":

@@ -65,6 +65,13 @@ class ReadmeTests(SynchronousTestCase):
         self.assertEqual((port, interface), (1234, "127.0.0.1"))
         self.assertIs(factory, server.factory)
 
+    def test_wireExampleRuns(self) -> None:
+        from statemachines.echo import EchoMachine
+
+        blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+        [block] = [b for b in blocks if "from protocols.testing import Wire" in b]
+        exec(compile(block, str(README), "exec"), {"MyMachine": EchoMachine})
+
     def test_commandsInReadmeMatchCI(self) -> None:
         text = README.read_text()
         self.assertIn("pip install . && txmachines serve echo", text)
