@@ -183,8 +183,9 @@ class ConnectionMachine(FailsConnection):
 
     @_machine.output()
     def _startIdleTimer(self) -> None:
+        # Runs on every chunk that arrives: one call (restart) when it can.
         if self.idleTimeout is not None:
-            self._timerNow().restart(self.idleTimeout)
+            (self._timer or self._timerNow()).restart(self.idleTimeout)
         elif self._timer is not None:
             self._timer.cancel()  # whatever deadline came before, none now
 
