@@ -79,3 +79,16 @@ class TracingTests(SynchronousTestCase):
             self.assertTrue(machine.tracing)
             machine.go()
         self.assertEqual(traces(events), [("a", "go", "a", ("_traceMe",))])
+
+    def test_freeWhenOff(self) -> None:
+        # What an untraced machine runs (its input functions, with their
+        # inline self-loops, and its plain tables) has no tracing in it at
+        # all: the traced tables are separate code.
+        plain, traced = EchoMachine._txmTables, EchoMachine._txmTracedTables
+        for name in EchoMachine.blueprint.inputs:
+            self.assertNotIn("TRACE", getattr(EchoMachine, name).__source__)
+        for state, table in plain.items():
+            for transition in table.values():
+                self.assertNotIn("TRACE", transition.__source__)
+            for transition in traced[state].values():
+                self.assertIn("TRACE(self", transition.__source__)
