@@ -243,6 +243,7 @@ class ClientMachine(FailsConnection):
     @_machine.output()
     def _dial(self) -> None:
         self.log.debug("{machine} connecting", machine=self)
+        self._timer.cancel()  # no timer runs while connecting, however we got here
         self.dialer.dial()
 
     @_machine.output()
@@ -366,6 +367,7 @@ class ClientMachine(FailsConnection):
     @_machine.output()
     def _stopped(self) -> None:
         self.log.debug("{machine} stopped", machine=self)
+        self._timer.cancel()  # none survives stopped, however we got here
         self._cancelWaitersNow()
         try:
             self.onStopped()

@@ -7,14 +7,26 @@ survives a closed connection.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from statemachines import EchoMachine
+from statemachines import (
+    ClientMachine,
+    EchoClientMachine,
+    EchoMachine,
+    GreetingClientMachine,
+)
+from statemachines.greeting_client import UnexpectedReply
+from statemachines.testing import inputSequences
 
-from .helpers import Wire, frame, unframe
+from .helpers import RecordingDialer, RecordingLink, Wire, frame, unframe
 
 IDLE = 5
 
@@ -134,3 +146,121 @@ def _firstFrame(framing: str, data: bytes) -> bytes:
     if len(data) < end:
         raise ValueError("incomplete")
     return data[:end]
+
+
+# -- client machines: any event, in any state -----------------------------------
+
+ENVIRONMENT = [
+    "start",
+    "stop",
+    "echo",
+    "whenConnected",
+    "advance",
+    "answerDial",
+    "failDial",
+    "serverSays",
+    "dropConnection",
+    "finishClosing",
+    "badFrame",
+]
+
+
+def clientEvents(cls: type[ClientMachine]) -> st.SearchStrategy[list[Any]]:
+    """
+    What can happen to a client: mostly what its environment would do at
+    that moment (answer its dial, reply, drop the connection, let time pass),
+    and now and then any input at all, in any state.
+    """
+    anyInput = inputSequences(
+        cls,
+        {
+            "connectionMade": lambda: (RecordingLink(),),
+            "connectionFailed": lambda: (Failure(ConnectionRefusedError()),),
+            "messageReceived": lambda: (b"Hello! What is your name?",),
+            "badFrame": lambda: ("too long",),
+            "failed": lambda: ("oops",),
+            "connectionLost": lambda: (Failure(ConnectionDone()),),
+            "greeted": lambda: ("Hello, Ada!",),
+            "refused": lambda: ("name is empty",),
+        },
+        maxSize=1,
+    )
+    environment = st.tuples(st.sampled_from(ENVIRONMENT), st.integers(0, 3)).map(
+        lambda e: [e]
+    )
+    step = st.one_of(environment, environment, environment, anyInput)
+    return st.lists(step, max_size=50).map(
+        lambda chunks: [event for chunk in chunks for event in chunk]
+    )
+
+
+REPLIES = [b"Hello! What is your name?", b"Hello, Ada!", b"Error: no", b"hi"]
+
+
+class ClientMachinesTakeAnythingTests(SynchronousTestCase):
+    """
+    Client machines in a simulated world, plus inputs in states where they
+    make no sense: nothing escapes, the state is always a declared one, and a
+    stopped client leaves no delayed call behind.
+    """
+
+    def drive(self, cls: type[ClientMachine], steps: list[Any]) -> None:
+        clock = Clock()
+        dialer = RecordingDialer()
+        options = {"name": "Ada"} if cls is GreetingClientMachine else {}
+        machine: Any = cls(dialer, clock, maxAttempts=3, **options)
+        answered = 0
+        links: list[RecordingLink] = []
+        pending = []
+        with capturedLogs():
+            for name, arg in steps:
+                dialing = dialer.dials - dialer.cancels - answered > 0
+                link = links[-1] if links else None
+                if name == "echo":
+                    pending.append(machine.echo([b"hi"]))
+                elif name == "whenConnected":
+                    pending.append(machine.whenConnected(failAfterFailures=arg or None))
+                elif name in ("start", "stop"):
+                    getattr(machine, name)()
+                elif name == "advance":
+                    clock.advance([0.5, 2, 10, 60][arg])
+                elif name in ("answerDial", "failDial") and dialing:
+                    answered += 1
+                    if name == "answerDial":
+                        links.append(RecordingLink())
+                        machine.connectionMade(links[-1])
+                    else:
+                        machine.connectionFailed(Failure(ConnectionRefusedError()))
+                elif name == "serverSays" and link is not None:
+                    machine.dataArrived()
+                    machine.messageReceived(REPLIES[arg])
+                elif name == "badFrame" and link is not None:
+                    machine.badFrame("too long")
+                elif name == "dropConnection" and link is not None:
+                    links.pop()
+                    machine.connectionLost(Failure(ConnectionDone()))
+                elif (
+                    name == "finishClosing" and link and (link.closing or link.aborted)
+                ):
+                    links.pop()
+                    machine.connectionLost(Failure(ConnectionDone()))
+                elif name not in ENVIRONMENT:
+                    getattr(machine, name)(*arg)
+                self.assertIn(machine.state, cls.blueprint.states)
+                if machine.state == "stopped":
+                    self.assertEqual(clock.getDelayedCalls(), [])
+        for d in pending:
+            d.addErrback(lambda f: None)  # failing is allowed; escaping is not
+        # A reply the client cannot match is the server's protocol violation:
+        # the machine logs it (as a failure) and drops the connection.
+        self.flushLoggedErrors(ValueError, UnexpectedReply)
+
+    @settings(max_examples=400, deadline=None)
+    @given(steps=clientEvents(EchoClientMachine))
+    def test_echoClient(self, steps: list[Any]) -> None:
+        self.drive(EchoClientMachine, steps)
+
+    @settings(max_examples=400, deadline=None)
+    @given(steps=clientEvents(GreetingClientMachine))
+    def test_greetingClient(self, steps: list[Any]) -> None:
+        self.drive(GreetingClientMachine, steps)
