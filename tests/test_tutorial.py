@@ -33,6 +33,13 @@ class TutorialTests(TestCase):
         suite.run(result)
         self.assertEqual((result.testsRun, result.errors, result.failures), (2, [], []))
 
+    def test_step3HelperTestsPass(self) -> None:
+        cases = tutorial()["CountingEchoHelperTests"]
+        suite = unittest.defaultTestLoader.loadTestsFromTestCase(cases)
+        result = unittest.TestResult()
+        suite.run(result)
+        self.assertEqual((result.testsRun, result.errors, result.failures), (2, [], []))
+
 
 class TutorialSamplesTests(SynchronousTestCase):
     def test_everyBrokenSampleIsMapped(self) -> None:
