@@ -87,12 +87,6 @@ def fromJSON(record: str) -> Any:
     return json.loads(record[1:])
 
 
-def freePort() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class TwistTests(SynchronousTestCase):
     """``twist`` itself, in subprocesses, as a user runs it."""
 
@@ -127,11 +121,10 @@ class TwistTests(SynchronousTestCase):
         self.assertIn(f"txmachines: could not listen on tcp:{port}", result.stderr)
 
     def test_servesWithJSONTrace(self) -> None:
-        port = freePort()
         proc = subprocess.Popen(
             TWIST
             + ["--log-format", "json", "txmachines", "serve", "echo", "--trace"]
-            + ["--listen", f"tcp:{port}:interface=127.0.0.1"],
+            + ["--listen", "tcp:0:interface=127.0.0.1"],
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
@@ -143,6 +136,8 @@ class TwistTests(SynchronousTestCase):
         for line in proc.stdout:
             events.append(fromJSON(line))
             if events[-1].get("log_format", "").startswith("listening on"):
+                address = events[-1]["log_flattened"]["address!s:"]
+                port = int(re.search(r"port=(\d+)", address).group(1))  # type: ignore[union-attr]
                 break
         with socket.create_connection(("127.0.0.1", port), TIMEOUT) as peer:
             peer.sendall(b"hello\r\n")
