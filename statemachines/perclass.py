@@ -46,6 +46,12 @@ Rules
   stays an input.  Replacing an input with a plain method is a ``TypeError``.
 - Every ``(state, input)`` pair is either a declared transition or rejected:
   rejection is the uniform policy `StateMachine.machineError` implements.
+  `rejects` declares pairs rejected on purpose, with a reason, so that tests
+  can tell them from pairs nobody decided about; it changes no behaviour but
+  the reason in the error.
+- Tracing and transition observers (`setTracing`, `observeEverything`) move
+  a machine onto a second set of compiled tables; see the section near the
+  end of this module.
 - Declaration order is preserved everywhere, so anything drawn or listed from
   a `Blueprint` comes out the same on every run.
 """
