@@ -23,7 +23,9 @@ import statistics
 import threading
 import time
 
-from servers import cpuSeconds, running
+from servers import running
+
+from protocols.testing import cpuSeconds
 
 BASELINE = "raw LineReceiver"
 CONTENDERS = [BASELINE, "txmachines echo", "txmachines greeting"]

@@ -19,7 +19,9 @@ import selectors
 import socket
 import statistics
 
-from servers import rss, running
+from servers import running
+
+from protocols.testing import residentBytes as rss
 
 BASELINE = "raw LineReceiver"
 CONTENDERS = [

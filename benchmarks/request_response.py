@@ -16,7 +16,9 @@ import socket
 import statistics
 import time
 
-from servers import cpuSeconds, running
+from servers import running
+
+from protocols.testing import cpuSeconds
 
 BASELINE = "raw LineReceiver"
 CONTENDERS = [BASELINE, "txmachines echo", "txmachines echo, no idle"]

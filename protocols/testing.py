@@ -11,11 +11,16 @@ project's own tests: a machine behind its real adapter over Twisted's
 
 Pair it with `statemachines.testing.TransitionRecorder` to assert the
 transitions a test drives.
+
+`residentBytes` and `cpuSeconds` read a server process's memory and CPU time
+(Linux ``/proc``), for tests and benchmarks that run servers as processes.
 """
 
 from __future__ import annotations
 
+import os
 import struct
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from twisted.internet.error import ConnectionDone
@@ -27,7 +32,7 @@ from statemachines.lifecycle import ConnectionMachine
 
 from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
 
-__all__ = ["Wire", "frame", "unframe"]
+__all__ = ["Wire", "cpuSeconds", "frame", "residentBytes", "unframe"]
 
 M = TypeVar("M", bound=ConnectionMachine)
 
@@ -110,3 +115,18 @@ class Wire(Generic[M]):
     def lose(self, reason: Failure | None = None) -> None:
         """The connection is lost (cleanly, unless ``reason`` says otherwise)."""
         self.adapter.connectionLost(reason or Failure(ConnectionDone()))
+
+
+def residentBytes(pid: int) -> int:
+    """The resident set size of process ``pid``, in bytes (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpuSeconds(pid: int) -> float:
+    """User plus system CPU time process ``pid`` has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")

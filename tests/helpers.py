@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from protocols.testing import Wire, frame, unframe
+from protocols.testing import Wire, frame, residentBytes, unframe
 from statemachines.testing import RecordingDialer, RecordingLink, connected
 
 __all__ = [
@@ -66,11 +65,3 @@ def serveInSubprocess(
         if found:
             return proc, int(found.group(1))
     case.fail("the server exited before listening")
-
-
-def residentBytes(pid: int) -> int:
-    """The resident set size of process ``pid``."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
