@@ -341,10 +341,6 @@ class ClientMachine(FailsConnection):
         self._timer.start(delay)
 
     @_machine.output()
-    def _cancelTimer(self) -> None:
-        self._timer.cancel()
-
-    @_machine.output()
     def _loseConnection(self) -> None:
         assert self.link is not None
         self._timer.start(self.closeTimeout)
@@ -419,17 +415,13 @@ class ClientMachine(FailsConnection):
     closing.upon(timeout, enter=closing, outputs=[_abortConnection])
     closing.upon(stop, enter=closing, outputs=[])
     closing.upon(start, enter=restarting, outputs=[])
-    closing.upon(
-        connectionLost, enter=stopped, outputs=[_cancelTimer, _disconnected, _stopped]
-    )
+    closing.upon(connectionLost, enter=stopped, outputs=[_disconnected, _stopped])
 
     reconnecting.upon(timeout, enter=connecting, outputs=[_dial])
     reconnecting.upon(start, enter=reconnecting, outputs=[])
-    reconnecting.upon(stop, enter=stopped, outputs=[_cancelTimer, _stopped])
+    reconnecting.upon(stop, enter=stopped, outputs=[_stopped])
     reconnecting.upon(failed, enter=reconnecting, outputs=[])
-    reconnecting.upon(
-        attemptsExhausted, enter=stopped, outputs=[_cancelTimer, _giveUp, _stopped]
-    )
+    reconnecting.upon(attemptsExhausted, enter=stopped, outputs=[_giveUp, _stopped])
 
     restarting.upon(dataArrived, enter=restarting, outputs=[])
     restarting.upon(messageReceived, enter=restarting, outputs=[onMessage])
@@ -443,7 +435,7 @@ class ClientMachine(FailsConnection):
     restarting.upon(
         connectionLost,
         enter=connecting,
-        outputs=[_cancelTimer, _disconnected, _notifyStopWaiters, _dial],
+        outputs=[_disconnected, _notifyStopWaiters, _dial],
     )
 
     for _state in (idle, connecting, reconnecting, closing, restarting):

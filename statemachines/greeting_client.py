@@ -74,12 +74,11 @@ class GreetingClientMachine(EchoClientMachine):
         "_abortConnection",
         "_loseConnection",
     )
-    _disconnected, _scheduleRetry, _cancelTimer, _stopped, _failOutstanding = inherited(
+    _disconnected, _scheduleRetry, _stopped, _failOutstanding = inherited(
         _machine,
         EchoClientMachine,
         "_disconnected",
         "_scheduleRetry",
-        "_cancelTimer",
         "_stopped",
         "_failOutstanding",
     )
@@ -188,9 +187,7 @@ class GreetingClientMachine(EchoClientMachine):
     quitting.upon(start, enter=quitting, outputs=[])
     quitting.upon(stop, enter=quitting, outputs=[])
     quitting.upon(waiterAdded, enter=quitting, outputs=[])  # cancelled when stopped
-    quitting.upon(
-        connectionLost, enter=stopped, outputs=[_cancelTimer, _disconnected, _stopped]
-    )
+    quitting.upon(connectionLost, enter=stopped, outputs=[_disconnected, _stopped])
 
     # -- rejected on purpose ---------------------------------------------------
 
