@@ -28,11 +28,13 @@ from twisted.logger import (
 )
 from twisted.python.failure import Failure
 
-from statemachines.echo import EchoMachine
-from statemachines.echo_client import ClientStopped
-from statemachines.greeting import DEFAULT_NAME_TIMEOUT, GreetingMachine
-from statemachines.greeting_client import GreetingRefused
-from statemachines.lifecycle import DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
+from statemachines.connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
+from statemachines.echo import ClientStopped, EchoMachine
+from statemachines.greeting import (
+    DEFAULT_NAME_TIMEOUT,
+    GreetingMachine,
+    GreetingRefused,
+)
 
 from . import diagrams
 from .client import EchoClient, echoClient, greetingClient

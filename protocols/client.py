@@ -9,14 +9,14 @@ from typing import Any, Generic, TypeVar
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IProtocol, IReactorTime, IStreamClientEndpoint
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
 from statemachines.client import ClientMachine
-from statemachines.echo_client import EchoClientMachine
-from statemachines.greeting_client import GreetingClientMachine
-from statemachines.interfaces import Link
+from statemachines.echo import EchoClientMachine
+from statemachines.greeting import GreetingClientMachine
+from statemachines.transport import Link, TransportMachine
 
 from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
 
@@ -24,7 +24,7 @@ M = TypeVar("M", bound=ClientMachine)
 
 
 class EndpointDialer:
-    """Implements `statemachines.interfaces.Dialer` with an endpoint."""
+    """A `statemachines.Dialer` over a Twisted client endpoint."""
 
     def __init__(
         self,
@@ -35,40 +35,36 @@ class EndpointDialer:
         self.endpoint = endpoint
         self.adapterClass = adapterFor(framing)
         self.maxFrameLength = maxFrameLength
-        self.machine: ClientMachine | None = None
-        self._attempt: Deferred[IProtocol] | None = None
-        self._adapter: MachineAdapter | None = None
 
-    def dial(self) -> None:
-        machine = self.machine
-        assert machine is not None, "EndpointDialer.machine is not set"
+    def dial(self, machine: TransportMachine) -> Deferred[Link]:
+        """
+        Connect an adapter for ``machine``; fires with it once the connection
+        is ready (after the TLS handshake, on TLS).  Cancelling gives up on
+        the connection attempt, or aborts a connection still handshaking.
+        """
+        adapter: MachineAdapter | None = None
 
         def buildAdapter() -> MachineAdapter:
-            adapter = self.adapterClass(machine, self.maxFrameLength)
-            adapter.connectsAfterHandshake = True
-            self._adapter = adapter
+            nonlocal adapter
+            adapter = self.adapterClass(machine, self.maxFrameLength, ready)
             return adapter
 
+        def cancel(ready: Deferred[Link]) -> None:
+            if adapter is None:
+                connecting.cancel()
+            else:
+                adapter.abortConnection()  # connected, but the handshake is not done
+
+        def failed(reason: Failure) -> None:
+            if not ready.called:
+                ready.errback(reason)
+
+        ready: Deferred[Link] = Deferred(cancel)
         factory = Factory.forProtocol(buildAdapter)
         factory.noisy = False
-        self._adapter = None
-        self._attempt = attempt = self.endpoint.connect(factory)
-
-        def done(result: object) -> None:
-            if self._attempt is attempt:
-                self._attempt = None
-            if isinstance(result, Failure):
-                machine.connectionFailed(result)
-
-        attempt.addBoth(done)
-
-    def cancelDial(self) -> None:
-        attempt, self._attempt = self._attempt, None
-        adapter, self._adapter = self._adapter, None
-        if attempt is not None:
-            attempt.cancel()
-        elif adapter is not None and adapter.handshaking:
-            adapter.abortConnection()  # connected, but the TLS handshake is not done
+        connecting = self.endpoint.connect(factory)
+        connecting.addErrback(failed)
+        return ready
 
 
 class Client(Service, Generic[M]):
@@ -131,7 +127,6 @@ def echoClient(
     machine = EchoClientMachine(
         dialer, reactor, boundaries=(framing != "raw"), **machineOptions
     )
-    dialer.machine = machine
     client = EchoClient(machine)
     if start:
         client.startService()
@@ -156,7 +151,6 @@ def greetingClient(
         raise ValueError("greeting needs message boundaries; raw has none")
     dialer = EndpointDialer(endpoint, framing, maxFrameLength)
     machine = GreetingClientMachine(dialer, reactor, name=name, **machineOptions)
-    dialer.machine = machine
     client = GreetingClient(machine)
     if start:
         client.startService()

@@ -25,15 +25,15 @@ from typing import TextIO
 
 import attrs
 
-from statemachines.drawing import chartOf, toDot, toMermaid
+from statemachines.engine.drawing import chartOf, toDot, toMermaid
 
 SHIPPED = [
-    "statemachines.lifecycle:ConnectionMachine",
+    "statemachines.connection:ConnectionMachine",
     "statemachines.echo:EchoMachine",
     "statemachines.greeting:GreetingMachine",
     "statemachines.client:ClientMachine",
-    "statemachines.echo_client:EchoClientMachine",
-    "statemachines.greeting_client:GreetingClientMachine",
+    "statemachines.echo:EchoClientMachine",
+    "statemachines.greeting:GreetingClientMachine",
 ]
 INSTALL_GRAPHVIZ = (
     "Graphviz's 'dot' program was not found, so no SVG was written. Install it: "

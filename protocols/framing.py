@@ -2,7 +2,7 @@
 Thin adapters from Twisted protocols to machines, one per framing.
 
 An adapter turns transport events into machine inputs and implements the
-machine's `statemachines.interfaces.Link`.  It decides nothing: every event,
+machine's `statemachines.transport.Link`.  It decides nothing: every event,
 including a framing error, goes to the machine, which decides what happens.
 
 ========== ===================== ===================================
@@ -25,21 +25,22 @@ the process buffer without bound, and the others are served meanwhile.  A
 paused producer keeps a closing connection open forever, so the adapter
 unregisters before it closes.
 
-TLS: on a TLS transport a client adapter (``connectsAfterHandshake``) tells
-its machine ``connectionMade`` only once the handshake has completed and the
-server's certificate has been verified; a connection lost before that is a
-failed connection attempt (``connectionFailed``), so a wrong hostname or an
+Connecting: a server adapter tells its machine ``connectionMade`` at once
+(on TLS too, so the idle timeout also covers a peer that never finishes its
+handshake).  A client adapter instead fires the ``ready`` Deferred of the
+dial that made it (see `protocols.client.EndpointDialer`), on TLS only once
+the handshake has completed and the server's certificate has been verified;
+a connection lost before that fails the dial, so a wrong hostname or an
 untrusted certificate counts against the client's attempts like a refused
-connection.  A server adapter tells its machine at once, so the idle timeout
-also covers a peer that never finishes its handshake.
+connection.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any, ClassVar, cast
-from typing import Protocol as TypingProtocol
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IConsumer,
     IHandshakeListener,
@@ -53,23 +54,9 @@ from twisted.protocols.basic import Int32StringReceiver, NetstringReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from statemachines.transport import Link, TransportMachine
+
 DEFAULT_MAX_FRAME_LENGTH = 16 * 1024
-
-
-class MachineInputs(TypingProtocol):
-    """The inputs an adapter feeds; both server and client machines have them."""
-
-    def connectionMade(self, link: Any) -> object: ...
-    def dataArrived(self) -> object: ...
-    def messageReceived(self, message: bytes) -> object: ...
-    def badFrame(self, reason: str) -> object: ...
-    def connectionLost(self, reason: Failure) -> object: ...
-
-
-class ClientMachineInputs(MachineInputs, TypingProtocol):
-    """A client machine also hears of connection attempts that fail."""
-
-    def connectionFailed(self, reason: Failure) -> object: ...
 
 
 def isTLS(transport: object) -> bool:
@@ -86,14 +73,23 @@ class MachineAdapter(Protocol):
     MAX_LENGTH = DEFAULT_MAX_FRAME_LENGTH  # the same default on every framing
 
     def __init__(
-        self, machine: MachineInputs, maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH
+        self,
+        machine: TransportMachine,
+        maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
+        ready: Deferred[Link] | None = None,
     ) -> None:
+        """
+        @param ready: a client's dial, fired with this adapter once the
+            connection is ready (see the module doc); None on a server.
+        """
         self.machine = machine
         if maxFrameLength != self.MAX_LENGTH:
             self.MAX_LENGTH = maxFrameLength
+        if ready is not None:
+            self.ready = ready
 
+    ready: Deferred[Link] | None = None  # a client's dial, until it fires
     _producing = False  # registered as the transport's producer
-    connectsAfterHandshake = False  # set on client adapters (see the module doc)
     handshaking = False  # a TLS handshake is in progress
 
     def connectionMade(self) -> None:
@@ -101,8 +97,10 @@ class MachineAdapter(Protocol):
         self._producing = True
         if isTLS(self.transport):
             self.handshaking = True  # only then: an idle connection stays small
-        if not (self.handshaking and self.connectsAfterHandshake):
+        if self.ready is None:
             self.machine.connectionMade(self)
+        elif not self.handshaking:
+            self._fireReady()
 
     def handshakeCompleted(self) -> None:
         # Twisted calls this even when verifying the certificate failed
@@ -110,8 +108,13 @@ class MachineAdapter(Protocol):
         if not self.handshaking or getattr(self.transport, "disconnecting", False):
             return
         self.handshaking = False
-        if self.connectsAfterHandshake:
-            self.machine.connectionMade(self)
+        if self.ready is not None:
+            self._fireReady()
+
+    def _fireReady(self) -> None:
+        ready, self.ready = self.ready, None
+        assert ready is not None
+        ready.callback(self)
 
     # -- IPushProducer: the transport pauses us while its buffer is full -------
 
@@ -129,11 +132,12 @@ class MachineAdapter(Protocol):
         pass  # the connection is going; connectionLost follows
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self.handshaking and self.connectsAfterHandshake:
-            self.handshaking = False
-            cast(ClientMachineInputs, self.machine).connectionFailed(reason)
-        else:
+        self.handshaking = False
+        ready, self.ready = self.ready, None
+        if ready is None:
             self.machine.connectionLost(reason)
+        elif not ready.called:  # the dial may have been cancelled already
+            ready.errback(reason)
 
     # -- Link ---------------------------------------------------------------
 

@@ -4,14 +4,16 @@ adapter, and a `Server` that listens on an endpoint and shuts down cleanly.
 
 The factory also admits connections: past ``maxConnections`` in all, or
 ``maxPerPeer`` from one address (IPv4 or IPv6 host; any other address type
-counts as itself), a connection gets no machine.  It is told why (an
-``Error:`` line on the line framing), the refusal is logged once, and that
-connection alone closes.
+counts as itself), a connection gets a `RefusedConnection` instead of the
+protocol's machine.  It is told why (an ``Error:`` line on the line framing),
+the refusal is logged once, and that connection alone closes, aborted if it
+does not within the close timeout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
@@ -21,8 +23,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from statemachines.interfaces import Link
-from statemachines.lifecycle import ConnectionMachine
+from statemachines.connection import ConnectionMachine
 
 from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
 
@@ -37,27 +38,16 @@ def peerKey(addr: IAddress | None) -> str:
     return host if isinstance(host, str) else repr(addr)
 
 
-class _Refusal:
-    """The machine inputs of a connection that is refused on arrival."""
+class RefusedConnection(ConnectionMachine):
+    """A connection refused on arrival: the peer is told why, then it closes."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, clock: IReactorTime, reason: str) -> None:
+        super().__init__(clock, idleTimeout=None)
         self.reason = reason
 
-    def connectionMade(self, link: Link) -> None:
-        link.reportError(self.reason)
-        link.loseConnection()
-
-    def dataArrived(self) -> None:
-        pass
-
-    def messageReceived(self, message: bytes) -> None:
-        pass
-
-    def badFrame(self, reason: str) -> None:
-        pass
-
-    def connectionLost(self, reason: object) -> None:
-        pass
+    def onConnected(self) -> None:
+        self.link.reportError(self.reason)
+        self.close()
 
 
 class MachineServerFactory(Factory):
@@ -73,7 +63,16 @@ class MachineServerFactory(Factory):
         maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
         maxConnections: int | None = DEFAULT_MAX_CONNECTIONS,
         maxPerPeer: int | None = DEFAULT_MAX_PER_PEER,
+        clock: IReactorTime | None = None,
     ) -> None:
+        """
+        @param clock: the refused connections' clock (default: the reactor).
+        """
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = cast(IReactorTime, reactor)
+        self.clock: IReactorTime = clock
         self.makeMachine = makeMachine
         self.adapterClass = adapterFor(framing)
         self.maxFrameLength = maxFrameLength
@@ -90,7 +89,8 @@ class MachineServerFactory(Factory):
             self.log.info(
                 "refused a connection from {peer}: {reason}", peer=peer, reason=reason
             )
-            return self.adapterClass(_Refusal(reason), self.maxFrameLength)
+            refused = RefusedConnection(self.clock, reason)
+            return self.adapterClass(refused, self.maxFrameLength)
         machine = self.makeMachine()
         self.machines[machine] = peer
         self.perPeer[peer] = self.perPeer.get(peer, 0) + 1

@@ -28,7 +28,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from statemachines.lifecycle import ConnectionMachine
+from statemachines.connection import ConnectionMachine
 
 from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
 

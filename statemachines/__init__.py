@@ -1,26 +1,37 @@
 """
 txmachines' state machines: protocol behaviour as Automat machines that do no
 I/O.  Subclass one to make a new protocol.
+
+=====================  ======================================================
+module                 what
+=====================  ======================================================
+``engine``             per-class machines, compiled (knows no connections)
+``transport``          the transport's inputs, `Link`, the error policy
+``connection``         `ConnectionMachine`: a server connection's lifecycle
+``client``             `ClientMachine`: connect, reconnect, stop; `Dialer`
+``echo``               echo, server and client
+``greeting``           greeting, server and client
+``testing``            helpers for testing machines
+=====================  ======================================================
 """
 
-from .blueprint import ANY, Blueprint, MachineError
-from .client import ClientMachine
-from .echo import EchoMachine
-from .echo_client import ClientStopped, EchoClientMachine
-from .greeting import GreetingMachine, InvalidName, validateName
-from .greeting_client import GreetingClientMachine, GreetingRefused
-from .interfaces import Dialer, Link
-from .lifecycle import ConnectionMachine
-from .perclass import (
-    StateMachine,
-    automatState,
-    inherited,
-    onAutomatRuntime,
-    rejects,
+from .client import ClientMachine, Dialer
+from .connection import ConnectionMachine
+from .echo import ClientStopped, EchoClientMachine, EchoMachine
+from .engine import ANY, Blueprint, MachineError, StateMachine, inherited, rejects
+from .greeting import (
+    GreetingClientMachine,
+    GreetingMachine,
+    GreetingRefused,
+    InvalidName,
+    UnexpectedReply,
+    validateName,
 )
+from .transport import NO_LINK, Link, TransportMachine
 
 __all__ = [
     "ANY",
+    "NO_LINK",
     "Blueprint",
     "ClientMachine",
     "ClientStopped",
@@ -35,9 +46,9 @@ __all__ = [
     "Link",
     "MachineError",
     "StateMachine",
-    "automatState",
+    "TransportMachine",
+    "UnexpectedReply",
     "inherited",
-    "onAutomatRuntime",
     "rejects",
     "validateName",
 ]

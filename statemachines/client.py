@@ -5,9 +5,10 @@ Theory of operation
 ===================
 
 One `ClientMachine` lives as long as a client does, across any number of
-connections.  It asks the injected `Dialer` for a connection and learns the
-outcome through inputs; a lost or failed connection leads to
-``reconnecting``, where a timer from the retry policy leads back to
+connections.  It asks the injected `Dialer` for a connection, which answers
+with a Deferred of the connection; its outcome comes back in as the inputs
+``connectionMade(link)`` or ``connectionFailed(reason)``.  A lost or failed
+connection leads to ``reconnecting``, where a timer from the retry policy leads back to
 ``connecting``.  Only ``stop`` ends the cycle: a deliberate close goes
 through ``closing`` to ``stopped`` and never reconnects.
 
@@ -39,23 +40,35 @@ through ``closing`` to ``stopped`` and never reconnects.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import attrs
 from automat import MethodicalMachine
 from twisted.application.internet import backoffPolicy
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .blueprint import ANY
-from .errorpolicy import FailsConnection
-from .interfaces import Dialer, Link
-from .lifecycle import DEFAULT_CLOSE_TIMEOUT
-from .perclass import rejects
-from .timer import Timer
+from .connection import DEFAULT_CLOSE_TIMEOUT
+from .engine import ANY, Timer, inherited, rejects
+from .transport import NO_LINK, Link, TransportMachine
+
+__all__ = ["ClientMachine", "Dialer", "RetryPolicy"]
 
 RetryPolicy = Callable[[int], float]
+
+
+class Dialer(Protocol):
+    """How a client machine gets a connection."""
+
+    def dial(self, machine: TransportMachine) -> Deferred[Link]:
+        """
+        Start one connection attempt whose transport events go to
+        ``machine``'s inputs.  Fires with the connection's `Link` once it is
+        ready to use (after any TLS handshake), or fails; cancelling it gives
+        up on the attempt.
+        """
+        ...
 
 
 @attrs.define
@@ -65,14 +78,14 @@ class _ConnectWaiter:
     failures: int = 0
 
 
-class ClientMachine(FailsConnection):
+class ClientMachine(TransportMachine):
     """
     A client that keeps a connection up until stopped.  Subclass it and
     override the hooks, or extend its machine.
     """
 
     _machine = MethodicalMachine()
-    log = Logger()
+    transport = inherited(_machine, TransportMachine)
 
     def __init__(
         self,
@@ -97,8 +110,9 @@ class ClientMachine(FailsConnection):
         self.maxAttempts = maxAttempts
         self.failedAttempts = 0
         self.lastFailure: Failure | None = None
-        self.link: Link | None = None
-        self._timer = Timer(clock, self)
+        self.link: Link = NO_LINK
+        self.timer = Timer(clock, self)  # retry delay, then close deadline
+        self._attempt: Deferred[Link] | None = None  # the dial in progress
         self._stopWaiters: list[Deferred[None]] = []
         self._connectWaiters: list[_ConnectWaiter] = []
 
@@ -114,7 +128,7 @@ class ClientMachine(FailsConnection):
 
     def send(self, message: bytes) -> None:
         """Send one message on the current connection."""
-        if self.link is None:
+        if self.link is NO_LINK:
             raise RuntimeError(f"{self!r} has no connection to send on")
         self.link.sendMessage(message)
 
@@ -143,16 +157,6 @@ class ClientMachine(FailsConnection):
 
     def _settleWaiters(self, keep: Callable[[_ConnectWaiter], bool]) -> None:
         self._connectWaiters = [w for w in self._connectWaiters if keep(w)]
-
-    def _fireStopWaitersNow(self) -> None:
-        waiters, self._stopWaiters = self._stopWaiters, []
-        for d in waiters:
-            d.callback(None)
-
-    def _cancelWaitersNow(self) -> None:
-        waiters, self._connectWaiters = self._connectWaiters, []
-        for waiter in waiters:
-            waiter.deferred.cancel()
 
     # -- states ---------------------------------------------------------------
 
@@ -188,7 +192,7 @@ class ClientMachine(FailsConnection):
     def stopped(self) -> None:
         "Stopped on purpose; only start leaves this state."
 
-    # -- inputs ---------------------------------------------------------------
+    # -- inputs (besides the transport's) ---------------------------------------
 
     @_machine.input()
     def start(self) -> None:
@@ -199,32 +203,12 @@ class ClientMachine(FailsConnection):
         "Close for good: no reconnection."
 
     @_machine.input()
-    def connectionMade(self, link: Link) -> None:
-        "The dialer's attempt succeeded."
-
-    @_machine.input()
     def connectionFailed(self, reason: Failure) -> None:
         "The dialer's attempt failed."
 
     @_machine.input()
-    def dataArrived(self) -> None:
-        "Bytes arrived from the server."
-
-    @_machine.input()
-    def messageReceived(self, message: bytes) -> None:
-        "The framing delivered one message."
-
-    @_machine.input()
-    def badFrame(self, reason: str) -> None:
-        "The framing found data it cannot accept."
-
-    @_machine.input()
     def timeout(self) -> None:
         "The pending timer fired."
-
-    @_machine.input()
-    def failed(self, reason: str) -> None:
-        "The machine could not go on with this connection (see machineError)."
 
     @_machine.input()
     def waiterAdded(self) -> None:
@@ -234,21 +218,19 @@ class ClientMachine(FailsConnection):
     def attemptsExhausted(self) -> None:
         "maxAttempts attempts in a row have failed."
 
-    @_machine.input()
-    def connectionLost(self, reason: Failure) -> None:
-        "The connection is gone."
-
     # -- outputs --------------------------------------------------------------
 
     @_machine.output()
     def _dial(self) -> None:
         self.log.debug("{machine} connecting", machine=self)
-        self._timer.cancel()  # no timer runs while connecting, however we got here
-        self.dialer.dial()
+        self.timer.cancel()  # no timer runs while connecting, however we got here
+        self._attempt = self.dialer.dial(self)
+        self._attempt.addCallbacks(self.connectionMade, self.connectionFailed)
 
     @_machine.output()
     def _cancelDial(self) -> None:
-        self.dialer.cancelDial()
+        if self._attempt is not None:
+            self._attempt.cancel()  # fails it: connectionFailed, in stopped
 
     @_machine.output()
     def _attach(self, link: Link) -> None:
@@ -283,7 +265,6 @@ class ClientMachine(FailsConnection):
     @_machine.output()
     def _fireWaiters(self) -> None:
         link = self.link
-        assert link is not None
         waiters, self._connectWaiters = self._connectWaiters, []
         for waiter in waiters:
             waiter.deferred.callback(link)
@@ -306,7 +287,9 @@ class ClientMachine(FailsConnection):
 
     @_machine.output()
     def _cancelWaiters(self) -> None:
-        self._cancelWaitersNow()
+        waiters, self._connectWaiters = self._connectWaiters, []
+        for waiter in waiters:
+            waiter.deferred.cancel()
 
     @_machine.output()
     def _giveUp(self) -> None:
@@ -322,7 +305,9 @@ class ClientMachine(FailsConnection):
 
     @_machine.output()
     def _notifyStopWaiters(self) -> None:
-        self._fireStopWaitersNow()
+        waiters, self._stopWaiters = self._stopWaiters, []
+        for d in waiters:
+            d.callback(None)
 
     @_machine.output()
     def _scheduleRetry(self) -> None:
@@ -338,18 +323,16 @@ class ClientMachine(FailsConnection):
             delay=delay,
             attempt=self.failedAttempts + 1,
         )
-        self._timer.start(delay)
+        self.timer.start(delay)
 
     @_machine.output()
     def _loseConnection(self) -> None:
-        assert self.link is not None
-        self._timer.start(self.closeTimeout)
+        self.timer.start(self.closeTimeout)
         self.link.loseConnection()
 
     @_machine.output()
     def _abortConnection(self) -> None:
-        if self.link is not None:
-            self.link.abortConnection()
+        self.link.abortConnection()
 
     @_machine.output()
     def _abandon(self, link: Link) -> None:
@@ -357,27 +340,29 @@ class ClientMachine(FailsConnection):
 
     @_machine.output()
     def _disconnected(self, reason: Failure) -> None:
-        self.link = None
+        self.link = NO_LINK
         self.onDisconnected(reason)
 
     @_machine.output()
     def _stopped(self) -> None:
         self.log.debug("{machine} stopped", machine=self)
-        self._timer.cancel()  # none survives stopped, however we got here
-        self._cancelWaitersNow()
+        self.timer.cancel()  # none survives stopped, however we got here
+        self._cancelWaiters()
         try:
             self.onStopped()
         finally:
-            self._fireStopWaitersNow()
+            self._notifyStopWaiters()
 
     # -- transitions ----------------------------------------------------------
 
     idle.upon(start, enter=connecting, outputs=[_dial])
     idle.upon(stop, enter=stopped, outputs=[_stopped])
-    idle.upon(failed, enter=idle, outputs=[])
+    idle.upon(transport.failed, enter=idle, outputs=[])
 
     connecting.upon(
-        connectionMade, enter=connected, outputs=[_attach, onConnected, _fireWaiters]
+        transport.connectionMade,
+        enter=connected,
+        outputs=[_attach, onConnected, _fireWaiters],
     )
     connecting.upon(
         connectionFailed,
@@ -386,54 +371,68 @@ class ClientMachine(FailsConnection):
     )
     connecting.upon(start, enter=connecting, outputs=[])
     connecting.upon(stop, enter=stopped, outputs=[_cancelDial, _stopped])
-    connecting.upon(failed, enter=reconnecting, outputs=[_scheduleRetry])  # dial raised
+    connecting.upon(
+        transport.failed, enter=reconnecting, outputs=[_scheduleRetry]
+    )  # dial raised
 
-    connected.upon(dataArrived, enter=connected, outputs=[])
-    connected.upon(messageReceived, enter=receiving, outputs=[onMessage])
-    connected.upon(badFrame, enter=connected, outputs=[_logBadFrame, _abortConnection])
-    connected.upon(failed, enter=connected, outputs=[_abortConnection])
+    connected.upon(transport.dataArrived, enter=connected, outputs=[])
+    connected.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
+    connected.upon(
+        transport.badFrame, enter=connected, outputs=[_logBadFrame, _abortConnection]
+    )
+    connected.upon(transport.failed, enter=connected, outputs=[_abortConnection])
     connected.upon(start, enter=connected, outputs=[])
     connected.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
     connected.upon(
-        connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry]
+        transport.connectionLost,
+        enter=reconnecting,
+        outputs=[_disconnected, _scheduleRetry],
     )
 
-    receiving.upon(dataArrived, enter=receiving, outputs=[])
-    receiving.upon(messageReceived, enter=receiving, outputs=[onMessage])
-    receiving.upon(badFrame, enter=receiving, outputs=[_logBadFrame, _abortConnection])
-    receiving.upon(failed, enter=receiving, outputs=[_abortConnection])
+    receiving.upon(transport.dataArrived, enter=receiving, outputs=[])
+    receiving.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
+    receiving.upon(
+        transport.badFrame, enter=receiving, outputs=[_logBadFrame, _abortConnection]
+    )
+    receiving.upon(transport.failed, enter=receiving, outputs=[_abortConnection])
     receiving.upon(start, enter=receiving, outputs=[])
     receiving.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
     receiving.upon(
-        connectionLost, enter=reconnecting, outputs=[_disconnected, _scheduleRetry]
+        transport.connectionLost,
+        enter=reconnecting,
+        outputs=[_disconnected, _scheduleRetry],
     )
 
-    closing.upon(dataArrived, enter=closing, outputs=[])
-    closing.upon(messageReceived, enter=closing, outputs=[onMessage])
-    closing.upon(badFrame, enter=closing, outputs=[_logBadFrame, _abortConnection])
-    closing.upon(failed, enter=closing, outputs=[_abortConnection])
+    closing.upon(transport.dataArrived, enter=closing, outputs=[])
+    closing.upon(transport.messageReceived, enter=closing, outputs=[onMessage])
+    closing.upon(
+        transport.badFrame, enter=closing, outputs=[_logBadFrame, _abortConnection]
+    )
+    closing.upon(transport.failed, enter=closing, outputs=[_abortConnection])
     closing.upon(timeout, enter=closing, outputs=[_abortConnection])
     closing.upon(stop, enter=closing, outputs=[])
     closing.upon(start, enter=restarting, outputs=[])
-    closing.upon(connectionLost, enter=stopped, outputs=[_disconnected, _stopped])
+    closing.upon(
+        transport.connectionLost, enter=stopped, outputs=[_disconnected, _stopped]
+    )
 
     reconnecting.upon(timeout, enter=connecting, outputs=[_dial])
     reconnecting.upon(start, enter=reconnecting, outputs=[])
     reconnecting.upon(stop, enter=stopped, outputs=[_stopped])
-    reconnecting.upon(failed, enter=reconnecting, outputs=[])
+    reconnecting.upon(transport.failed, enter=reconnecting, outputs=[])
     reconnecting.upon(attemptsExhausted, enter=stopped, outputs=[_giveUp, _stopped])
 
-    restarting.upon(dataArrived, enter=restarting, outputs=[])
-    restarting.upon(messageReceived, enter=restarting, outputs=[onMessage])
+    restarting.upon(transport.dataArrived, enter=restarting, outputs=[])
+    restarting.upon(transport.messageReceived, enter=restarting, outputs=[onMessage])
     restarting.upon(
-        badFrame, enter=restarting, outputs=[_logBadFrame, _abortConnection]
+        transport.badFrame, enter=restarting, outputs=[_logBadFrame, _abortConnection]
     )
-    restarting.upon(failed, enter=restarting, outputs=[_abortConnection])
+    restarting.upon(transport.failed, enter=restarting, outputs=[_abortConnection])
     restarting.upon(timeout, enter=restarting, outputs=[_abortConnection])
     restarting.upon(start, enter=restarting, outputs=[])
     restarting.upon(stop, enter=closing, outputs=[_cancelWaiters])
     restarting.upon(
-        connectionLost,
+        transport.connectionLost,
         enter=connecting,
         outputs=[_disconnected, _notifyStopWaiters, _dial],
     )
@@ -447,21 +446,26 @@ class ClientMachine(FailsConnection):
 
     stopped.upon(start, enter=connecting, outputs=[_dial])
     stopped.upon(stop, enter=stopped, outputs=[_stopped])
-    stopped.upon(connectionMade, enter=stopped, outputs=[_abandon])
+    stopped.upon(transport.connectionMade, enter=stopped, outputs=[_abandon])
     stopped.upon(connectionFailed, enter=stopped, outputs=[])
-    stopped.upon(failed, enter=stopped, outputs=[])
+    stopped.upon(transport.failed, enter=stopped, outputs=[])
 
     # -- rejected on purpose (every other pair is a transition above) --------
 
     beforeStarting = rejects(idle, ANY, "nothing can happen before start")
     onlyDialsConnect = rejects(
         [connected, receiving, closing, reconnecting, restarting],
-        [connectionMade, connectionFailed],
+        [transport.connectionMade, connectionFailed],
         "only a dial in progress ends in a connection or a failure",
     )
     nobodyToHear = rejects(
         [connecting, reconnecting, stopped],
-        [dataArrived, messageReceived, badFrame, connectionLost],
+        [
+            transport.dataArrived,
+            transport.messageReceived,
+            transport.badFrame,
+            transport.connectionLost,
+        ],
         "there is no connection to hear from",
     )
     noTimer = rejects(

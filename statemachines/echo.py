@@ -1,13 +1,151 @@
-"""Echo (RFC 862): every message goes back to the peer, byte for byte."""
+"""
+Echo (RFC 862): every message goes back to the peer, byte for byte.
+
+`EchoMachine` is the server: the connection lifecycle, with each message sent
+straight back.  `EchoClientMachine` is the client: each call to
+`EchoClientMachine.echo` is a request whose Deferred fires with the replies,
+one per message sent, in order.  Messages stay *outstanding* until their
+reply arrives; after a lost connection, the outstanding ones are sent again
+on the next connection (echo is idempotent), so no reply is lost to a
+reconnection.
+
+On a framing with message boundaries, each reply is one message.  On the raw
+framing there are no boundaries, so replies are cut from the byte stream by
+the lengths of the messages sent.
+"""
 
 from __future__ import annotations
 
-from .lifecycle import ConnectionMachine
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+from automat import MethodicalMachine
+from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
+
+from .client import ClientMachine
+from .connection import ConnectionMachine
+from .engine import inherited
+
+__all__ = ["ClientStopped", "EchoClientMachine", "EchoMachine"]
 
 
 class EchoMachine(ConnectionMachine):
     """The connection lifecycle, with each message sent straight back."""
 
     def onMessage(self, message: bytes) -> None:
-        # self.send(message), one call shorter: this runs once per message.
+        """Each message goes straight back over the link."""
         self.link.sendMessage(message)
+
+
+class ClientStopped(Exception):
+    """The client was stopped before the request was answered."""
+
+
+@attrs.define
+class _Request:
+    deferred: Deferred[list[bytes]]
+    expected: int
+    replies: list[bytes] = attrs.field(factory=list)
+
+
+class EchoClientMachine(ClientMachine):
+    """A client machine that matches echoed replies to the messages sent."""
+
+    _machine = MethodicalMachine()
+    parent = inherited(_machine, ClientMachine)
+
+    def __init__(self, *args: Any, boundaries: bool = True, **kwargs: Any) -> None:
+        """
+        @param boundaries: whether the framing keeps message boundaries
+            (``False`` for raw bytes).
+        """
+        super().__init__(*args, **kwargs)
+        self.boundaries = boundaries
+        self._outstanding: deque[tuple[bytes, _Request]] = deque()
+        self._sentOnThisConnection = 0
+        self._partial = b""
+
+    def echo(self, messages: Iterable[bytes]) -> Deferred[list[bytes]]:
+        """Send ``messages``; fires with the replies, in order."""
+        batch = list(messages)
+        if not batch:
+            return succeed([])
+        request = _Request(Deferred(), expected=len(batch))
+        self._outstanding.extend((m, request) for m in batch)
+        self.requestQueued()
+        return request.deferred
+
+    # -- hooks ----------------------------------------------------------------
+
+    def onConnected(self) -> None:
+        self._beginConnection()
+        self._sendOutstanding()
+
+    def onMessage(self, message: bytes) -> None:
+        if self.boundaries:
+            self._reply(message)
+            return
+        self._partial += message
+        while self._outstanding and len(self._partial) >= len(self._outstanding[0][0]):
+            size = len(self._outstanding[0][0])
+            reply, self._partial = self._partial[:size], self._partial[size:]
+            self._reply(reply)
+        if self._partial and not self._outstanding:
+            raise ValueError(f"{len(self._partial)} bytes arrived that nobody sent")
+
+    def onStopped(self) -> None:
+        self._failOutstanding()
+
+    # -- plain methods --------------------------------------------------------
+
+    def _beginConnection(self) -> None:
+        self._sentOnThisConnection = 0
+        self._partial = b""
+
+    def _reply(self, reply: bytes) -> None:
+        if not self._outstanding:
+            raise ValueError(f"a reply arrived with nothing outstanding: {reply!r}")
+        _, request = self._outstanding.popleft()
+        self._sentOnThisConnection -= 1
+        request.replies.append(reply)
+        if len(request.replies) == request.expected:
+            request.deferred.callback(request.replies)
+
+    # -- machine --------------------------------------------------------------
+
+    @_machine.input()
+    def requestQueued(self) -> None:
+        "echo() added outstanding messages."
+
+    @_machine.output()
+    def _sendOutstanding(self) -> None:
+        pending = list(self._outstanding)[self._sentOnThisConnection :]
+        for message, _ in pending:
+            self.link.sendMessage(message)
+        self._sentOnThisConnection += len(pending)
+
+    @_machine.output()
+    def _failOutstanding(self) -> None:
+        requests = {id(r): r for _, r in self._outstanding}
+        self._outstanding.clear()
+        for request in requests.values():
+            request.deferred.errback(Failure(ClientStopped()))
+
+    # Sent once connected:
+    parent.idle.upon(requestQueued, enter=parent.idle, outputs=[])
+    parent.connecting.upon(requestQueued, enter=parent.connecting, outputs=[])
+    parent.reconnecting.upon(requestQueued, enter=parent.reconnecting, outputs=[])
+    parent.restarting.upon(requestQueued, enter=parent.restarting, outputs=[])
+    # Sent now:
+    parent.connected.upon(
+        requestQueued, enter=parent.connected, outputs=[_sendOutstanding]
+    )
+    parent.receiving.upon(
+        requestQueued, enter=parent.receiving, outputs=[_sendOutstanding]
+    )
+    # Too late:
+    parent.closing.upon(requestQueued, enter=parent.closing, outputs=[_failOutstanding])
+    parent.stopped.upon(requestQueued, enter=parent.stopped, outputs=[_failOutstanding])

@@ -5,13 +5,14 @@ and from then on the connection echoes.
 Theory of operation
 ===================
 
-`GreetingMachine` extends `EchoMachine` with one state, ``naming``, using the
-public subclassing API (`statemachines.inherited`).  ``connected`` now means
-"the banner is out, no valid name yet".  A message in ``connected`` moves to
-``naming``, whose output judges the name and feeds the verdict back in as an
-input (``nameAccepted``, ``nameRejected`` or ``nameRejectedTooOften``): that is
-how a choice is written with Automat, whose transitions cannot branch on
-data.  ``naming`` is therefore only ever occupied while a name is judged.
+`GreetingMachine` (the server) extends `EchoMachine` with one state,
+``naming``, using the public subclassing API (`statemachines.inherited`).
+``connected`` now means "the banner is out, no valid name yet". A message in
+``connected`` moves to ``naming``, whose output judges the name and feeds the
+verdict back in as an input (``nameAccepted``, ``nameRejected`` or
+``nameRejectedTooOften``): that is how a choice is written with Automat, whose
+transitions cannot branch on data. ``naming`` is therefore only ever occupied
+while a name is judged.
 
 The peer has ``nameTimeout`` seconds (default 60) from connecting to give a
 valid name; bytes arriving do not extend that deadline, as they would the
@@ -35,10 +36,20 @@ import unicodedata
 from typing import Any
 
 from automat import MethodicalMachine
+from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
 
-from .blueprint import ANY
-from .echo import EchoMachine
-from .perclass import inherited, rejects
+from .echo import ClientStopped, EchoClientMachine, EchoMachine
+from .engine import ANY, inherited, rejects
+
+__all__ = [
+    "GreetingClientMachine",
+    "GreetingMachine",
+    "GreetingRefused",
+    "InvalidName",
+    "UnexpectedReply",
+    "validateName",
+]
 
 DEFAULT_NAME_TIMEOUT = 60.0
 BANNER = "Hello! What is your name?"
@@ -80,30 +91,7 @@ class GreetingMachine(EchoMachine):
 
     _machine = MethodicalMachine()
 
-    idle, connected, receiving, closing, closed = inherited(
-        _machine, EchoMachine, "idle", "connected", "receiving", "closing", "closed"
-    )
-    connectionMade, dataArrived, timeout = inherited(
-        _machine, EchoMachine, "connectionMade", "dataArrived", "timeout"
-    )
-    _attach, _startIdleTimer = inherited(
-        _machine, EchoMachine, "_attach", "_startIdleTimer"
-    )
-    messageReceived, closeRequested, failed, connectionLost = inherited(
-        _machine,
-        EchoMachine,
-        "messageReceived",
-        "closeRequested",
-        "failed",
-        "connectionLost",
-    )
-    _reportError, _loseConnection, _disconnected = inherited(
-        _machine,
-        EchoMachine,
-        "_reportError",
-        "_loseConnection",
-        "_disconnected",
-    )
+    parent = inherited(_machine, EchoMachine)
 
     def __init__(
         self,
@@ -171,7 +159,7 @@ class GreetingMachine(EchoMachine):
         deadline = (
             self.nameTimeout if self.nameTimeout is not None else self.idleTimeout
         )
-        self._timerNow().start(deadline)
+        self.timer.start(deadline)
 
     @_machine.output()
     def _reportNameTimeout(self) -> None:
@@ -202,31 +190,41 @@ class GreetingMachine(EchoMachine):
 
     # -- transitions ----------------------------------------------------------
 
-    idle.upon(
-        connectionMade,
-        enter=connected,
-        # onConnected is this class's own override (the banner), by name:
-        outputs=[
-            _attach,
-            _startNameTimer,
-            inherited(_machine, EchoMachine, "onConnected"),
-        ],
+    parent.idle.upon(
+        parent.connectionMade,
+        enter=parent.connected,
+        # parent.onConnected is resolved by name: this class's banner runs.
+        outputs=[parent._attach, _startNameTimer, parent.onConnected],
     )
-    connected.upon(dataArrived, enter=connected, outputs=[])  # the name deadline holds
-    connected.upon(
-        timeout, enter=closing, outputs=[_reportNameTimeout, _loseConnection]
+    parent.connected.upon(
+        parent.dataArrived, enter=parent.connected, outputs=[]
+    )  # the name deadline holds
+    parent.connected.upon(
+        parent.timeout,
+        enter=parent.closing,
+        outputs=[_reportNameTimeout, parent._loseConnection],
     )
-    connected.upon(messageReceived, enter=naming, outputs=[_judgeName])
-    naming.upon(nameAccepted, enter=receiving, outputs=[_startIdleTimer, _greet])
-    naming.upon(nameRejected, enter=connected, outputs=[_complain, _askAgain])
+    parent.connected.upon(parent.messageReceived, enter=naming, outputs=[_judgeName])
+    naming.upon(
+        nameAccepted, enter=parent.receiving, outputs=[parent._startIdleTimer, _greet]
+    )
+    naming.upon(nameRejected, enter=parent.connected, outputs=[_complain, _askAgain])
     naming.upon(
         nameRejectedTooOften,
-        enter=closing,
-        outputs=[_complain, _sayGoodbye, _loseConnection],
+        enter=parent.closing,
+        outputs=[_complain, _sayGoodbye, parent._loseConnection],
     )
-    naming.upon(closeRequested, enter=closing, outputs=[_loseConnection])
-    naming.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
-    naming.upon(connectionLost, enter=closed, outputs=[_disconnected])
+    naming.upon(
+        parent.closeRequested, enter=parent.closing, outputs=[parent._loseConnection]
+    )
+    naming.upon(
+        parent.failed,
+        enter=parent.closing,
+        outputs=[parent._reportError, parent._loseConnection],
+    )
+    naming.upon(
+        parent.connectionLost, enter=parent.closed, outputs=[parent._disconnected]
+    )
 
     # -- rejected on purpose ---------------------------------------------------
 
@@ -238,3 +236,170 @@ class GreetingMachine(EchoMachine):
     namingIsInstant = rejects(
         naming, ANY, "naming ends with the verdict, queued before any other input"
     )
+
+
+# -- the client ------------------------------------------------------------------
+#
+# It extends the echo client with one state, ``naming`` (our name is out, the
+# verdict is not in), and ``quitting`` (the server refused the name; waiting
+# for the connection to go).  ``connected`` now means "waiting for the
+# banner".  The verdict is fed back in as an input: ``greeted`` or
+# ``refused``.  A refusal stops the client (trying the same name again cannot
+# help); a lost connection reconnects and greets again.
+
+
+class GreetingRefused(Exception):
+    """The server refused our name; ``str()`` is its reason."""
+
+
+class UnexpectedReply(Exception):
+    """The server said something the greeting protocol does not allow."""
+
+
+class GreetingClientMachine(EchoClientMachine):
+    """A client that introduces itself before it echoes."""
+
+    _machine = MethodicalMachine()
+
+    parent = inherited(_machine, EchoClientMachine)
+
+    def __init__(self, *args: Any, name: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.name = name
+        self.greeting: str | None = None
+        self._greetingWaiters: list[Deferred[str]] = []
+
+    def whenGreeted(self) -> Deferred[str]:
+        """Fires with the server's greeting (at once if we have one)."""
+        if self.greeting is not None:
+            return succeed(self.greeting)
+        d: Deferred[str] = Deferred()
+        self._greetingWaiters.append(d)
+        return d
+
+    # -- hooks ----------------------------------------------------------------
+
+    def onConnected(self) -> None:
+        # Nothing is echoed before the greeting.
+        self._beginConnection()
+
+    def onStopped(self) -> None:
+        super().onStopped()
+        self._fireGreetingWaiters(Failure(ClientStopped()))
+
+    def _fireGreetingWaiters(self, result: str | Failure) -> None:
+        waiters, self._greetingWaiters = self._greetingWaiters, []
+        for d in waiters:
+            d.callback(result) if isinstance(result, str) else d.errback(result)
+
+    # -- machine --------------------------------------------------------------
+
+    @_machine.state()
+    def naming(self) -> None:
+        "Our name is sent; waiting for the server's verdict."
+
+    @_machine.state()
+    def quitting(self) -> None:
+        "The server refused our name; waiting for the connection to go."
+
+    @_machine.input()
+    def greeted(self, greeting: str) -> None:
+        "The server greeted us."
+
+    @_machine.input()
+    def refused(self, reason: str) -> None:
+        "The server refused our name."
+
+    @_machine.output()
+    def _sendName(self, message: bytes) -> None:
+        if message != BANNER.encode():
+            raise UnexpectedReply(f"expected the banner, got {message!r}")
+        self.link.sendMessage(self.name.encode("utf-8"))
+
+    @_machine.output()
+    def _judgeReply(self, message: bytes) -> None:
+        text = message.decode("utf-8", errors="replace")
+        if text.startswith("Error: "):
+            self.refused(text.removeprefix("Error: "))
+        elif text.startswith("Hello, "):
+            self.greeted(text)
+        else:
+            raise UnexpectedReply(f"expected a greeting, got {message!r}")
+
+    @_machine.output()
+    def _keepGreeting(self, greeting: str) -> None:
+        self.greeting = greeting
+        self._fireGreetingWaiters(greeting)
+
+    @_machine.output()
+    def _reportRefusal(self, reason: str) -> None:
+        self.log.warn(
+            "{machine} name {name!r} refused: {reason}",
+            machine=self,
+            name=self.name,
+            reason=reason,
+        )
+        self._fireGreetingWaiters(Failure(GreetingRefused(reason)))
+
+    parent.connected.upon(parent.messageReceived, enter=naming, outputs=[_sendName])
+    parent.connected.upon(parent.requestQueued, enter=parent.connected, outputs=[])
+    naming.upon(parent.dataArrived, enter=naming, outputs=[])
+    naming.upon(parent.messageReceived, enter=naming, outputs=[_judgeReply])
+    naming.upon(
+        greeted,
+        enter=parent.receiving,
+        outputs=[_keepGreeting, parent._sendOutstanding],
+    )
+    naming.upon(
+        refused, enter=quitting, outputs=[_reportRefusal, parent._loseConnection]
+    )
+    naming.upon(parent.requestQueued, enter=naming, outputs=[])
+    naming.upon(
+        parent.badFrame,
+        enter=naming,
+        outputs=[parent._logBadFrame, parent._abortConnection],
+    )
+    naming.upon(parent.failed, enter=naming, outputs=[parent._abortConnection])
+    naming.upon(parent.start, enter=naming, outputs=[])
+    naming.upon(
+        parent.stop,
+        enter=parent.closing,
+        outputs=[parent._cancelWaiters, parent._loseConnection],
+    )
+    naming.upon(parent.waiterAdded, enter=naming, outputs=[parent._fireWaiters])
+    naming.upon(
+        parent.connectionLost,
+        enter=parent.reconnecting,
+        outputs=[parent._disconnected, parent._scheduleRetry],
+    )
+
+    quitting.upon(parent.dataArrived, enter=quitting, outputs=[])
+    quitting.upon(parent.messageReceived, enter=quitting, outputs=[])
+    quitting.upon(parent.badFrame, enter=quitting, outputs=[])
+    quitting.upon(
+        parent.requestQueued, enter=quitting, outputs=[parent._failOutstanding]
+    )
+    quitting.upon(parent.timeout, enter=quitting, outputs=[parent._abortConnection])
+    quitting.upon(parent.failed, enter=quitting, outputs=[parent._abortConnection])
+    quitting.upon(parent.start, enter=quitting, outputs=[])
+    quitting.upon(parent.stop, enter=quitting, outputs=[])
+    quitting.upon(
+        parent.waiterAdded, enter=quitting, outputs=[]
+    )  # cancelled when stopped
+    quitting.upon(
+        parent.connectionLost,
+        enter=parent.stopped,
+        outputs=[parent._disconnected, parent._stopped],
+    )
+
+    # -- rejected on purpose ---------------------------------------------------
+
+    verdictsOnlyWhileNaming = rejects(
+        ANY, [greeted, refused], "only the judge of the reply gives a verdict"
+    )
+    alreadyConnected = rejects(
+        [naming, quitting],
+        [parent.connectionMade, parent.connectionFailed],
+        "only a dial in progress ends in a connection or a failure",
+    )
+    noTimerWhileNaming = rejects(naming, parent.timeout, "no timer runs while naming")

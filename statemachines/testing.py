@@ -8,8 +8,9 @@ Helpers for testing machines, for this project's tests and for users'.
   declaration covers: the pairs nobody decided about.  A test can pin all
   three, so a change to the table is a visible change.
 - `RecordingLink` and `RecordingDialer` stand in for a connection and a
-  dialer, and `connected` gives a machine that has just connected to one.
-  (`protocols.testing.Wire` drives a machine through its real adapter.)
+  dialer (whose attempts the test fires), and `connected` gives a machine
+  that has just connected to a `RecordingLink`.  (`protocols.testing.Wire`
+  drives a machine through its real adapter.)
 - `inputSequences` is a Hypothesis strategy of input sequences for a
   machine, to drive it with arbitrary events (Hypothesis is imported only
   when it is called).
@@ -17,26 +18,31 @@ Helpers for testing machines, for this project's tests and for users'.
   `uncoveredTransitions` names the declared transitions that none took.
   `TransitionCoverage` does it for every machine a whole test run creates
   and reports per class what was never taken: transition coverage, which
-  Automat itself does not offer (automat#38).  Both observe the traced
-  tables of `StateMachine.setTracing`, without logging.
+  Automat itself does not offer (automat#38).  (They live in
+  `statemachines.engine.coverage`.)
+- `onAutomatRuntime` builds an instance that runs on Automat's own runtime,
+  the reference for differential tests; `automatState` reads its state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import attrs
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 
-from .lifecycle import ConnectionMachine
-from .perclass import (
-    StateMachine,
-    addTransitionObserver,
-    observeEverything,
-    removeTransitionObserver,
+from .connection import ConnectionMachine
+from .engine import StateMachine
+from .engine import automatinternals as _automat
+from .engine.coverage import (
+    Transition,
+    TransitionCoverage,
+    TransitionRecorder,
+    uncoveredTransitions,
 )
+from .transport import Link
 
 __all__ = [
     "RecordingDialer",
@@ -44,11 +50,13 @@ __all__ = [
     "Transition",
     "TransitionCoverage",
     "TransitionRecorder",
+    "automatState",
+    "connected",
     "inputSequences",
+    "onAutomatRuntime",
     "reachableStates",
     "rejectedPairs",
     "uncoveredTransitions",
-    "connected",
     "unhandledPairs",
 ]
 
@@ -79,17 +87,37 @@ class RecordingLink:
 
 
 class RecordingDialer:
-    """A `Dialer` that counts what a client machine asked of it."""
+    """
+    A `Dialer` that records each attempt as a Deferred for the test to fire
+    (`succeed`, `fail`) or leave pending, and counts cancelled attempts.
+    """
 
     def __init__(self) -> None:
-        self.dials = 0
+        self.attempts: list[Deferred[Link]] = []
         self.cancels = 0
 
-    def dial(self) -> None:
-        self.dials += 1
+    @property
+    def dials(self) -> int:
+        """How many attempts were started."""
+        return len(self.attempts)
 
-    def cancelDial(self) -> None:
-        self.cancels += 1
+    def dial(self, machine: object) -> Deferred[Link]:
+        def cancel(attempt: Deferred[Link]) -> None:
+            self.cancels += 1
+
+        attempt: Deferred[Link] = Deferred(cancel)
+        self.attempts.append(attempt)
+        return attempt
+
+    def succeed(self, link: Link | None = None) -> Link:
+        """The latest attempt connects (to a new `RecordingLink` by default)."""
+        link = link if link is not None else RecordingLink()
+        self.attempts[-1].callback(link)
+        return link
+
+    def fail(self, reason: Failure) -> None:
+        """The latest attempt fails with ``reason``."""
+        self.attempts[-1].errback(reason)
 
 
 M = TypeVar("M", bound=ConnectionMachine)
@@ -105,16 +133,6 @@ def connected(machineClass: type[M], **options: Any) -> tuple[M, RecordingLink, 
     link = RecordingLink()
     machine.connectionMade(link)
     return machine, link, clock
-
-
-@attrs.frozen
-class Transition:
-    """One transition a machine took."""
-
-    machineClass: str
-    state: str
-    input: str
-    enter: str
 
 
 def unhandledPairs(cls: type[StateMachine]) -> list[tuple[str, str]]:
@@ -152,146 +170,6 @@ def rejectedPairs(cls: type[StateMachine]) -> list[tuple[str, str]]:
     ]
 
 
-class TransitionRecorder:
-    """
-    Records every transition of the given machines while in use::
-
-        with TransitionRecorder(machine) as recorder:
-            machine.messageReceived(b"hi")
-        recorder.transitions   # [Transition(...), ...]
-
-    The machines run on their traced tables meanwhile; nothing is logged.
-    """
-
-    def __init__(self, *machines: StateMachine) -> None:
-        self.transitions: list[Transition] = []
-        self._pending = list(machines)
-        self._watched: dict[int, StateMachine] = {}
-        self._active = False
-
-    def watch(self, machine: StateMachine) -> None:
-        """Record ``machine`` too, from now on."""
-        if not self._active:
-            self._pending.append(machine)
-        elif id(machine) not in self._watched:
-            self._watched[id(machine)] = machine
-            machine._txmWatch(+1)
-
-    def _observe(
-        self,
-        machine: StateMachine,
-        old: str,
-        input: str,
-        new: str,
-        outputs: tuple[str, ...],
-    ) -> None:
-        if id(machine) in self._watched:
-            self.transitions.append(Transition(type(machine).__name__, old, input, new))
-
-    def __enter__(self) -> TransitionRecorder:
-        self._active = True
-        addTransitionObserver(self._observe)
-        pending, self._pending = self._pending, []
-        for machine in pending:
-            self.watch(machine)
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        removeTransitionObserver(self._observe)
-        for machine in self._watched.values():
-            machine._txmWatch(-1)
-        self._watched.clear()
-        self._active = False
-
-
-class TransitionCoverage:
-    """
-    Which declared transitions a whole run took, for every machine class
-    created while it is on (automat#38)::
-
-        coverage = TransitionCoverage()
-        coverage.start()
-        ...                       # run the tests
-        coverage.stop()
-        print(coverage.report())
-
-    ``include`` picks the classes to report (default: all).  Machines created
-    before `start` are seen only if they never took a transition before.
-    `statemachines.trialcoverage` runs one over a trial run.
-    """
-
-    def __init__(self, include: Callable[[type[StateMachine]], bool] | None = None):
-        self.include = include or (lambda cls: True)
-        self.taken: dict[type[StateMachine], set[tuple[str, str]]] = {}
-        self._running = False
-
-    def start(self) -> None:
-        if not self._running:
-            self._running = True
-            addTransitionObserver(self._observe)
-            observeEverything(True)
-
-    def stop(self) -> None:
-        if self._running:
-            self._running = False
-            observeEverything(False)
-            removeTransitionObserver(self._observe)
-
-    def _observe(
-        self,
-        machine: StateMachine,
-        old: str,
-        input: str,
-        new: str,
-        outputs: tuple[str, ...],
-    ) -> None:
-        cls = type(machine)
-        taken = self.taken.get(cls)
-        if taken is None:
-            if not self.include(cls):
-                return
-            taken = self.taken[cls] = set()
-        taken.add((old, input))
-
-    def uncovered(self, cls: type[StateMachine]) -> list[tuple[str, str]]:
-        """The (state, input) pairs ``cls`` declares that the run never took."""
-        taken = self.taken.get(cls, set())
-        return [key for key in cls.blueprint.transitions if key not in taken]
-
-    def report(self) -> str:
-        """One line per class, taken of declared, then what was never taken."""
-        lines = []
-        declared = covered = 0
-        classes = sorted(self.taken, key=lambda c: (c.__module__, c.__qualname__))
-        for cls in classes:
-            total = len(cls.blueprint.transitions)
-            missing = self.uncovered(cls)
-            declared += total
-            covered += total - len(missing)
-            name = f"{cls.__module__}.{cls.__qualname__}"
-            lines.append(f"{name}: {total - len(missing)}/{total}")
-            lines.extend(f"    never: {state} --{input}-->" for state, input in missing)
-        percent = 100 * covered / declared if declared else 100.0
-        lines.append(
-            f"transition coverage: {covered}/{declared} declared transitions "
-            f"taken ({percent:.1f}%) in {len(classes)} machine classes"
-        )
-        return "\n".join(lines)
-
-
-def uncoveredTransitions(
-    cls: type[StateMachine], taken: Iterable[Transition]
-) -> list[tuple[str, str]]:
-    """The (state, input) pairs ``cls`` declares that ``taken`` never took."""
-    took = {(t.state, t.input) for t in taken if t.machineClass == cls.__name__}
-    return [key for key in cls.blueprint.transitions if key not in took]
-
-
 def inputSequences(
     cls: type[StateMachine],
     arguments: Mapping[str, Callable[[], tuple[Any, ...]]],
@@ -313,3 +191,25 @@ def inputSequences(
         ),
         max_size=maxSize,
     )
+
+
+def onAutomatRuntime(cls: type[StateMachine], *args: Any, **kwargs: Any) -> Any:
+    """
+    An instance of ``cls`` whose inputs run on Automat's own runtime instead
+    of the compiled dispatcher: the reference for differential tests.  Its
+    inputs raise what Automat raises (``NoTransition``, output exceptions)
+    and run re-entrant calls immediately; read its state with `automatState`.
+    """
+    instance = cls.__new__(cls)
+    for name, automatInput in cls._automatInputs.items():
+        instance.__dict__[name] = automatInput.__get__(instance)
+    cls.__init__(instance, *args, **kwargs)
+    return instance
+
+
+def automatState(instance: StateMachine) -> str:
+    """The current state of an instance made by `onAutomatRuntime`."""
+    machine = type(instance)._automatMachine
+    assert machine is not None
+    state = _automat.automatStateOf(instance, machine)
+    return state if state is not None else type(instance).blueprint.initial or ""

@@ -11,20 +11,7 @@ class PoliteGreetingMachine(GreetingMachine):
     """A user's subclass: asks for a title after the name."""
 
     _machine = MethodicalMachine()
-    naming, receiving, closing, closed = inherited(
-        _machine, GreetingMachine, "naming", "receiving", "closing", "closed"
-    )
-    nameAccepted, messageReceived, connectionLost, failed = inherited(
-        _machine,
-        GreetingMachine,
-        "nameAccepted",
-        "messageReceived",
-        "connectionLost",
-        "failed",
-    )
-    _reportError, _loseConnection, _disconnected = inherited(
-        _machine, GreetingMachine, "_reportError", "_loseConnection", "_disconnected"
-    )
+    parent = inherited(_machine, GreetingMachine)
 
     @_machine.state()
     def titling(self) -> None:
@@ -39,10 +26,16 @@ class PoliteGreetingMachine(GreetingMachine):
     def _greetTitled(self, message: bytes) -> None:
         self.sendText(f"Hello, {message.decode('utf-8', 'replace')} {self.name}!")
 
-    naming.upon(nameAccepted, enter=titling, outputs=[_askTitle])
-    titling.upon(messageReceived, enter=receiving, outputs=[_greetTitled])
-    titling.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
-    titling.upon(connectionLost, enter=closed, outputs=[_disconnected])
+    parent.naming.upon(parent.nameAccepted, enter=titling, outputs=[_askTitle])
+    titling.upon(parent.messageReceived, enter=parent.receiving, outputs=[_greetTitled])
+    titling.upon(
+        parent.failed,
+        enter=parent.closing,
+        outputs=[parent._reportError, parent._loseConnection],
+    )
+    titling.upon(
+        parent.connectionLost, enter=parent.closed, outputs=[parent._disconnected]
+    )
 
 
 class Turnstile:

@@ -14,11 +14,12 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines.client import ClientMachine
-from statemachines.echo_client import ClientStopped, EchoClientMachine
-from statemachines.greeting_client import (
+from statemachines.echo import ClientStopped, EchoClientMachine
+from statemachines.greeting import (
     GreetingClientMachine,
     GreetingRefused,
 )
+from statemachines.transport import NO_LINK
 
 from .helpers import RecordingDialer, RecordingLink, lost
 
@@ -84,7 +85,7 @@ class LifecycleTests(SynchronousTestCase):
                 machine.messageReceived(m)
             machine.connectionLost(lost())
             self.assertEqual(machine.state, "reconnecting")
-            self.assertIsNone(machine.link)
+            self.assertIs(machine.link, NO_LINK)
             clock.advance(2.0)
             self.assertEqual((machine.state, dialer.dials), ("connecting", 2))
 

@@ -20,9 +20,8 @@ from statemachines import (
     GreetingMachine,
     MachineError,
     StateMachine,
-    automatState,
-    onAutomatRuntime,
 )
+from statemachines.testing import automatState, onAutomatRuntime
 
 from .helpers import RecordingLink, lost
 

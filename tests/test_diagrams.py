@@ -22,7 +22,7 @@ from protocols.diagrams import (
     svgDigest,
     write,
 )
-from statemachines.drawing import chartOf, toDot, toMermaid
+from statemachines.engine.drawing import chartOf, toDot, toMermaid
 
 from .sample_machines import Awkward, Turnstile
 
@@ -117,8 +117,8 @@ class DrawingTests(SynchronousTestCase):
         [greeting] = [d for d in drawings(SHIPPED) if d.name == "GreetingMachine"]
         self.assertIn(
             's3 -> s3 [label="dataArrived\\lmessageReceived\\lbadFrame\\l'
-            "closeRequested\\l"
-            'timeout / _abortConnection\\lfailed / _abortConnection\\l"];',
+            "failed / _abortConnection\\lcloseRequested\\l"
+            'timeout / _abortConnection\\l"];',
             greeting.dot,
         )
 

@@ -21,8 +21,7 @@ from twisted.trial.unittest import TestCase
 from protocols.client import echoClient, greetingClient
 from protocols.server import MachineServerFactory, Server
 from statemachines.echo import EchoMachine
-from statemachines.greeting import GreetingMachine
-from statemachines.greeting_client import GreetingRefused
+from statemachines.greeting import GreetingMachine, GreetingRefused
 
 from .helpers import COMMAND, TIMEOUT, frame
 

@@ -13,9 +13,9 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
+from statemachines.connection import ConnectionMachine
 from statemachines.echo import EchoMachine
 from statemachines.greeting import GreetingMachine
-from statemachines.lifecycle import ConnectionMachine
 
 from .helpers import RecordingLink, connected, lost
 
@@ -271,15 +271,13 @@ class LastResortTests(SynchronousTestCase):
 
         class Limbo(ConnectionMachine):
             _machine = MethodicalMachine()
-            connected, messageReceived = inherited(
-                _machine, ConnectionMachine, "connected", "messageReceived"
-            )
+            parent = inherited(_machine, ConnectionMachine)
 
             @_machine.state()
             def limbo(self) -> None:
                 "Accepts nothing at all."
 
-            connected.upon(messageReceived, enter=limbo, outputs=[])
+            parent.connected.upon(parent.messageReceived, enter=limbo, outputs=[])
 
         machine, link, clock = connected(Limbo)
         machine.messageReceived(b"in")

@@ -10,9 +10,10 @@ from automat import MethodicalMachine
 from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines import MachineError, StateMachine, inherited
+from statemachines.connection import ConnectionMachine
 from statemachines.echo import EchoMachine
+from statemachines.engine.automatinternals import transitionsOf
 from statemachines.greeting import GreetingMachine
-from statemachines.lifecycle import ConnectionMachine
 
 from .helpers import connected
 
@@ -63,14 +64,9 @@ def snapshot(cls: type[StateMachine]) -> object:
         list(blueprint.inputs),
         [(k, t.enter, t.outputs) for k, t in blueprint.transitions.items()],
         {
-            (
-                s.method.__name__,
-                i.method.__name__,
-                e.method.__name__,
-                tuple(o.method.__name__ for o in outs),
-            )
-            for s, i, e, outs in cls._automatMachine._automaton._transitions
-        },  # type: ignore[union-attr]
+            (t.state, t.input, t.enter, t.outputs)
+            for t in transitionsOf(cls._automatMachine)  # type: ignore[arg-type]
+        },
     )
 
 
@@ -92,12 +88,12 @@ class AutomatAloneTests(SynchronousTestCase):
             def go(self) -> None:
                 "go"
 
-        before = len(Plain.m._automaton._transitions)
+        before = len(transitionsOf(Plain.m))
 
         class Child(Plain):
             vars(Plain)["a"].upon(vars(Plain)["go"], enter=vars(Plain)["a"], outputs=[])
 
-        self.assertEqual(len(Plain.m._automaton._transitions), before + 1)
+        self.assertEqual(len(transitionsOf(Plain.m)), before + 1)
 
 
 class SubclassingTests(SynchronousTestCase):
@@ -106,7 +102,7 @@ class SubclassingTests(SynchronousTestCase):
 
         class LockableDoor(Door):
             _machine = MethodicalMachine()
-            shut, push = inherited(_machine, Door, "shut", "push")
+            parent = inherited(_machine, Door)
 
             @_machine.state()
             def locked(self) -> None:
@@ -120,8 +116,8 @@ class SubclassingTests(SynchronousTestCase):
             def _click(self) -> None:
                 self.log.append("click")
 
-            shut.upon(lock, enter=locked, outputs=[_click])
-            locked.upon(push, enter=locked, outputs=[])
+            parent.shut.upon(lock, enter=locked, outputs=[_click])
+            locked.upon(parent.push, enter=locked, outputs=[])
 
         self.assertEqual(snapshot(Door), before)
         self.assertIn("locked", LockableDoor.blueprint.states)
@@ -144,23 +140,23 @@ class SubclassingTests(SynchronousTestCase):
     def test_siblingsIsolated(self) -> None:
         class Left(Door):
             _machine = MethodicalMachine()
-            open = inherited(_machine, Door, "open")
+            parent = inherited(_machine, Door)
 
             @_machine.input()
             def kick(self) -> None:
                 "Kick."
 
-            open.upon(kick, enter=open, outputs=[])
+            parent.open.upon(kick, enter=parent.open, outputs=[])
 
         class Right(Door):
             _machine = MethodicalMachine()
-            shut = inherited(_machine, Door, "shut")
+            parent = inherited(_machine, Door)
 
             @_machine.input()
             def knock(self) -> None:
                 "Knock."
 
-            shut.upon(knock, enter=shut, outputs=[])
+            parent.shut.upon(knock, enter=parent.shut, outputs=[])
 
         self.assertIn("kick", Left.blueprint.inputs)
         self.assertNotIn("knock", Left.blueprint.inputs)
@@ -175,13 +171,13 @@ class SubclassingTests(SynchronousTestCase):
     def test_subclassReplacesInheritedTransition(self) -> None:
         class Heavy(Door):
             _machine = MethodicalMachine()
-            shut, open, push = inherited(_machine, Door, "shut", "open", "push")
+            parent = inherited(_machine, Door)
 
             @_machine.output()
             def _groan(self) -> None:
                 self.log.append("groan")
 
-            shut.upon(push, enter=open, outputs=[_groan])
+            parent.shut.upon(parent.push, enter=parent.open, outputs=[_groan])
 
         heavy, door = Heavy(), Door()
         heavy.push()
@@ -219,13 +215,13 @@ class SubclassingTests(SynchronousTestCase):
     def test_grandchildInheritsExtension(self) -> None:
         class Child(Door):
             _machine = MethodicalMachine()
-            open = inherited(_machine, Door, "open")
+            parent = inherited(_machine, Door)
 
             @_machine.input()
             def wave(self) -> None:
                 "Wave."
 
-            open.upon(wave, enter=open, outputs=[])
+            parent.open.upon(wave, enter=parent.open, outputs=[])
 
         class Grandchild(Child):
             def _slam(self) -> None:
@@ -248,8 +244,9 @@ class SubclassingTests(SynchronousTestCase):
         self.assertIn("push", str(caught.exception))
 
     def test_inheritedUnknownName(self) -> None:
-        with self.assertRaises(AttributeError):
-            inherited(MethodicalMachine(), Door, "window")
+        with self.assertRaises(AttributeError) as caught:
+            inherited(MethodicalMachine(), Door).window  # noqa: B018
+        self.assertIn("'window'", str(caught.exception))
 
     def test_twoMachinesInOneClass(self) -> None:
         with self.assertRaises(TypeError):

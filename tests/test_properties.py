@@ -23,7 +23,7 @@ from statemachines import (
     EchoMachine,
     GreetingClientMachine,
 )
-from statemachines.greeting_client import UnexpectedReply
+from statemachines.greeting import UnexpectedReply
 from statemachines.testing import inputSequences
 
 from .helpers import RecordingDialer, RecordingLink, Wire, frame, unframe

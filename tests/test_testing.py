@@ -19,8 +19,8 @@ from statemachines import (
     EchoMachine,
     GreetingClientMachine,
     GreetingMachine,
+    inherited,
 )
-from statemachines.perclass import inherited
 from statemachines.testing import (
     Transition,
     TransitionCoverage,
@@ -68,8 +68,8 @@ class ShapeTests(SynchronousTestCase):
                 ("closed", "dataArrived"),
                 ("closed", "messageReceived"),
                 ("closed", "badFrame"),
-                ("closed", "timeout"),
                 ("closed", "connectionLost"),
+                ("closed", "timeout"),
             ],
         )
 
@@ -121,14 +121,14 @@ class ShapeTests(SynchronousTestCase):
 
         class KnockableDoor(Door):
             m = MethodicalMachine()
-            shut = inherited(m, Door, "shut")
+            parent = inherited(m, Door)
 
             @m.input()
             def knock(self) -> None:
                 "knock"
 
-            shut.upon(knock, enter=shut, outputs=[])
-            pullingShut = rejects("shut", "pull", "it opens outwards")
+            parent.shut.upon(knock, enter=parent.shut, outputs=[])
+            pullingShut = rejects(parent.shut, parent.pull, "it opens outwards")
             knockingOpen = rejects(ANY, knock, "nobody knocks on an open door")
 
         self.assertEqual(unhandledPairs(KnockableDoor), [])
@@ -138,10 +138,25 @@ class ShapeTests(SynchronousTestCase):
         )
         self.assertIsNone(KnockableDoor.blueprint.rejectionOf("shut", "knock"))
 
-        with self.assertRaises(TypeError):
+        with self.assertRaises(TypeError) as caught:
 
-            class Typo(Door):
-                typo = rejects("shutt", ANY, "no such state")
+            class ByName(Door):
+                byName = rejects("shut", ANY, "a name, not a state")
+
+        self.assertIn("a name is not enough", str(caught.exception))
+
+        other = MethodicalMachine()
+
+        @other.state()
+        def elsewhere(self: object) -> None:
+            "A state of another machine."
+
+        with self.assertRaises(TypeError) as caught:
+
+            class Foreign(Door):
+                foreign = rejects(elsewhere, ANY, "not this machine's state")
+
+        self.assertIn("unknown state 'elsewhere'", str(caught.exception))
 
     def test_deliberateRejectionIsLoggedWithItsReason(self) -> None:
         wire = Wire(EchoMachine)

@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.framing import adapterFor
-from statemachines.timer import Timer
+from statemachines.engine import Timer
 
 
 class Owner:

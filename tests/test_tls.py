@@ -28,8 +28,7 @@ from zope.interface import directlyProvides
 from protocols.client import EndpointDialer, echoClient, greetingClient
 from protocols.framing import LineAdapter
 from protocols.server import MachineServerFactory, Server
-from statemachines.echo import EchoMachine
-from statemachines.echo_client import EchoClientMachine
+from statemachines.echo import EchoClientMachine, EchoMachine
 from statemachines.greeting import GreetingMachine
 
 from .certificates import Authority, endpointQuote
@@ -45,25 +44,22 @@ def tlsTransport() -> StringTransport:
 class HandshakeRuleTests(SynchronousTestCase):
     """A client's connection counts as made once its TLS handshake is done."""
 
-    def client(self) -> tuple[EchoClientMachine, LineAdapter]:
-        machine = EchoClientMachine(EndpointDialer(FakeEndpoint()), Clock())
-        machine.dialer.machine = machine  # type: ignore[attr-defined]
+    def client(self, tls: bool = True) -> tuple[EchoClientMachine, Any, Any]:
+        """A started client whose dial connected: machine, adapter, transport."""
+        endpoint = FakeEndpoint(tls)
+        machine = EchoClientMachine(EndpointDialer(endpoint), Clock())
         machine.start()
-        adapter = LineAdapter(machine)
-        adapter.connectsAfterHandshake = True
-        return machine, adapter
+        return machine, endpoint.adapters[0], endpoint.transports[0]
 
     def test_connectedOnlyAfterTheHandshake(self) -> None:
-        machine, adapter = self.client()
-        adapter.makeConnection(tlsTransport())
+        machine, adapter, _ = self.client()
         self.assertEqual(machine.state, "connecting")
         adapter.handshakeCompleted()
         self.assertEqual(machine.state, "connected")
         self.assertIs(machine.link, adapter)
 
     def test_lossDuringTheHandshakeIsAFailedAttempt(self) -> None:
-        machine, adapter = self.client()
-        adapter.makeConnection(tlsTransport())
+        machine, adapter, _ = self.client()
         reason = Failure(VerificationError(errors=["hostname mismatch"]))
         with capturedLogs():
             adapter.connectionLost(reason)
@@ -74,9 +70,7 @@ class HandshakeRuleTests(SynchronousTestCase):
     def test_handshakeThatFailedVerificationIsNotAConnection(self) -> None:
         # Twisted reports the handshake complete even when verification
         # failed inside it; the transport is aborting by then.
-        machine, adapter = self.client()
-        transport = tlsTransport()
-        adapter.makeConnection(transport)
+        machine, adapter, transport = self.client()
         transport.abortConnection()
         adapter.handshakeCompleted()
         self.assertEqual(machine.state, "connecting")
@@ -85,9 +79,9 @@ class HandshakeRuleTests(SynchronousTestCase):
         self.assertEqual(machine.state, "reconnecting")
 
     def test_plainTransportConnectsAtOnce(self) -> None:
-        machine, adapter = self.client()
-        adapter.makeConnection(StringTransport())
+        machine, adapter, _ = self.client(tls=False)
         self.assertEqual(machine.state, "connected")
+        self.assertIs(machine.link, adapter)
 
     def test_serverConnectsAtOnceSoTheIdleTimeoutCoversTheHandshake(self) -> None:
         clock = Clock()
@@ -114,9 +108,7 @@ class HandshakeRuleTests(SynchronousTestCase):
 
     def test_stopDuringTheHandshakeAbortsIt(self) -> None:
         endpoint = FakeEndpoint()
-        dialer = EndpointDialer(endpoint)
-        machine = EchoClientMachine(dialer, Clock())
-        dialer.machine = machine
+        machine = EchoClientMachine(EndpointDialer(endpoint), Clock())
         machine.start()
         [transport] = endpoint.transports
         stopped = machine.whenStopped()
@@ -128,15 +120,16 @@ class HandshakeRuleTests(SynchronousTestCase):
 
 
 class FakeEndpoint:
-    """Connects at once, over a fake TLS transport, and keeps what it built."""
+    """Connects at once, over a fake (TLS) transport, and keeps what it built."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = True) -> None:
+        self.tls = tls
         self.transports: list[StringTransport] = []
         self.adapters: list[Any] = []
 
     def connect(self, factory: Factory) -> Any:
         adapter = factory.buildProtocol(None)
-        transport = tlsTransport()
+        transport = tlsTransport() if self.tls else StringTransport()
         assert adapter is not None
         adapter.makeConnection(transport)
         self.transports.append(transport)

@@ -1,7 +1,7 @@
 """
 Registers ``twist txmachines`` and ``trial --reporter=txmachines-coverage``.
 Kept light: Twisted imports every plugin file whenever it looks for plugins,
-so the real modules (`protocols.twistplugin`, `statemachines.trialcoverage`)
+so the real modules (`protocols.twistplugin`, `statemachines.engine.trialcoverage`)
 are imported only when used.
 
 No ``__init__.py`` here or in ``twisted/``: this directory is a portion of
@@ -31,7 +31,7 @@ class _Reporter:
 
 transitionCoverage = _Reporter(
     name="txmachines transition coverage",
-    module="statemachines.trialcoverage",
+    module="statemachines.engine.trialcoverage",
     description="tree output, then which declared transitions no test took",
     longOpt="txmachines-coverage",
     shortOpt="",

@@ -4,10 +4,11 @@ The server-side lifecycle of one connection.
 Theory of operation
 ===================
 
-One `ConnectionMachine` serves one connection.  The adapter feeds it
-transport events as inputs; outputs act through the injected `Link` and clock
-and call plain methods.  The hooks subclasses override are outputs themselves
-(``onConnected``, ``onMessage``) or called by one (``onDisconnected``).
+One `ConnectionMachine` serves one connection.  The adapter feeds it the
+transport's inputs (`statemachines.transport`); outputs act through the
+`Link` and the clock and call plain methods.  The hooks subclasses override
+are outputs themselves (``onConnected``, ``onMessage``) or called by one
+(``onDisconnected``).
 
     idle --connectionMade--> connected --messageReceived--> receiving
     connected / receiving --closeRequested | badFrame | timeout | failed--> closing
@@ -18,12 +19,11 @@ and call plain methods.  The hooks subclasses override are outputs themselves
   (``dataArrived`` restarts the count, so a peer slowly sending one long
   message is not idle); in ``closing`` it means the peer did not let the
   connection close within ``closeTimeout`` seconds, and the connection is
-  aborted.  At most one timer is pending, and
-  none survives ``closed``.
+  aborted.  At most one timer is pending, and none survives ``closed``.
 - Every pair of state and input not in the table below is rejected: the
   event is logged with state and input, the peer is told where the framing
-  allows, and the connection closes (see `machineError`).  A hook that
-  raises is handled the same way.  Nothing escapes into the reactor.
+  allows, and the connection closes (`TransportMachine.machineError`).  A hook
+  that raises is handled the same way.  Nothing escapes into the reactor.
 - A connection lost while ``connected`` or ``receiving`` ended on the peer's
   side.  A clean close is routine (a debug event); anything else (a reset, a
   failed TLS handshake) is logged at info level with the reason.
@@ -39,28 +39,31 @@ from automat import MethodicalMachine
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .blueprint import ANY
-from .errorpolicy import FailsConnection
-from .interfaces import NO_LINK, Link
-from .perclass import rejects
-from .timer import Timer
+from .engine import ANY, Timer, inherited, rejects
+from .transport import NO_LINK, Link, TransportMachine
+
+__all__ = [
+    "DEFAULT_CLOSE_TIMEOUT",
+    "DEFAULT_IDLE_TIMEOUT",
+    "CloseObserver",
+    "ConnectionMachine",
+]
 
 DEFAULT_IDLE_TIMEOUT = 300.0
-CloseObserver = Callable[["ConnectionMachine"], object]
 DEFAULT_CLOSE_TIMEOUT = 10.0
+CloseObserver = Callable[["ConnectionMachine"], object]
 
 
-class ConnectionMachine(FailsConnection):
+class ConnectionMachine(TransportMachine):
     """
     The lifecycle of one server-side connection.  Subclass it and override
     the hooks, or add states and transitions (see `statemachines.inherited`).
     """
 
     _machine = MethodicalMachine()
-    log = Logger()
+    transport = inherited(_machine, TransportMachine)
 
     def __init__(
         self,
@@ -73,16 +76,8 @@ class ConnectionMachine(FailsConnection):
         self.idleTimeout = idleTimeout
         self.closeTimeout = closeTimeout
         self.link: Link = NO_LINK
-
-    _timer: Timer | None = None  # made when first needed: most never are
-
-    def _timerNow(self) -> Timer:
-        if self._timer is None:
-            self._timer = Timer(self.clock, self)
-        return self._timer
-
-    # One observer (the usual case: the server's count), a list, or None.
-    _closeObservers: CloseObserver | list[CloseObserver] | None = None
+        self.timer = Timer(clock, self)  # idle, then close deadline
+        self._closeObservers: list[CloseObserver] = []
 
     def onDisconnected(self, reason: Failure) -> None:
         """The connection is gone (a hook: override it)."""
@@ -99,15 +94,10 @@ class ConnectionMachine(FailsConnection):
 
     def notifyClosed(self, observer: CloseObserver) -> None:
         """Call ``observer(machine)`` once the connection is gone."""
-        observers = self._closeObservers
         if self.state == "closed":
             observer(self)
-        elif observers is None:
-            self._closeObservers = observer
-        elif isinstance(observers, list):
-            observers.append(observer)
         else:
-            self._closeObservers = [observers, observer]
+            self._closeObservers.append(observer)
 
     def whenClosed(self) -> Deferred[None]:
         """A Deferred that fires once the connection is gone."""
@@ -140,23 +130,7 @@ class ConnectionMachine(FailsConnection):
     def closed(self) -> None:
         "The connection is gone (terminal)."
 
-    # -- inputs ---------------------------------------------------------------
-
-    @_machine.input()
-    def connectionMade(self, link: Link) -> None:
-        "The transport is connected."
-
-    @_machine.input()
-    def dataArrived(self) -> None:
-        "Bytes arrived from the peer (whether or not they complete a message)."
-
-    @_machine.input()
-    def messageReceived(self, message: bytes) -> None:
-        "The framing delivered one message."
-
-    @_machine.input()
-    def badFrame(self, reason: str) -> None:
-        "The framing found data it cannot accept (too long, malformed)."
+    # -- inputs (besides the transport's) --------------------------------------
 
     @_machine.input()
     def closeRequested(self) -> None:
@@ -165,14 +139,6 @@ class ConnectionMachine(FailsConnection):
     @_machine.input()
     def timeout(self) -> None:
         "The pending timer fired."
-
-    @_machine.input()
-    def failed(self, reason: str) -> None:
-        "The machine could not go on (see machineError)."
-
-    @_machine.input()
-    def connectionLost(self, reason: Failure) -> None:
-        "The transport is gone."
 
     # -- outputs --------------------------------------------------------------
 
@@ -183,11 +149,7 @@ class ConnectionMachine(FailsConnection):
 
     @_machine.output()
     def _startIdleTimer(self) -> None:
-        # Runs on every chunk that arrives: one call (restart) when it can.
-        if self.idleTimeout is not None:
-            (self._timer or self._timerNow()).restart(self.idleTimeout)
-        elif self._timer is not None:
-            self._timer.cancel()  # whatever deadline came before, none now
+        self.timer.restart(self.idleTimeout)
 
     # -- hooks: outputs meant to be overridden (plain methods work) ----------
 
@@ -215,7 +177,7 @@ class ConnectionMachine(FailsConnection):
 
     @_machine.output()
     def _loseConnection(self) -> None:
-        self._timerNow().start(self.closeTimeout)
+        self.timer.start(self.closeTimeout)
         self.link.loseConnection()
 
     @_machine.output()
@@ -234,16 +196,10 @@ class ConnectionMachine(FailsConnection):
 
     @_machine.output()
     def _disconnected(self, reason: Failure) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self.timer.cancel()
         self.log.debug("{machine} disconnected", machine=self)
         self.link = NO_LINK
-        observers = self._closeObservers
-        self._closeObservers = None
-        if observers is None:
-            observers = []
-        elif not isinstance(observers, list):
-            observers = [observers]
+        observers, self._closeObservers = self._closeObservers, []
         try:
             self.onDisconnected(reason)
         finally:
@@ -253,43 +209,57 @@ class ConnectionMachine(FailsConnection):
     # -- transitions ----------------------------------------------------------
 
     idle.upon(
-        connectionMade,
+        transport.connectionMade,
         enter=connected,
         outputs=[_attach, _startIdleTimer, onConnected],
     )
-    idle.upon(failed, enter=closed, outputs=[])
+    idle.upon(transport.failed, enter=closed, outputs=[])
 
-    connected.upon(dataArrived, enter=connected, outputs=[_startIdleTimer])
-    connected.upon(messageReceived, enter=receiving, outputs=[onMessage])
-    connected.upon(badFrame, enter=closing, outputs=[_reportError, _loseConnection])
+    connected.upon(transport.dataArrived, enter=connected, outputs=[_startIdleTimer])
+    connected.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
+    connected.upon(
+        transport.badFrame, enter=closing, outputs=[_reportError, _loseConnection]
+    )
     connected.upon(closeRequested, enter=closing, outputs=[_loseConnection])
     connected.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])
-    connected.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
-    connected.upon(connectionLost, enter=closed, outputs=[_logLoss, _disconnected])
+    connected.upon(
+        transport.failed, enter=closing, outputs=[_reportError, _loseConnection]
+    )
+    connected.upon(
+        transport.connectionLost, enter=closed, outputs=[_logLoss, _disconnected]
+    )
 
-    receiving.upon(dataArrived, enter=receiving, outputs=[_startIdleTimer])
-    receiving.upon(messageReceived, enter=receiving, outputs=[onMessage])
-    receiving.upon(badFrame, enter=closing, outputs=[_reportError, _loseConnection])
+    receiving.upon(transport.dataArrived, enter=receiving, outputs=[_startIdleTimer])
+    receiving.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
+    receiving.upon(
+        transport.badFrame, enter=closing, outputs=[_reportError, _loseConnection]
+    )
     receiving.upon(closeRequested, enter=closing, outputs=[_loseConnection])
     receiving.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])
-    receiving.upon(failed, enter=closing, outputs=[_reportError, _loseConnection])
-    receiving.upon(connectionLost, enter=closed, outputs=[_logLoss, _disconnected])
+    receiving.upon(
+        transport.failed, enter=closing, outputs=[_reportError, _loseConnection]
+    )
+    receiving.upon(
+        transport.connectionLost, enter=closed, outputs=[_logLoss, _disconnected]
+    )
 
-    closing.upon(dataArrived, enter=closing, outputs=[])
-    closing.upon(messageReceived, enter=closing, outputs=[])
-    closing.upon(badFrame, enter=closing, outputs=[])
+    closing.upon(transport.dataArrived, enter=closing, outputs=[])
+    closing.upon(transport.messageReceived, enter=closing, outputs=[])
+    closing.upon(transport.badFrame, enter=closing, outputs=[])
     closing.upon(closeRequested, enter=closing, outputs=[])
     closing.upon(timeout, enter=closing, outputs=[_abortConnection])
-    closing.upon(failed, enter=closing, outputs=[_abortConnection])
-    closing.upon(connectionLost, enter=closed, outputs=[_disconnected])
+    closing.upon(transport.failed, enter=closing, outputs=[_abortConnection])
+    closing.upon(transport.connectionLost, enter=closed, outputs=[_disconnected])
 
     closed.upon(closeRequested, enter=closed, outputs=[])
-    closed.upon(failed, enter=closed, outputs=[])
+    closed.upon(transport.failed, enter=closed, outputs=[])
 
     # -- rejected on purpose (every other pair is a transition above) --------
 
     beforeConnecting = rejects(idle, ANY, "nothing can happen before the connection")
     connectedOnce = rejects(
-        [connected, receiving, closing], connectionMade, "a connection is made once"
+        [connected, receiving, closing],
+        transport.connectionMade,
+        "a connection is made once",
     )
     afterClosing = rejects(closed, ANY, "the connection is gone")

@@ -6,7 +6,7 @@ declared transitions no test took.
 ``TXMACHINES_COVERAGE_MODULES=pkg,other.mod`` limits the report to classes
 defined under those modules.  The report needs the tests to run in trial's
 own process, so not with ``-j``.  Machines run on their traced tables while
-it records (see `statemachines.testing.TransitionCoverage`), so a run with
+it records (see `coverage.TransitionCoverage`), so a run with
 it also checks that tracing changes no behaviour.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 from twisted.trial.reporter import TreeReporter
 
-from .perclass import StateMachine
-from .testing import TransitionCoverage
+from .coverage import TransitionCoverage
+from .machine import StateMachine
 
 MODULES_VARIABLE = "TXMACHINES_COVERAGE_MODULES"
 

@@ -7,7 +7,7 @@ Theory of operation
 Automat's runtime pays, on every input, for building a closure, scanning the
 transition list, and filtering arguments for each output.  Everything it
 works out per call is fixed once the class exists, so this module works it
-out once, when `statemachines.perclass` builds the class:
+out once, when `building` builds the class:
 
 - Each state becomes a `StateTable`: a dict from input name to a generated
   *transition function* that sets the next state and calls the outputs.
@@ -45,10 +45,15 @@ Calling an input is a dict lookup and a call::
   objects, so they always take the lookup above.
 - **Return values** are the transition's collector applied to the outputs'
   return values, as with Automat (a list by default).
-- Inputs that declare ``*args`` or ``**kwargs`` take a generic path that
-  filters arguments exactly as Automat does.
+- Inputs and outputs name their parameters (``*args`` and ``**kwargs`` are
+  refused when the class is built), so every call binds by name.
 
-The generated source of any input or transition is in its ``__source__``.
+Generated functions are code like any other: each is compiled under its own
+file name, ``<txmachines Class.state.input>`` for a transition (``traced``
+added on traced tables), ``<txmachines Class.input>`` for an input function,
+registered in ``linecache``, so tracebacks and pdb show the generated source
+(as attrs does for its generated methods).  The source is also in the
+function's ``__source__``.
 ``tests/test_compiled.py`` drives this dispatcher and Automat's own runtime
 with the same random input sequences and requires identical results.
 """
@@ -56,10 +61,9 @@ with the same random input sequences and requires identical results.
 from __future__ import annotations
 
 import inspect
+import linecache
 from collections.abc import Callable, Mapping
 from typing import Any
-
-from automat._methodical import _filterArgs, _getArgSpec
 
 from .blueprint import Blueprint, TransitionDecl
 
@@ -83,28 +87,36 @@ class StateTable(dict[str, Callable[..., Any]]):
         return f"<StateTable {self.name}: {', '.join(self)}>"
 
 
-def _exec(source: str, namespace: dict[str, Any], name: str) -> Any:
-    exec(compile(source, f"<txmachines {name}>", "exec"), namespace)
+def _exec(source: str, namespace: dict[str, Any], name: str, where: str) -> Any:
+    """Define function ``name`` from ``source``, compiled as ``<txmachines where>``."""
+    filename = _register(source, f"txmachines {where}")
+    exec(compile(source, filename, "exec"), namespace)
     function = namespace[name]
     function.__source__ = source
     return function
+
+
+def _register(source: str, label: str) -> str:
+    """
+    A file name for ``source``, registered in ``linecache`` so tracebacks show
+    the lines; ``label``, numbered if another source already has it.
+    """
+    entry = (len(source), None, source.splitlines(True))
+    filename, count = f"<{label}>", 1
+    while True:
+        old = linecache.cache.setdefault(filename, (*entry, filename))
+        if old == (*entry, filename):
+            return filename
+        count += 1
+        filename = f"<{label} #{count}>"
 
 
 def _parameters(method: Callable[..., Any]) -> list[inspect.Parameter]:
     return list(inspect.signature(method).parameters.values())[1:]
 
 
-def _isSimple(method: Callable[..., Any]) -> bool:
-    """No ``*args``/``**kwargs``: Python's binding can do the filtering."""
-    return all(
-        p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in _parameters(method)
-    )
-
-
 def _signatureSource(method: Callable[..., Any]) -> tuple[str, str]:
     """``(params, forward)``: a def's parameter list and a call forwarding it."""
-    if not _isSimple(method):
-        return "self, *args, **kwargs", "self, *args, **kwargs"
     params, forward, kwOnly = ["self"], ["self"], False
     for p in _parameters(method):
         if p.kind is p.KEYWORD_ONLY and not kwOnly:
@@ -116,53 +128,40 @@ def _signatureSource(method: Callable[..., Any]) -> tuple[str, str]:
 
 
 def _define(
-    source: str, namespace: dict[str, Any], name: str, method: Callable[..., Any]
+    source: str,
+    namespace: dict[str, Any],
+    name: str,
+    method: Callable[..., Any],
+    where: str,
 ) -> Any:
     """Generate ``name`` with ``method``'s defaults (the signatures match)."""
-    function = _exec(source, namespace, name)
-    if _isSimple(method):
-        function.__defaults__ = getattr(method, "__defaults__", None)
-        function.__kwdefaults__ = getattr(method, "__kwdefaults__", None)
+    function = _exec(source, namespace, name, where)
+    function.__defaults__ = getattr(method, "__defaults__", None)
+    function.__kwdefaults__ = getattr(method, "__kwdefaults__", None)
     return function
 
 
 def _outputCalls(
-    inputMethod: Callable[..., Any],
-    outputs: list[Callable[..., Any]],
-    namespace: dict[str, Any],
-    prefix: str = "",
+    outputs: list[Callable[..., Any]], namespace: dict[str, Any], prefix: str = ""
 ) -> list[str]:
     """
-    Source that calls each output with the parameters it declares; the names
-    it uses go into ``namespace``, each starting with ``prefix``.
+    Source that calls each output with the parameters it declares, by name;
+    the names it uses go into ``namespace``, each starting with ``prefix``.
     """
     calls = []
-    simple = _isSimple(inputMethod)
-    if not simple:
-        namespace[prefix + "FILTER"] = _filterArgs
-        namespace[prefix + "INPUT_SPEC"] = _getArgSpec(inputMethod)
     for i, method in enumerate(outputs):
         output = f"{prefix}o{i}"
         namespace[output] = method
-        if simple:
-            args = ["self"] + [
-                p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}"
-                for p in _parameters(method)
-            ]
-            calls.append(f"{output}({', '.join(args)})")
-        else:
-            # Automat's own filtering, for inputs with *args or **kwargs.
-            namespace[f"{prefix}spec{i}"] = _getArgSpec(method)
-            calls.append(
-                f"(lambda a, k: {output}(self, *a, **k))"
-                f"(*{prefix}FILTER(args, kwargs, {prefix}INPUT_SPEC, {prefix}spec{i}))"
-            )
+        args = ["self"] + [
+            p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}"
+            for p in _parameters(method)
+        ]
+        calls.append(f"{output}({', '.join(args)})")
     return calls
 
 
 def _transitionBody(
     t: TransitionDecl,
-    inputMethod: Callable[..., Any],
     outputs: Mapping[str, Callable[..., Any]],
     tables: Mapping[str, StateTable],
     trace: Callable[..., None] | None,
@@ -176,9 +175,7 @@ def _transitionBody(
     nextTable = tables[t.enter]
     names = {"NEXT": nextTable, "BUSY": nextTable.busy, "COLLECT": t.collector}
     names["TRACE"] = trace
-    calls = _outputCalls(
-        inputMethod, [outputs[o] for o in t.outputs], namespace, prefix
-    )
+    calls = _outputCalls([outputs[o] for o in t.outputs], namespace, prefix)
     namespace.update({prefix + name: value for name, value in names.items()})
     values = f"[{', '.join(calls)}]"
     result = values if t.collector is list else f"{prefix}COLLECT({values})"
@@ -205,6 +202,7 @@ def _transitionBody(
 
 
 def _compileTransition(
+    className: str,
     t: TransitionDecl,
     inputMethod: Callable[..., Any],
     outputs: Mapping[str, Callable[..., Any]],
@@ -212,14 +210,20 @@ def _compileTransition(
     trace: Callable[..., None] | None,
 ) -> Callable[..., Any]:
     namespace: dict[str, Any] = {}
-    body = _transitionBody(t, inputMethod, outputs, tables, trace, namespace)
+    body = _transitionBody(t, outputs, tables, trace, namespace)
     params, _ = _signatureSource(inputMethod)
+    where = f"{className}.{t.state}.{t.input}" + (" traced" if trace else "")
     return _define(
-        f"def transition({params}):\n{body}", namespace, "transition", inputMethod
+        f"def transition({params}):\n{body}",
+        namespace,
+        "transition",
+        inputMethod,
+        where,
     )
 
 
 def _compileInput(
+    className: str,
     name: str,
     method: Callable[..., Any],
     inline: list[TransitionDecl],
@@ -233,19 +237,16 @@ def _compileInput(
     the current table.
     """
     params, forward = _signatureSource(method)
-    namespace: dict[str, Any] = {"METHOD": method}
-    # Bind the way Automat does, so that a wrong call raises TypeError here.
-    prelude = "" if _isSimple(method) else "    METHOD(self, *args, **kwargs)\n"
+    namespace: dict[str, Any] = {}
     fastPaths = ""
     for i, t in enumerate(inline):
         namespace[f"S{i}"] = tables[t.state]
-        body = _transitionBody(t, method, outputs, tables, None, namespace, f"s{i}_")
+        body = _transitionBody(t, outputs, tables, None, namespace, f"s{i}_")
         fastPaths += f"    if table is S{i}:\n" + "".join(
             f"    {line}\n" for line in body.splitlines()
         )
     source = (
         f"def {name}({params}):\n"
-        f"{prelude}"
         f"    table = self._txmTable\n"
         f"{fastPaths}"
         f"    try:\n"
@@ -254,7 +255,7 @@ def _compileInput(
         f"        return self._txmReject({name!r})\n"
         f"    return run({forward})\n"
     )
-    function = _define(source, namespace, name, method)
+    function = _define(source, namespace, name, method, f"{className}.{name}")
     function.__doc__ = method.__doc__
     function.__qualname__ = getattr(method, "__qualname__", name)
     function.__module__ = getattr(method, "__module__", None)
@@ -264,7 +265,7 @@ def _compileInput(
 
 
 def _compileQueue(
-    method: Callable[..., Any], namespace: dict[str, Any]
+    className: str, name: str, method: Callable[..., Any], namespace: dict[str, Any]
 ) -> Callable[..., Any]:
     """What an input does while the machine is busy: queue the call to
     ``namespace["INPUT"]`` (filled in once the input function exists)."""
@@ -274,27 +275,32 @@ def _compileQueue(
         namespace,
         "queue",
         method,
+        f"{className}.{name} queued",
     )
 
 
 def compileMachine(
+    className: str,
     blueprint: Blueprint,
     inputs: Mapping[str, Callable[..., Any]],
     outputs: Mapping[str, Callable[..., Any]],
     trace: Callable[..., None],
 ) -> tuple[dict[str, StateTable], dict[str, StateTable], dict[str, Callable[..., Any]]]:
     """
-    For ``blueprint``, whose input and output names resolve to the methods in
-    ``inputs`` and ``outputs``: its state tables, the same tables with every
-    transition first calling ``trace(machine, state, input, enter, outputs)``,
-    and its input functions.  An instance is traced while its current table
-    is one of the traced ones, so tracing costs nothing when it is off.
+    For ``blueprint`` (of class ``className``), whose input and output names
+    resolve to the methods in ``inputs`` and ``outputs``: its state tables,
+    the same tables with every transition first calling ``trace(machine,
+    state, input, enter, outputs)``, and its input functions. An instance is
+    traced while its current table is one of the traced ones, so tracing
+    costs nothing when it is off.
     """
     queueNamespaces: dict[str, dict[str, Any]] = {}
     queues = {}
     for name in blueprint.inputs:
         queueNamespaces[name] = {}
-        queues[name] = _compileQueue(inputs[name], queueNamespaces[name])
+        queues[name] = _compileQueue(
+            className, name, inputs[name], queueNamespaces[name]
+        )
 
     def build(tracer: Callable[..., None] | None) -> dict[str, StateTable]:
         tables = {name: StateTable(name) for name in blueprint.states}
@@ -304,7 +310,7 @@ def compileMachine(
         for t in blueprint.transitions.values():
             table = tables[t.state]
             table[t.input] = _compileTransition(
-                t, inputs[t.input], outputs, tables, tracer
+                className, t, inputs[t.input], outputs, tables, tracer
             )
         return tables
 
@@ -314,8 +320,10 @@ def compileMachine(
         selfLoops = [
             t
             for t in blueprint.transitions.values()
-            if t.input == name and t.enter == t.state and _isSimple(inputs[name])
+            if t.input == name and t.enter == t.state
         ]
-        functions[name] = _compileInput(name, inputs[name], selfLoops, outputs, plain)
+        functions[name] = _compileInput(
+            className, name, inputs[name], selfLoops, outputs, plain
+        )
         queueNamespaces[name]["INPUT"] = functions[name]
     return plain, traced, functions

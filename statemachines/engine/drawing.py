@@ -37,10 +37,10 @@ from collections.abc import Iterator
 
 import attrs
 from automat import MethodicalMachine
-from automat._methodical import MethodicalInput, MethodicalState
 
+from . import automatinternals as automat
 from .blueprint import TransitionDecl
-from .perclass import StateMachine
+from .machine import StateMachine
 
 ADDED_FILL = "#fff2cc"
 
@@ -111,35 +111,32 @@ def _findMachine(cls: type) -> MethodicalMachine:
 
 def _chartOfAutomat(cls: type) -> Chart:
     machine = _findMachine(cls)
-    automaton = machine._automaton
     order: dict[str, int] = {}
     inputOrder: dict[str, int] = {}
     for klass in reversed(cls.__mro__):
         for value in vars(klass).values():
-            if isinstance(value, MethodicalState) and value.machine is machine:
-                order.setdefault(value.method.__name__, len(order))
-            elif isinstance(value, MethodicalInput) and value.automaton is automaton:
-                inputOrder.setdefault(value.method.__name__, len(inputOrder))
+            kind = automat.kindOf(value)
+            if kind not in ("state", "input") or not automat.belongsTo(value, machine):
+                continue
+            names = order if kind == "state" else inputOrder
+            names.setdefault(automat.nameOf(value), len(names))
     transitions = []
-    for start, inp, end, outs in automaton._transitions:
-        for name in (start.method.__name__, end.method.__name__):
+    for t in automat.transitionsOf(machine):
+        for name in (t.state, t.enter):
             order.setdefault(name, len(order) + 10_000)  # not in any class body
         transitions.append(
             TransitionDecl(
-                state=start.method.__name__,
-                input=inp.method.__name__,
-                enter=end.method.__name__,
-                outputs=tuple(o.method.__name__ for o in outs),
+                state=t.state,
+                input=t.input,
+                enter=t.enter,
+                outputs=t.outputs,
                 declaredBy=cls.__name__,
             )
         )
     transitions.sort(
         key=lambda t: (order[t.state], inputOrder.get(t.input, 1 << 30), t.input)
     )
-    initial = automaton.initialState
-    initialName = (
-        initial.method.__name__ if isinstance(initial, MethodicalState) else None
-    )
+    initialName = automat.initialStateOf(machine)
     if initialName is not None:
         order.setdefault(initialName, len(order) + 10_000)
     states = tuple(sorted(order, key=lambda s: (order[s], s)))

@@ -1,9 +1,9 @@
 """
 A machine as plain, ordered data.
 
-A `Blueprint` is what `statemachines.perclass` reads out of a class body and
-merges down a class hierarchy, what `statemachines.compiled` turns into
-tables, and what diagrams and tests read.  Names, not objects, identify
+A `Blueprint` is what `declaring` reads out of a class body and merges down
+a class hierarchy, what `compiler` turns into tables, and what diagrams and
+tests read.  Names, not objects, identify
 states, inputs and outputs, which is what lets a subclass refer to what it
 inherits without touching its parent.
 """
@@ -14,12 +14,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
-from twisted.python.failure import Failure
 
 __all__ = [
     "ANY",
     "Blueprint",
-    "MachineError",
     "RejectionDecl",
     "StateDecl",
     "TransitionDecl",
@@ -97,18 +95,3 @@ class Blueprint:
             if rejection.covers(state, input):
                 return rejection.why
         return None
-
-
-@attrs.frozen
-class MachineError:
-    """
-    Something went wrong inside a machine: ``kind`` is ``"rejected"`` (an
-    input the current state does not accept) or ``"failed"`` (an output
-    raised; ``failure`` says what).
-    """
-
-    kind: str
-    state: str
-    input: str
-    failure: Failure | None = None
-    why: str | None = None  # for a deliberate rejection: the declared reason

@@ -1,0 +1,35 @@
+"""
+The engine: Automat ``MethodicalMachine`` declarations, per class, compiled.
+It knows nothing of connections; `statemachines` builds the lifecycles on it.
+
+========================  ===================================================
+module                    job
+========================  ===================================================
+``machine``               `StateMachine`, the base class; `MachineError`
+``declaring``             class bodies into blueprints: `inherited`, `rejects`
+``blueprint``             `Blueprint`: a machine as plain, ordered data
+``building``              a blueprint into a class's running machine
+``compiler``              state tables and generated input functions
+``observers``             tracing and transition observers
+``automatinternals``      the one reader of Automat's internals
+``timer``                 `Timer`: cheap deadlines sharing one delayed call
+``drawing``               DOT and Mermaid text from a machine
+``coverage``              recording transitions; transition coverage
+``trialcoverage``         ``trial --reporter=txmachines-coverage``
+========================  ===================================================
+"""
+
+from .blueprint import ANY, Blueprint
+from .declaring import inherited, rejects
+from .machine import MachineError, StateMachine
+from .timer import Timer
+
+__all__ = [
+    "ANY",
+    "Blueprint",
+    "MachineError",
+    "StateMachine",
+    "Timer",
+    "inherited",
+    "rejects",
+]

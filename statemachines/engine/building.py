@@ -1,0 +1,155 @@
+"""
+Building a class's machine from its `Blueprint`.
+
+Output and input *methods* are looked up by name on the finished class, so an
+output overridden in a subclass - decorated or as a plain method - is the one
+that runs.  The blueprint is then built twice:
+
+- as a fresh Automat ``MethodicalMachine``: what ``asDigraph()`` draws and the
+  reference runtime for differential tests
+  (`statemachines.testing.onAutomatRuntime`);
+- as the compiled dispatcher (`compiler`), whose generated input functions
+  become the class's inputs.  That is what runs.
+
+Outputs are installed on the class as the plain methods they are, so a hook
+that is an output can be called, and extended with ``super()``, like any
+method.  Parameters are matched by name and kind; annotations never matter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from automat import MethodicalMachine
+
+from . import automatinternals as automat
+from .blueprint import Blueprint
+from .compiler import compileMachine
+from .declaring import checkOutputs
+from .observers import OBSERVERS
+
+if TYPE_CHECKING:
+    from .machine import StateMachine
+
+__all__ = ["build"]
+
+
+def _lookup(cls: type, name: str) -> object:
+    """Find ``name`` in ``cls``'s MRO without invoking descriptors."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    raise AttributeError(name)
+
+
+def _resolve(cls: type, name: str, kind: str, declared: Callable[..., Any]) -> Any:
+    """The method that implements input or output ``name`` on ``cls``."""
+    try:
+        value = _lookup(cls, name)
+    except AttributeError:
+        return declared  # declared, but only reachable through transitions
+    if kind == "input":
+        if automat.kindOf(value) == "input" or getattr(
+            value, "__txmachinesInput__", False
+        ):
+            return declared
+    elif automat.kindOf(value) == "output":
+        return automat.methodOf(value)
+    elif isinstance(value, types.FunctionType):
+        # An output overridden by a plain method: that method is the output.
+        return value
+    raise TypeError(
+        f"{cls.__qualname__}.{name} replaces the {kind} {name!r} with "
+        f"{value!r}; a subclass may not turn an {kind} into something else"
+    )
+
+
+def _checkParameters(
+    cls: type,
+    blueprint: Blueprint,
+    inputs: dict[str, Callable[..., Any]],
+    outputs: dict[str, Callable[..., Any]],
+) -> None:
+    """Every output gets each of its parameters from its transition's input."""
+    for t in blueprint.transitions.values():
+        given = set(inspect.signature(inputs[t.input]).parameters)
+        for name in t.outputs:
+            wanted = list(inspect.signature(outputs[name]).parameters)[1:]
+            missing = [p for p in wanted if p not in given]
+            if missing:
+                raise TypeError(
+                    f"{cls.__qualname__}: output {name!r} takes {missing[0]!r}, "
+                    f"which input {t.input!r} (in state {t.state!r}) does not give"
+                )
+
+
+def _unannotated(f: Callable[..., Any]) -> Callable[..., Any]:
+    """A copy of ``f`` without annotations, which Automat would compare."""
+    if not isinstance(f, types.FunctionType) or not f.__annotations__:
+        return f
+    copy = types.FunctionType(
+        f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__
+    )
+    copy.__kwdefaults__ = f.__kwdefaults__
+    copy.__qualname__ = f.__qualname__
+    copy.__doc__ = f.__doc__
+    return copy
+
+
+def _automatMachine(
+    blueprint: Blueprint,
+    inputs: dict[str, Callable[..., Any]],
+    outputs: dict[str, Callable[..., Any]],
+) -> tuple[MethodicalMachine, dict[str, Any], dict[str, Any]]:
+    """Automat's own machine for ``blueprint``: (machine, states, inputs)."""
+    machine = MethodicalMachine()
+    states = {
+        name: machine.state(
+            initial=(name == blueprint.initial), serialized=decl.serialized
+        )(decl.method)
+        for name, decl in blueprint.states.items()
+    }
+    automatInputs = {
+        name: machine.input()(_unannotated(m)) for name, m in inputs.items()
+    }
+    automatOutputs = {
+        name: machine.output()(_unannotated(m)) for name, m in outputs.items()
+    }
+    for t in blueprint.transitions.values():
+        states[t.state].upon(
+            automatInputs[t.input],
+            enter=states[t.enter],
+            outputs=[automatOutputs[o] for o in t.outputs],
+            collector=t.collector,
+        )
+    return machine, states, automatInputs
+
+
+def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None:
+    """Build and install ``cls``'s machine; ``attribute`` names its Automat one."""
+    inputs = {
+        name: _resolve(cls, name, "input", method)
+        for name, method in blueprint.inputs.items()
+    }
+    outputs = {
+        name: _resolve(cls, name, "output", method)
+        for name, method in blueprint.outputs.items()
+    }
+    checkOutputs(cls, outputs)
+    _checkParameters(cls, blueprint, inputs, outputs)
+    machine, states, automatInputs = _automatMachine(blueprint, inputs, outputs)
+    tables, traced, functions = compileMachine(
+        cls.__qualname__, blueprint, inputs, outputs, OBSERVERS.transition
+    )
+    for group in (states, outputs, functions):
+        for name, obj in group.items():
+            setattr(cls, name, obj)
+    setattr(cls, attribute, machine)
+    cls._automatMachine = machine
+    cls._automatInputs = automatInputs
+    cls._txmTables = tables
+    cls._txmTracedTables = traced
+    OBSERVERS.register(cls)

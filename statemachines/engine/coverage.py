@@ -1,0 +1,175 @@
+"""
+Which transitions machines take: `TransitionRecorder` records the transitions
+of given machines, `uncoveredTransitions` names the declared transitions none
+of them took, and `TransitionCoverage` does it for every machine a whole test
+run creates, per class: transition coverage, which Automat itself does not
+offer (automat#38).  Both observe the traced tables (see `observers`),
+without logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from types import TracebackType
+
+import attrs
+
+from .machine import StateMachine
+from .observers import OBSERVERS
+
+__all__ = [
+    "Transition",
+    "TransitionCoverage",
+    "TransitionRecorder",
+    "uncoveredTransitions",
+]
+
+
+@attrs.frozen
+class Transition:
+    """One transition a machine took."""
+
+    machineClass: str
+    state: str
+    input: str
+    enter: str
+
+
+class TransitionRecorder:
+    """
+    Records every transition of the given machines while in use::
+
+        with TransitionRecorder(machine) as recorder:
+            machine.messageReceived(b"hi")
+        recorder.transitions   # [Transition(...), ...]
+
+    The machines run on their traced tables meanwhile; nothing is logged.
+    """
+
+    def __init__(self, *machines: StateMachine) -> None:
+        self.transitions: list[Transition] = []
+        self._pending = list(machines)
+        self._watched: dict[int, StateMachine] = {}
+        self._active = False
+
+    def watch(self, machine: StateMachine) -> None:
+        """Record ``machine`` too, from now on."""
+        if not self._active:
+            self._pending.append(machine)
+        elif id(machine) not in self._watched:
+            self._watched[id(machine)] = machine
+            machine._txmWatch(+1)
+
+    def _observe(
+        self,
+        machine: StateMachine,
+        old: str,
+        input: str,
+        new: str,
+        outputs: tuple[str, ...],
+    ) -> None:
+        if id(machine) in self._watched:
+            self.transitions.append(Transition(type(machine).__name__, old, input, new))
+
+    def __enter__(self) -> TransitionRecorder:
+        self._active = True
+        OBSERVERS.add(self._observe)
+        pending, self._pending = self._pending, []
+        for machine in pending:
+            self.watch(machine)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        OBSERVERS.remove(self._observe)
+        for machine in self._watched.values():
+            machine._txmWatch(-1)
+        self._watched.clear()
+        self._active = False
+
+
+class TransitionCoverage:
+    """
+    Which declared transitions a whole run took, for every machine class
+    created while it is on (automat#38)::
+
+        coverage = TransitionCoverage()
+        coverage.start()
+        ...                       # run the tests
+        coverage.stop()
+        print(coverage.report())
+
+    ``include`` picks the classes to report (default: all).  Machines created
+    before `start` are seen only if they never took a transition before.
+    `trialcoverage` runs one over a trial run.
+    """
+
+    def __init__(self, include: Callable[[type[StateMachine]], bool] | None = None):
+        self.include = include or (lambda cls: True)
+        self.taken: dict[type[StateMachine], set[tuple[str, str]]] = {}
+        self._running = False
+
+    def start(self) -> None:
+        if not self._running:
+            self._running = True
+            OBSERVERS.add(self._observe)
+            OBSERVERS.observeEverything(True)
+
+    def stop(self) -> None:
+        if self._running:
+            self._running = False
+            OBSERVERS.observeEverything(False)
+            OBSERVERS.remove(self._observe)
+
+    def _observe(
+        self,
+        machine: StateMachine,
+        old: str,
+        input: str,
+        new: str,
+        outputs: tuple[str, ...],
+    ) -> None:
+        cls = type(machine)
+        taken = self.taken.get(cls)
+        if taken is None:
+            if not self.include(cls):
+                return
+            taken = self.taken[cls] = set()
+        taken.add((old, input))
+
+    def uncovered(self, cls: type[StateMachine]) -> list[tuple[str, str]]:
+        """The (state, input) pairs ``cls`` declares that the run never took."""
+        taken = self.taken.get(cls, set())
+        return [key for key in cls.blueprint.transitions if key not in taken]
+
+    def report(self) -> str:
+        """One line per class, taken of declared, then what was never taken."""
+        lines = []
+        declared = covered = 0
+        classes = sorted(self.taken, key=lambda c: (c.__module__, c.__qualname__))
+        for cls in classes:
+            total = len(cls.blueprint.transitions)
+            missing = self.uncovered(cls)
+            declared += total
+            covered += total - len(missing)
+            name = f"{cls.__module__}.{cls.__qualname__}"
+            lines.append(f"{name}: {total - len(missing)}/{total}")
+            lines.extend(f"    never: {state} --{input}-->" for state, input in missing)
+        percent = 100 * covered / declared if declared else 100.0
+        lines.append(
+            f"transition coverage: {covered}/{declared} declared transitions "
+            f"taken ({percent:.1f}%) in {len(classes)} machine classes"
+        )
+        return "\n".join(lines)
+
+
+def uncoveredTransitions(
+    cls: type[StateMachine], taken: Iterable[Transition]
+) -> list[tuple[str, str]]:
+    """The (state, input) pairs ``cls`` declares that ``taken`` never took."""
+    took = {(t.state, t.input) for t in taken if t.machineClass == cls.__name__}
+    return [key for key in cls.blueprint.transitions if key not in took]

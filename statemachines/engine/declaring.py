@@ -1,0 +1,285 @@
+"""
+Reading a machine class's body into a `Blueprint`, merged over its parent's.
+
+Theory of operation
+===================
+
+Automat builds one automaton per ``MethodicalMachine`` object, and that object
+lives in one class body.  Subclassing such a class does not give the subclass
+a machine of its own: a subclass that calls ``upon()`` on an inherited state
+rewrites the parent's automaton for every user of the parent (Automat treats
+inheritance as unsupported, automat#89).  So a class body here declares only
+what the class *adds*, with a ``MethodicalMachine`` of its own, and `collect`
+reads that back and lays it over the parent's `Blueprint`:
+
+- a new name adds a state, input or output;
+- a transition for an inherited ``(state, input)`` pair replaces the inherited
+  one; nothing is ever written back into the parent;
+- ``rejects(...)`` declarations add to the inherited ones.
+
+To attach transitions to what the parent declared, a class body asks for
+stand-ins, bound to its own machine, with `inherited`::
+
+    class GreetingMachine(EchoMachine):
+        _machine = MethodicalMachine()
+        parent = inherited(_machine, EchoMachine)
+
+        @_machine.state()
+        def naming(self) -> None:
+            "A name is being judged."
+
+        parent.connected.upon(parent.messageReceived, enter=naming, outputs=[...])
+
+Names, not objects, identify states, inputs and outputs in a blueprint, which
+is what lets a stand-in stand for the parent's declaration.  Declaration order
+is kept everywhere, so whatever is drawn or listed from a blueprint comes out
+the same on every run.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from automat import MethodicalMachine
+
+from . import automatinternals as automat
+from .blueprint import ANY, Blueprint, RejectionDecl, StateDecl, TransitionDecl
+
+__all__ = ["Inherited", "Rejects", "collect", "inherited", "ownMachine", "rejects"]
+
+
+class Inherited:
+    """
+    The parent's states, inputs and outputs, as attributes: stand-ins bound
+    to the subclass's own machine, each made on first use.  Made by
+    `inherited`; usable only while the class body runs.
+    """
+
+    def __init__(self, machine: MethodicalMachine, parent: type) -> None:
+        blueprint = getattr(parent, "blueprint", None)
+        if not isinstance(blueprint, Blueprint):
+            raise TypeError(f"inherited: {parent!r} is not a StateMachine class")
+        self._machine = machine
+        self._parent = parent
+        self._blueprint = blueprint
+        self._closed = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            blueprint = self.__dict__.get("_blueprint")
+            if blueprint is None or name not in _declaredNames(blueprint):
+                raise AttributeError(name)
+        if self._closed:
+            raise TypeError(
+                f"inherited({self._parent.__qualname__}).{name}: the class that "
+                "asked for it is already built; use stand-ins in its body only"
+            )
+        standIn = self._makeStandIn(name)
+        setattr(self, name, standIn)
+        return standIn
+
+    def _makeStandIn(self, name: str) -> Any:
+        blueprint, machine = self._blueprint, self._machine
+        if name in blueprint.states:
+            decl = blueprint.states[name]
+            return machine.state(serialized=decl.serialized)(decl.method)
+        if name in blueprint.inputs:
+            return machine.input()(blueprint.inputs[name])
+        if name in blueprint.outputs:
+            return machine.output()(blueprint.outputs[name])
+        raise AttributeError(
+            f"{self._parent.__qualname__} has no state, input or output named {name!r}"
+        )
+
+    def __dir__(self) -> list[str]:
+        return list(_declaredNames(self._blueprint))
+
+    def __repr__(self) -> str:
+        return f"<inherited from {self._parent.__qualname__}>"
+
+
+def _declaredNames(blueprint: Blueprint) -> dict[str, None]:
+    return dict.fromkeys([*blueprint.states, *blueprint.inputs, *blueprint.outputs])
+
+
+def inherited(machine: MethodicalMachine, parent: type) -> Inherited:
+    """
+    The parent's states, inputs and outputs as attributes, bound to
+    ``machine`` (the subclass's own ``MethodicalMachine``), so that a subclass
+    can declare transitions on them without touching the parent::
+
+        parent = inherited(_machine, EchoMachine)
+        parent.connected.upon(parent.messageReceived, enter=naming, outputs=[judge])
+
+    An inherited output is resolved by name when the class is built, so an
+    override in the subclass (decorated or a plain method) is what runs.
+    The namespace serves the class body only; the class does not keep it.
+    """
+    return Inherited(machine, parent)
+
+
+class Rejects:
+    """A class-body declaration made by `rejects`."""
+
+    def __init__(self, states: Any, inputs: Any, why: str) -> None:
+        self.states = _names(states, "state")
+        self.inputs = _names(inputs, "input")
+        self.why = why
+
+
+def rejects(states: Any, inputs: Any, why: str) -> Rejects:
+    """
+    Declare, in a machine's class body, that ``inputs`` in ``states`` are
+    rejected on purpose, and why::
+
+        beforeConnecting = rejects(idle, ANY, "nothing happens before connecting")
+        madeOnce = rejects([connected, closing], parent.connectionMade, "made once")
+
+    Each of ``states`` and ``inputs`` is a state or input (declared in this
+    class body, or an `inherited` stand-in), a list of them, or `ANY`.  A
+    rejected input is handled as any other (``machineError``), with ``why``
+    in the error; the declaration is what lets a test tell a pair rejected on
+    purpose from one nobody thought of (`statemachines.testing.unhandledPairs`).
+    Subclasses inherit rejections; a transition declared for a pair wins.
+    """
+    return Rejects(states, inputs, why)
+
+
+def _names(spec: Any, kind: str) -> tuple[str, ...]:
+    if isinstance(spec, str) and spec == ANY:
+        return (ANY,)
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    names = []
+    for item in items:
+        if automat.kindOf(item) != kind:
+            hint = (
+                " (a name is not enough: use the object)"
+                if isinstance(item, str)
+                else ""
+            )
+            raise TypeError(f"rejects: {item!r} is not a {kind} or ANY{hint}")
+        names.append(automat.nameOf(item))
+    return tuple(names)
+
+
+def ownMachine(cls: type) -> tuple[str, MethodicalMachine] | None:
+    """The ``(attribute, machine)`` declared in ``cls``'s own body, if any."""
+    found = [
+        (name, value)
+        for name, value in vars(cls).items()
+        if isinstance(value, MethodicalMachine) and name != "_automatMachine"
+    ]
+    if len(found) > 1:
+        raise TypeError(
+            f"{cls.__qualname__} declares {len(found)} MethodicalMachines; "
+            "declare at most one per class"
+        )
+    return found[0] if found else None
+
+
+def collect(cls: type, base: Blueprint) -> Blueprint:
+    """``cls``'s blueprint: what its body declares, laid over ``base``."""
+    own = ownMachine(cls)
+    blueprint = base if own is None else _layOver(cls, own[1], base)
+    blueprint = _withOwnRejections(cls, blueprint)
+    # Stand-ins serve the class body only: the class does not keep them.
+    for name, value in list(vars(cls).items()):
+        if isinstance(value, Inherited):
+            value._closed = True
+            delattr(cls, name)
+    return blueprint
+
+
+def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprint:
+    owner = cls.__name__
+    states = dict(base.states)
+    inputs = dict(base.inputs)
+    outputs = dict(base.outputs)
+
+    # Class-body order first, then anything only the transitions mention.
+    declared: list[Any] = [v for v in vars(cls).values() if automat.kindOf(v)]
+    for start, inp, end, outs in automat.transitionObjectsOf(machine):
+        declared.extend([start, inp, end, *outs])
+
+    for obj in declared:
+        if not automat.belongsTo(obj, machine):
+            continue
+        name, kind = automat.nameOf(obj), automat.kindOf(obj)
+        if kind == "state" and name not in states:
+            states[name] = StateDecl(
+                name, automat.methodOf(obj), owner, automat.serializedOf(obj)
+            )
+        elif kind == "input":
+            inputs.setdefault(name, automat.methodOf(obj))
+        elif kind == "output":
+            outputs[name] = automat.methodOf(obj)
+    for name, method in inputs.items():
+        _refuseStarArguments(cls, "input", name, method)
+
+    own: dict[tuple[str, str], TransitionDecl] = {}
+    for t in automat.transitionsOf(machine):
+        own[(t.state, t.input)] = TransitionDecl(
+            state=t.state,
+            input=t.input,
+            enter=t.enter,
+            outputs=t.outputs,
+            declaredBy=owner,
+            collector=t.collector,
+        )
+    # Inherited transitions keep their place; new ones follow in the order of
+    # their states and inputs, which is declaration order.
+    transitions = {**base.transitions, **own}
+    stateOrder = {name: i for i, name in enumerate(states)}
+    inputOrder = {name: i for i, name in enumerate(inputs)}
+    newKeys = sorted(
+        (k for k in own if k not in base.transitions),
+        key=lambda k: (stateOrder[k[0]], inputOrder[k[1]]),
+    )
+    return Blueprint(
+        initial=automat.initialStateOf(machine) or base.initial,
+        states=states,
+        inputs=inputs,
+        outputs=outputs,
+        transitions={k: transitions[k] for k in [*base.transitions, *newKeys]},
+        rejections=base.rejections,
+    )
+
+
+def _refuseStarArguments(
+    cls: type, kind: str, name: str, method: Callable[..., Any]
+) -> None:
+    """Inputs and outputs name their parameters: no ``*args``/``**kwargs``."""
+    parameters = inspect.signature(method).parameters.values()
+    starred = [p for p in parameters if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if starred:
+        raise TypeError(
+            f"{cls.__qualname__}: {kind} {name!r} takes {starred[0]}; inputs and "
+            "outputs must name each parameter (outputs get theirs by name)"
+        )
+
+
+def _withOwnRejections(cls: type, blueprint: Blueprint) -> Blueprint:
+    own = [
+        RejectionDecl(r.states, r.inputs, r.why, cls.__name__)
+        for r in vars(cls).values()
+        if isinstance(r, Rejects)
+    ]
+    for r in own:
+        for name in r.states:
+            if name != ANY and name not in blueprint.states:
+                raise TypeError(f"{cls.__qualname__} rejects in unknown state {name!r}")
+        for name in r.inputs:
+            if name != ANY and name not in blueprint.inputs:
+                raise TypeError(f"{cls.__qualname__} rejects unknown input {name!r}")
+    if not own:
+        return blueprint
+    return attrs.evolve(blueprint, rejections=blueprint.rejections + tuple(own))
+
+
+def checkOutputs(cls: type, outputs: dict[str, Callable[..., Any]]) -> None:
+    """Refuse outputs (as resolved on ``cls``) that take ``*args``/``**kwargs``."""
+    for name, method in outputs.items():
+        _refuseStarArguments(cls, "output", name, method)

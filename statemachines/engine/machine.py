@@ -1,0 +1,200 @@
+"""
+`StateMachine`: the base class whose every subclass gets a machine of its own.
+
+Theory of operation
+===================
+
+When a subclass is created, `declaring.collect` reads what its body declares
+(with a ``MethodicalMachine`` of its own) into a `Blueprint` laid over the
+parent's, and `building.build` compiles that into the class's state tables
+and input functions.  The parent is never touched.
+
+At run time an instance holds one reference, ``_txmTable``: the table of its
+current state.  Calling an input looks the input up in it and runs the
+transition (see `compiler`).  What this class adds are the slow paths the
+generated code calls: queueing re-entrant inputs, draining the queue, and
+turning a rejected input or an output's exception into a `MachineError`
+handed to `StateMachine.machineError`.  Neither ever escapes to the caller.
+
+Rules
+=====
+
+- A name means one thing in a class hierarchy: a state stays a state, an input
+  stays an input.  Replacing an input with a plain method is a ``TypeError``.
+- Every ``(state, input)`` pair is either a declared transition or rejected:
+  rejection is the uniform policy `StateMachine.machineError` implements.
+  ``rejects(...)`` declares pairs rejected on purpose, with a reason, so that
+  tests can tell them from pairs nobody decided about; it changes nothing but
+  the reason in the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import attrs
+from automat import MethodicalMachine
+from twisted.python.failure import Failure
+
+from .blueprint import Blueprint
+from .building import build
+from .compiler import StateTable
+from .declaring import collect, ownMachine
+from .observers import OBSERVERS
+
+__all__ = ["MachineError", "StateMachine"]
+
+
+@attrs.frozen
+class MachineError:
+    """
+    Something went wrong inside a machine: ``kind`` is ``"rejected"`` (an
+    input the current state does not accept) or ``"failed"`` (an output
+    raised; ``failure`` says what).
+    """
+
+    kind: str
+    state: str
+    input: str
+    failure: Failure | None = None
+    why: str | None = None  # for a deliberate rejection: the declared reason
+
+
+class StateMachine:
+    """
+    Base class for machines that subclasses may extend.
+
+    Declare a ``MethodicalMachine`` in the class body and use it as usual.
+    Each subclass may declare another one for what it adds (see
+    `statemachines.inherited`); a subclass that only overrides methods needs
+    none.
+    """
+
+    blueprint: ClassVar[Blueprint] = Blueprint.empty()
+    _automatMachine: ClassVar[MethodicalMachine | None] = None
+    _automatInputs: ClassVar[dict[str, Any]] = {}
+    _txmTables: ClassVar[dict[str, StateTable]] = {}
+    _txmTracedTables: ClassVar[dict[str, StateTable]] = {}
+
+    # The dispatcher's per-instance state; class-level values are the defaults
+    # (an instance need not call any __init__ for its machine to work).
+    _txmTable: StateTable
+    _txmQueue: list[tuple[Callable[..., Any], tuple[Any, ...], Any]] | None = None
+    _handlingMachineError: bool = False
+    _txmLogging: bool = False  # setTracing
+    _txmWatchers: int = 0  # how many transition observers watch this instance
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        blueprint = collect(cls, cls.blueprint)  # cls.blueprint: the parent's
+        cls.blueprint = blueprint
+        if blueprint.states:
+            if blueprint.initial is None:
+                raise TypeError(f"{cls.__qualname__}'s machine has no initial state")
+            build(cls, _machineAttribute(cls), blueprint)
+
+    @property
+    def state(self) -> str:
+        """The name of the current state."""
+        return self._txmTable.name
+
+    @property
+    def tracing(self) -> bool:
+        """Whether every transition is logged (see `setTracing`)."""
+        return self._txmLogging
+
+    def setTracing(self, on: bool) -> None:
+        """
+        Log every transition of this machine as a ``txmachines.trace`` event
+        with ``machineClass``, ``machineId``, ``oldState``, ``input``,
+        ``newState`` and ``outputs``.  Off by default, and free when off.
+        """
+        self._txmWhenIdle(self._txmSetLogging, on)
+
+    def _txmSetLogging(self, on: bool) -> None:
+        self._txmLogging = on
+        self._txmSelectTables()
+
+    def _txmWatch(self, delta: int) -> None:
+        """One more (+1) or one fewer (-1) transition observer watches this."""
+        self._txmWhenIdle(self._txmAddWatchers, delta)
+
+    def _txmAddWatchers(self, delta: int) -> None:
+        self._txmWatchers += delta
+        self._txmSelectTables()
+
+    def _txmWhenIdle(self, change: Callable[[Any], None], argument: Any) -> None:
+        # A change made mid-transition is queued like any re-entrant call.
+        table = self._txmTable
+        if table is table.busy:
+            self._txmDefer(change, argument)
+        else:
+            change(argument)
+
+    def _txmSelectTables(self) -> None:
+        traced = self._txmLogging or self._txmWatchers or OBSERVERS.everything
+        tables = self._txmTracedTables if traced else self._txmTables
+        self._txmTable = tables[self._txmTable.name]
+
+    # -- the dispatcher's slow paths (see compiler) -------------------------
+
+    def _txmDefer(
+        self, function: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> None:
+        if self._txmQueue is None:
+            self._txmQueue = []
+        self._txmQueue.append((function, args, kwargs))
+
+    def _txmDrain(self) -> None:
+        queue, self._txmQueue = self._txmQueue, None
+        for function, args, kwargs in queue or ():
+            function(*args, **kwargs)
+
+    def _txmReject(self, inputName: str) -> None:
+        state = self.state
+        why = self.blueprint.rejectionOf(state, inputName)
+        self._reportMachineError(MachineError("rejected", state, inputName, why=why))
+
+    def _txmFail(self, inputName: str) -> None:
+        failure = Failure()
+        self._reportMachineError(MachineError("failed", self.state, inputName, failure))
+        if self._txmQueue is not None:
+            self._txmDrain()
+
+    # -- errors ---------------------------------------------------------------
+
+    def _reportMachineError(self, error: MachineError) -> None:
+        if self._handlingMachineError:
+            # An error while handling an error: stop here, never loop.
+            self.machineErrorUnhandled(error)
+            return
+        self._handlingMachineError = True
+        try:
+            self.machineError(error)
+        except Exception:
+            self.machineErrorUnhandled(
+                attrs.evolve(error, kind="failed", failure=Failure())
+            )
+        finally:
+            self._handlingMachineError = False
+
+    def machineError(self, error: MachineError) -> None:
+        """
+        Called when an input is rejected or an output raised.  Subclasses
+        decide what that means for their protocol; the default only reports
+        to `machineErrorUnhandled`.
+        """
+        self.machineErrorUnhandled(error)
+
+    def machineErrorUnhandled(self, error: MachineError) -> None:
+        """Last resort for errors nobody can act on: override to log them."""
+
+
+def _machineAttribute(cls: type) -> str:
+    """The attribute that holds ``cls``'s Automat machine."""
+    for klass in cls.__mro__:
+        own = ownMachine(klass)
+        if own is not None:
+            return own[0]
+    return "_machine"

@@ -1,0 +1,99 @@
+"""
+Who watches machines' transitions: tracing to the log, and observers such as
+`statemachines.testing.TransitionRecorder` and the coverage report.
+
+Theory of operation
+===================
+
+A machine runs on its class's *plain* tables, which never look at any of
+this, or on its *traced* tables, whose every transition first calls
+`TransitionObservers.transition`.  It runs on the traced ones while it logs
+its transitions (``setTracing``), while an observer watches it in particular
+(``watch``), or while observers watch every machine (`observeEverything`).
+So tracing and observing cost nothing for machines nobody watches.
+
+There is one registry per process, `OBSERVERS`: the traced tables of every
+class call it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from twisted.logger import Logger
+
+if TYPE_CHECKING:
+    from .machine import StateMachine
+
+__all__ = ["OBSERVERS", "TransitionObserver", "TransitionObservers"]
+
+TransitionObserver = Callable[[Any, str, str, str, tuple[str, ...]], None]
+
+
+class TransitionObservers:
+    """The registry of transition observers, and of the machine classes."""
+
+    def __init__(self) -> None:
+        self.log = Logger(namespace="txmachines.trace")
+        self.observers: list[TransitionObserver] = []
+        self.everything = 0  # how many observers watch every machine
+        self.classes: weakref.WeakSet[type[StateMachine]] = weakref.WeakSet()
+
+    def transition(
+        self,
+        machine: StateMachine,
+        old: str,
+        input: str,
+        new: str,
+        outputs: tuple[str, ...],
+    ) -> None:
+        """Called by traced tables after every transition."""
+        if machine._txmLogging:
+            self.log.info(
+                "{machineClass} {machineId:x}: {oldState} --{input}--> {newState} "
+                "{outputs}",
+                machineClass=type(machine).__name__,
+                machineId=id(machine),
+                oldState=old,
+                input=input,
+                newState=new,
+                outputs=outputs,
+            )
+        for observer in self.observers:
+            observer(machine, old, input, new, outputs)
+
+    def add(self, observer: TransitionObserver) -> None:
+        """
+        Call ``observer(machine, oldState, input, newState, outputs)`` after
+        every transition of a traced or watched machine.
+        """
+        self.observers.append(observer)
+
+    def remove(self, observer: TransitionObserver) -> None:
+        self.observers.remove(observer)
+
+    def observeEverything(self, on: bool) -> None:
+        """
+        While on (calls nest), every machine created from now on, of every
+        class, runs on traced tables, so observers see it.
+        """
+        self.everything += 1 if on else -1
+        assert self.everything >= 0, "observeEverything(False) without True"
+        for cls in list(self.classes):
+            self.selectInitialTable(cls)
+
+    def register(self, cls: type[StateMachine]) -> None:
+        """A class was built: choose the table its new instances start on."""
+        self.classes.add(cls)
+        self.selectInitialTable(cls)
+
+    def selectInitialTable(self, cls: type[StateMachine]) -> None:
+        tables = cls._txmTracedTables if self.everything else cls._txmTables
+        initial = cls.blueprint.initial
+        assert initial is not None
+        cls._txmTable = tables[initial]
+
+
+OBSERVERS = TransitionObservers()

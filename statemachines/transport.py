@@ -1,0 +1,153 @@
+"""
+What every machine that runs a connection shares, server or client side.
+
+Machines do no I/O.  An adapter in `protocols` implements `Link` for one
+connection, hands it to the machine with the ``connectionMade`` input, and
+feeds it the transport's events as the inputs `TransportMachine` declares:
+one declaration for the server lifecycle (`statemachines.connection`) and
+the client lifecycle (`statemachines.client`) alike.
+
+While a machine has no connection (before one is made, after it is lost) its
+``link`` is `NO_LINK`, a `Link` that drops what is sent to it with a log
+event; ``machine.link is NO_LINK`` is how to ask whether there is one.
+
+When something goes wrong inside such a machine - an input its state rejects,
+or an output (a hook) that raises - `TransportMachine` logs one structured
+event naming the state and the input, then feeds the machine's own
+``failed(reason)`` input, so that the machine's table decides what failing
+means in the current state (tell the peer and close, or abort).  If even that
+goes wrong, the last resort is to log and abort the connection; it never
+loops and never raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from automat import MethodicalMachine
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from .engine import MachineError, StateMachine
+
+__all__ = ["NO_LINK", "Link", "NoLink", "TransportMachine"]
+
+
+class Link(Protocol):
+    """One connection, as a machine sees it."""
+
+    def sendMessage(self, message: bytes) -> None:
+        """Send one message, framed the way this connection frames messages."""
+
+    def reportError(self, reason: str) -> None:
+        """
+        Tell the peer about an error, as an ``Error: <reason>`` line where
+        the framing is text; a no-op on binary framings.
+        """
+
+    def loseConnection(self) -> None:
+        """Close after everything written so far has been sent."""
+
+    def abortConnection(self) -> None:
+        """Close now, dropping anything not yet sent."""
+
+    def describePeer(self) -> str:
+        """The peer's address, for log events."""
+
+
+class NoLink:
+    """
+    The `Link` of a machine with no connection: messages sent to it are
+    dropped with a log event, the rest does nothing.
+    """
+
+    log = Logger()
+
+    def sendMessage(self, message: bytes) -> None:
+        self.log.warn(
+            "dropped a message of {length} bytes: no connection", length=len(message)
+        )
+
+    def reportError(self, reason: str) -> None:
+        pass
+
+    def loseConnection(self) -> None:
+        pass
+
+    def abortConnection(self) -> None:
+        pass
+
+    def describePeer(self) -> str:
+        return "-"
+
+
+NO_LINK = NoLink()
+
+
+class TransportMachine(StateMachine):
+    """
+    The transport's inputs and the error policy of a machine with a
+    connection; it declares no states (the lifecycles do).
+    """
+
+    _machine = MethodicalMachine()
+    log = Logger()
+    # Set to NO_LINK by the lifecycles' __init__: an instance attribute that
+    # shadowed a class attribute would be slower to read (CPython 3.11).
+    link: Link
+
+    @_machine.input()
+    def connectionMade(self, link: Link) -> None:
+        "The connection is up; ``link`` is how to use it."
+
+    @_machine.input()
+    def dataArrived(self) -> None:
+        "Bytes arrived from the peer (whether or not they complete a message)."
+
+    @_machine.input()
+    def messageReceived(self, message: bytes) -> None:
+        "The framing delivered one message."
+
+    @_machine.input()
+    def badFrame(self, reason: str) -> None:
+        "The framing found data it cannot accept (too long, malformed)."
+
+    @_machine.input()
+    def connectionLost(self, reason: Failure) -> None:
+        "The connection is gone."
+
+    @_machine.input()
+    def failed(self, reason: str) -> None:
+        "The machine could not go on with this connection (see machineError)."
+
+    # -- the error policy -----------------------------------------------------
+
+    def machineError(self, error: MachineError) -> None:
+        fields: dict[str, Any] = dict(
+            machine=self, state=error.state, input=error.input
+        )
+        if error.kind == "rejected":
+            self.log.warn(
+                "{machine} rejected input {input} in state {state} ({why}); failing",
+                why=error.why or "not declared",
+                **fields,
+            )
+            self.failed("protocol violation")
+        else:
+            self.log.failure(
+                "{machine} failed handling input {input} in state {state}; failing",
+                error.failure,
+                **fields,
+            )
+            self.failed("internal error")
+
+    def machineErrorUnhandled(self, error: MachineError) -> None:
+        fields: dict[str, Any] = dict(
+            machine=self, state=error.state, input=error.input
+        )
+        message = "{machine} could not handle input {input} in state {state}; aborting"
+        if error.failure is not None:
+            self.log.failure(message, error.failure, **fields)
+        else:
+            self.log.error(message, **fields)
+        self.link.abortConnection()
