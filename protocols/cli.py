@@ -240,6 +240,8 @@ def serverFromOptions(
         args.max_frame,
         maxConnections=args.max_connections or None,
         maxPerPeer=args.max_per_peer or None,
+        clock=reactor,
+        closeTimeout=args.close_timeout,
     )
     return serverClass(reactor, args.listen, factory)
 

@@ -23,7 +23,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from statemachines.connection import ConnectionMachine
+from statemachines.connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
 
 from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
 
@@ -41,8 +41,8 @@ def peerKey(addr: IAddress | None) -> str:
 class RefusedConnection(ConnectionMachine):
     """A connection refused on arrival: the peer is told why, then it closes."""
 
-    def __init__(self, clock: IReactorTime, reason: str) -> None:
-        super().__init__(clock, idleTimeout=None)
+    def __init__(self, clock: IReactorTime, reason: str, closeTimeout: float) -> None:
+        super().__init__(clock, idleTimeout=None, closeTimeout=closeTimeout)
         self.reason = reason
 
     def onConnected(self) -> None:
@@ -64,15 +64,19 @@ class MachineServerFactory(Factory):
         maxConnections: int | None = DEFAULT_MAX_CONNECTIONS,
         maxPerPeer: int | None = DEFAULT_MAX_PER_PEER,
         clock: IReactorTime | None = None,
+        closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         """
         @param clock: the refused connections' clock (default: the reactor).
+        @param closeTimeout: how long a refused connection may take to close
+            before it is aborted.
         """
         if clock is None:
             from twisted.internet import reactor
 
             clock = cast(IReactorTime, reactor)
         self.clock: IReactorTime = clock
+        self.closeTimeout = closeTimeout
         self.makeMachine = makeMachine
         self.adapterClass = adapterFor(framing)
         self.maxFrameLength = maxFrameLength
@@ -89,7 +93,7 @@ class MachineServerFactory(Factory):
             self.log.info(
                 "refused a connection from {peer}: {reason}", peer=peer, reason=reason
             )
-            refused = RefusedConnection(self.clock, reason)
+            refused = RefusedConnection(self.clock, reason, self.closeTimeout)
             return self.adapterClass(refused, self.maxFrameLength)
         machine = self.makeMachine()
         self.machines[machine] = peer

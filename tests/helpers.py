@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from typing import Any
 
-from twisted.internet.error import ConnectionDone
+from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.testing import Wire, frame, residentBytes, unframe
+from statemachines.client import ClientMachine
 from statemachines.testing import RecordingDialer, RecordingLink, connected
 
 __all__ = [
@@ -26,6 +29,8 @@ __all__ = [
     "connected",
     "frame",
     "lost",
+    "makeClient",
+    "refused",
     "residentBytes",
     "serveInSubprocess",
     "unframe",
@@ -34,6 +39,19 @@ __all__ = [
 
 def lost() -> Failure:
     return Failure(ConnectionDone())
+
+
+def refused() -> Failure:
+    return Failure(ConnectionRefusedError())
+
+
+def makeClient(
+    cls: type[ClientMachine] = ClientMachine, **kw: Any
+) -> tuple[Any, RecordingDialer, Clock]:
+    """A ``cls`` client machine with a `RecordingDialer`, a Clock, 2n s retries."""
+    dialer, clock = RecordingDialer(), Clock()
+    machine = cls(dialer, clock, retryPolicy=lambda n: 2.0 * n, **kw)
+    return machine, dialer, clock
 
 
 COMMAND = [sys.executable, "-c", "from protocols.cli import main; main()"]

@@ -1,12 +1,15 @@
 """
-Client machines with a fake dialer and a Clock: the reconnecting lifecycle,
-echo request matching across reconnections, and the greeting handshake.
+The client lifecycle with a fake dialer and a Clock: connecting,
+reconnecting, stopping, and the scenarios of Twisted's own ClientService
+tests (twisted/application/test/test_internet.py, ClientServiceTests),
+ported to our client machine through the public API only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import CancelledError
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
@@ -14,38 +17,23 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines.client import ClientMachine
-from statemachines.echo import ClientStopped, EchoClientMachine
-from statemachines.greeting import (
-    GreetingClientMachine,
-    GreetingRefused,
-)
 from statemachines.transport import NO_LINK
 
-from .helpers import RecordingDialer, RecordingLink, lost
+from .helpers import RecordingDialer, RecordingLink, lost, makeClient, refused
 
-
-def make(
-    cls: type[ClientMachine] = ClientMachine, **kw: Any
-) -> tuple[Any, RecordingDialer, Clock]:
-    dialer, clock = RecordingDialer(), Clock()
-    machine = cls(dialer, clock, retryPolicy=lambda n: 2.0 * n, **kw)
-    return machine, dialer, clock
-
-
-def refused() -> Failure:
-    return Failure(ConnectionRefusedError())
+RETRY = 2.0
 
 
 class LifecycleTests(SynchronousTestCase):
     def test_startDials(self) -> None:
-        machine, dialer, clock = make()
+        machine, dialer, clock = makeClient()
         machine.start()
         self.assertEqual((machine.state, dialer.dials), ("connecting", 1))
         machine.start()  # already started
         self.assertEqual(dialer.dials, 1)
 
     def test_connectAndReceive(self) -> None:
-        machine, dialer, clock = make()
+        machine, dialer, clock = makeClient()
         machine.start()
         link = RecordingLink()
         machine.connectionMade(link)
@@ -56,7 +44,7 @@ class LifecycleTests(SynchronousTestCase):
         self.assertEqual(link.sent, [b"out"])
 
     def test_failedAttemptsBackOffAndReset(self) -> None:
-        machine, dialer, clock = make()
+        machine, dialer, clock = makeClient()
         machine.start()
         with capturedLogs():
             machine.connectionFailed(refused())
@@ -78,7 +66,7 @@ class LifecycleTests(SynchronousTestCase):
 
     def test_unexpectedLossReconnects(self) -> None:
         for messages in ([], [b"m"]):
-            machine, dialer, clock = make()
+            machine, dialer, clock = makeClient()
             machine.start()
             machine.connectionMade(RecordingLink())
             for m in messages:
@@ -90,7 +78,7 @@ class LifecycleTests(SynchronousTestCase):
             self.assertEqual((machine.state, dialer.dials), ("connecting", 2))
 
     def test_stopWhileConnectedDoesNotReconnect(self) -> None:
-        machine, dialer, clock = make(closeTimeout=3)
+        machine, dialer, clock = makeClient(closeTimeout=3)
         machine.start()
         link = RecordingLink()
         machine.connectionMade(link)
@@ -106,7 +94,7 @@ class LifecycleTests(SynchronousTestCase):
         self.assertEqual(dialer.dials, 1)
 
     def test_stopAbortsAfterCloseTimeout(self) -> None:
-        machine, dialer, clock = make(closeTimeout=3)
+        machine, dialer, clock = makeClient(closeTimeout=3)
         machine.start()
         link = RecordingLink()
         machine.connectionMade(link)
@@ -117,7 +105,7 @@ class LifecycleTests(SynchronousTestCase):
         self.assertEqual((machine.state, clock.getDelayedCalls()), ("stopped", []))
 
     def test_stopWhileConnectingCancels(self) -> None:
-        machine, dialer, clock = make()
+        machine, dialer, clock = makeClient()
         machine.start()
         machine.stop()
         self.assertEqual((machine.state, dialer.cancels), ("stopped", 1))
@@ -129,7 +117,7 @@ class LifecycleTests(SynchronousTestCase):
         self.assertTrue(late.aborted)
 
     def test_stopWhileReconnectingCancelsTimer(self) -> None:
-        machine, dialer, clock = make()
+        machine, dialer, clock = makeClient()
         machine.start()
         with capturedLogs():
             machine.connectionFailed(refused())
@@ -139,20 +127,20 @@ class LifecycleTests(SynchronousTestCase):
         self.assertEqual(dialer.dials, 1)
 
     def test_stopBeforeStartAndTwice(self) -> None:
-        machine, dialer, clock = make()
+        machine, dialer, clock = makeClient()
         machine.stop()
         self.successResultOf(machine.whenStopped())
         machine.stop()
         self.assertEqual((machine.state, dialer.dials), ("stopped", 0))
 
     def test_restartAfterStop(self) -> None:
-        machine, dialer, clock = make()
+        machine, dialer, clock = makeClient()
         machine.stop()
         machine.start()
         self.assertEqual((machine.state, dialer.dials), ("connecting", 1))
 
     def test_badFrameAbortsThenReconnects(self) -> None:
-        machine, dialer, clock = make()
+        machine, dialer, clock = makeClient()
         machine.start()
         link = RecordingLink()
         machine.connectionMade(link)
@@ -164,7 +152,7 @@ class LifecycleTests(SynchronousTestCase):
         self.assertEqual(machine.state, "reconnecting")
 
     def test_rejectedInputLoggedNotRaised(self) -> None:
-        machine, dialer, clock = make()
+        machine, dialer, clock = makeClient()
         with capturedLogs() as events:
             machine.timeout()  # no timer can be pending in idle
         [warning] = [e for e in events if e["log_level"].name == "warn"]
@@ -172,138 +160,283 @@ class LifecycleTests(SynchronousTestCase):
         self.assertEqual(machine.state, "idle")
 
 
-class Loop:
-    """An echo server in a test: what the machine sends comes straight back."""
+class Prepared(ClientMachine):
+    """Records when onConnected (ClientService's prepareConnection) runs."""
 
-    def __init__(self, machine: EchoClientMachine) -> None:
-        self.machine = machine
-        self.link = RecordingLink()
-        machine.connectionMade(self.link)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared: list[object] = []
 
-    def echoAll(self) -> None:
-        sent, self.link.sent = self.link.sent, []
-        for m in sent:
-            self.machine.messageReceived(m)
+    def onConnected(self) -> None:
+        self.prepared.append(self.link)
 
 
-class EchoClientTests(SynchronousTestCase):
-    def test_repliesInOrder(self) -> None:
-        machine, dialer, clock = make(EchoClientMachine)
-        machine.start()
-        loop = Loop(machine)
-        first = machine.echo([b"a", b"b"])
-        second = machine.echo([b"c"])
-        self.assertEqual(loop.link.sent, [b"a", b"b", b"c"])
-        loop.echoAll()
-        self.assertEqual(self.successResultOf(first), [b"a", b"b"])
-        self.assertEqual(self.successResultOf(second), [b"c"])
-        self.assertEqual(self.successResultOf(machine.echo([])), [])
+class ClientServiceParityTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.dialer = RecordingDialer()
+        self.client = Prepared(self.dialer, self.clock, retryPolicy=lambda n: RETRY)
+        self.links: list[RecordingLink] = []
 
-    def test_queuedUntilConnected(self) -> None:
-        machine, dialer, clock = make(EchoClientMachine)
-        d = machine.echo([b"early"])
-        machine.start()
-        loop = Loop(machine)
-        self.assertEqual(loop.link.sent, [b"early"])
-        loop.echoAll()
-        self.assertEqual(self.successResultOf(d), [b"early"])
-
-    def test_unansweredResentAfterReconnect(self) -> None:
-        machine, dialer, clock = make(EchoClientMachine)
-        machine.start()
-        loop = Loop(machine)
-        d = machine.echo([b"1", b"2", b"3"])
-        machine.messageReceived(b"1")
-        machine.connectionLost(lost())
-        d2 = machine.echo([b"4"])
-        clock.advance(2.0)
-        loop = Loop(machine)
-        self.assertEqual(loop.link.sent, [b"2", b"3", b"4"])
-        loop.echoAll()
-        self.assertEqual(self.successResultOf(d), [b"1", b"2", b"3"])
-        self.assertEqual(self.successResultOf(d2), [b"4"])
-
-    def test_rawRepliesCutByLength(self) -> None:
-        machine, dialer, clock = make(EchoClientMachine, boundaries=False)
-        machine.start()
-        Loop(machine)
-        d = machine.echo([b"abc", b"", b"defg"])
-        machine.messageReceived(b"ab")
-        machine.messageReceived(b"cde")
-        self.assertNoResult(d)
-        machine.messageReceived(b"fg")
-        self.assertEqual(self.successResultOf(d), [b"abc", b"", b"defg"])
-
-    def test_stopFailsOutstanding(self) -> None:
-        machine, dialer, clock = make(EchoClientMachine)
-        machine.start()
-        Loop(machine)
-        d = machine.echo([b"never answered"])
-        machine.stop()
-        machine.connectionLost(lost())
-        self.failureResultOf(d, ClientStopped)
-        self.failureResultOf(machine.echo([b"after"]), ClientStopped)
-
-    def test_unsolicitedReplyIsAnError(self) -> None:
-        machine, dialer, clock = make(EchoClientMachine)
-        machine.start()
-        loop = Loop(machine)
-        with capturedLogs():
-            machine.messageReceived(b"who asked?")
-        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
-        self.assertTrue(loop.link.aborted)
-
-
-class GreetingClientTests(SynchronousTestCase):
-    def connect(self) -> tuple[GreetingClientMachine, RecordingLink, Clock]:
-        machine, dialer, clock = make(GreetingClientMachine, name="Alice")
-        machine.start()
+    def connect(self) -> RecordingLink:
         link = RecordingLink()
-        machine.connectionMade(link)
-        return machine, link, clock
+        self.links.append(link)
+        self.client.connectionMade(link)
+        return link
 
-    def test_greeted(self) -> None:
-        machine, link, clock = self.connect()
-        greeted = machine.whenGreeted()
-        echoed = machine.echo([b"later"])
-        self.assertEqual(link.sent, [])  # nothing before the banner
-        machine.messageReceived(b"Hello! What is your name?")
-        self.assertEqual((machine.state, link.sent), ("naming", [b"Alice"]))
-        machine.messageReceived(b"Hello, Alice!")
-        self.assertEqual(self.successResultOf(greeted), "Hello, Alice!")
-        self.assertEqual(link.sent, [b"Alice", b"later"])
-        machine.messageReceived(b"later")
-        self.assertEqual(self.successResultOf(echoed), [b"later"])
-        self.assertEqual(self.successResultOf(machine.whenGreeted()), "Hello, Alice!")
-
-    def test_refusedStops(self) -> None:
-        machine, link, clock = self.connect()
-        greeted = machine.whenGreeted()
-        machine.messageReceived(b"Hello! What is your name?")
+    def fail(self) -> Failure:  # type: ignore[override]
+        failure = Failure(ConnectionRefusedError())
         with capturedLogs():
-            machine.messageReceived(b"Error: name is empty")
-        failure = self.failureResultOf(greeted, GreetingRefused)
-        self.assertEqual(str(failure.value), "name is empty")
-        self.assertEqual((machine.state, link.closing), ("quitting", True))
-        machine.messageReceived(b"What is your name?")
-        machine.connectionLost(lost())
-        self.assertEqual((machine.state, clock.getDelayedCalls()), ("stopped", []))
+            self.client.connectionFailed(failure)
+        return failure
 
-    def test_wrongBannerDropsTheConnection(self) -> None:
-        machine, link, clock = self.connect()
+    def stop(self) -> Any:
+        d = self.client.whenStopped()
+        self.client.stop()
+        return d
+
+    def test_startService(self) -> None:
+        self.client.start()
+        self.assertEqual(self.dialer.dials, 1)
+
+    def test_stopServiceWhileConnected(self) -> None:
+        self.client.start()
+        link = self.connect()
+        stopped = self.stop()
+        self.assertNoResult(stopped)
+        self.assertTrue(link.closing)
+        self.client.connectionLost(lost())
+        self.successResultOf(stopped)
+
+    def test_startServiceWaitsForDisconnect(self) -> None:
+        self.client.start()
+        self.connect()
+        stopped = self.stop()
+        self.client.start()
+        self.assertNoResult(stopped)
+        self.assertEqual(self.dialer.dials, 1)
+        self.client.connectionLost(lost())
+        self.assertEqual(self.dialer.dials, 2)
+        self.successResultOf(stopped)
+
+    def test_startServiceWhileStopping(self) -> None:
+        self.client.start()
+        first = self.connect()
+        stopped = self.stop()
+        nextConnection = self.client.whenConnected()
+        self.assertNoResult(nextConnection)
+        self.client.start()
+        self.assertNoResult(nextConnection)
+        self.assertNoResult(stopped)
+        self.assertTrue(first.closing)
+        self.client.connectionLost(lost())
+        self.successResultOf(stopped)
+        second = self.connect()
+        self.assertIs(self.successResultOf(nextConnection), second)
+        self.assertNoResult(self.stop())
+
+    def test_startServiceWhileStopped(self) -> None:
+        self.successResultOf(self.stop())
+        self.failureResultOf(self.client.whenConnected(), CancelledError)
+        self.client.start()
+        link = self.connect()
+        self.assertIs(self.successResultOf(self.client.whenConnected()), link)
+
+    def test_stopServiceWhileRetrying(self) -> None:
+        self.client.start()
+        self.fail()
+        self.successResultOf(self.stop())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stopServiceWhileConnecting(self) -> None:
+        self.client.start()
+        self.successResultOf(self.stop())
+        self.assertEqual(self.dialer.cancels, 1)
+
+    def test_clientConnected(self) -> None:
+        self.client.start()
+        link = self.connect()
+        self.assertIs(self.successResultOf(self.client.whenConnected()), link)
+        self.assertEqual(self.client.prepared, [link])
+
+    def test_clientConnectionFailed(self) -> None:
+        self.client.start()
+        self.fail()
+        self.assertEqual(self.dialer.dials, 1)
+        self.clock.advance(RETRY)
+        self.assertEqual(self.dialer.dials, 2)
+
+    def test_clientConnectionLost(self) -> None:
+        self.client.start()
+        self.connect()
+        self.client.connectionLost(lost())
+        later = self.client.whenConnected()
+        self.assertNoResult(later)
+        self.clock.advance(RETRY)
+        second = self.connect()
+        self.assertIs(self.successResultOf(later), second)
+
+    def test_clientConnectionLostWhileStopping(self) -> None:
+        self.client.start()
+        self.connect()
+        stopped = self.stop()
+        self.client.connectionLost(lost())
+        self.failureResultOf(self.client.whenConnected(), CancelledError)
+        self.successResultOf(stopped)
+
+    def test_startTwice(self) -> None:
+        self.client.start()
+        self.client.start()
+        self.assertEqual(self.dialer.dials, 1)
+
+    def test_whenConnectedLater(self) -> None:
+        self.client.start()
+        d = self.client.whenConnected()
+        self.assertNoResult(d)
+        link = self.connect()
+        self.assertIs(self.successResultOf(d), link)
+
+    def test_whenConnectedFails(self) -> None:
+        self.client.start()
+        a0 = self.client.whenConnected()
+        a1 = self.client.whenConnected(failAfterFailures=1)
+        a2 = self.client.whenConnected(failAfterFailures=2)
+        a3 = self.client.whenConnected(failAfterFailures=3)
+        f1 = self.fail()
+        self.assertNoResult(a0)
+        self.assertIs(self.failureResultOf(a1, ConnectionRefusedError), f1)
+        self.assertNoResult(a2)
+        self.clock.advance(RETRY)
+        self.assertEqual(self.dialer.dials, 2)
+        f2 = self.fail()
+        self.assertIs(self.failureResultOf(a2, ConnectionRefusedError), f2)
+        self.assertNoResult(a3)
+        self.clock.advance(RETRY)
+        link = self.connect()
+        self.assertIs(self.successResultOf(a0), link)
+        self.assertIs(self.successResultOf(a3), link)
+        a4 = self.client.whenConnected(failAfterFailures=1)
+        self.assertIs(self.successResultOf(a4), link)
+
+    def test_whenConnectedStopService(self) -> None:
+        self.client.start()
+        waiters = [
+            self.client.whenConnected(),
+            self.client.whenConnected(),
+            self.client.whenConnected(failAfterFailures=1),
+        ]
+        self.stop()
+        self.clock.advance(RETRY)
+        for d in waiters:
+            self.failureResultOf(d, CancelledError)
+
+    def test_retryCancelled(self) -> None:
+        self.client.start()
+        self.fail()
+        stopped = self.stop()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.successResultOf(stopped)
+
+    def test_stopServiceBeforeStartService(self) -> None:
+        self.successResultOf(self.stop())
+
+    def test_whenConnectedErrbacksOnStopService(self) -> None:
+        self.client.start()
+        d = self.client.whenConnected()
+        self.stop()
+        self.failureResultOf(d, CancelledError)
+
+    def test_stopServiceWhileDisconnecting(self) -> None:
+        self.client.start()
+        self.connect()
+        first, second = self.stop(), self.stop()
+        self.client.connectionLost(lost())
+        self.successResultOf(first)
+        self.successResultOf(second)
+
+    def test_stopServiceWhileRestarting(self) -> None:
+        self.client.start()
+        self.connect()
+        first = self.stop()
+        self.client.start()
+        second = self.stop()
+        self.client.connectionLost(lost())
+        self.successResultOf(first)
+        self.successResultOf(second)
+        self.assertEqual((self.client.state, self.dialer.dials), ("stopped", 1))
+
+    def test_stopServiceOnStoppedService(self) -> None:
+        self.assertIsNone(self.successResultOf(self.stop()))
+        self.assertIsNone(self.successResultOf(self.stop()))
+
+    def test_prepareConnectionCalledOnReconnect(self) -> None:
+        self.client.start()
+        first = self.connect()
+        self.client.connectionLost(lost())
+        self.clock.advance(RETRY)
+        second = self.connect()
+        self.assertEqual(self.client.prepared, [first, second])
+
+
+class BeyondClientServiceTests(SynchronousTestCase):
+    def test_maxAttemptsGivesUp(self) -> None:
+        clock, dialer = Clock(), RecordingDialer()
+        client = ClientMachine(dialer, clock, retryPolicy=lambda n: 1.0, maxAttempts=3)
+        client.start()
+        waiter = client.whenConnected()
+        stopped = client.whenStopped()
+        failures = []
+        with capturedLogs() as events:
+            for _ in range(3):
+                failures.append(Failure(ConnectionRefusedError()))
+                client.connectionFailed(failures[-1])
+                clock.advance(1.0)
+        self.assertEqual(dialer.dials, 3)
+        self.assertEqual(client.state, "stopped")
+        self.assertIs(
+            self.failureResultOf(waiter, ConnectionRefusedError), failures[-1]
+        )
+        self.successResultOf(stopped)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertTrue(any("giving up" in e["log_format"] for e in events))
+
+    def test_successResetsTheCount(self) -> None:
+        clock, dialer = Clock(), RecordingDialer()
+        client = ClientMachine(dialer, clock, retryPolicy=lambda n: 1.0, maxAttempts=2)
+        client.start()
         with capturedLogs():
-            machine.messageReceived(b"SSH-2.0-OpenSSH")
-        self.assertEqual(len(self.flushLoggedErrors()), 1)
-        self.assertTrue(link.aborted)
+            client.connectionFailed(Failure(ConnectionRefusedError()))
+            clock.advance(1.0)
+            client.connectionMade(RecordingLink())
+            client.connectionLost(lost())
+            clock.advance(1.0)
+            client.connectionFailed(Failure(ConnectionRefusedError()))
+        self.assertEqual(client.state, "reconnecting")
 
-    def test_greetsAgainAfterReconnect(self) -> None:
-        machine, link, clock = self.connect()
-        machine.messageReceived(b"Hello! What is your name?")
-        machine.connectionLost(lost())
-        clock.advance(2.0)
-        link2 = RecordingLink()
-        machine.connectionMade(link2)
-        machine.messageReceived(b"Hello! What is your name?")
-        self.assertEqual(link2.sent, [b"Alice"])
-        machine.messageReceived(b"Hello, Alice!")
-        self.assertEqual(self.successResultOf(machine.whenGreeted()), "Hello, Alice!")
+    def test_noDelayedCallOnceStoppedFromAnyState(self) -> None:
+        routes = {
+            "idle": [],
+            "connecting": ["start"],
+            "connected": ["start", "connect"],
+            "reconnecting": ["start", "refuse"],
+            "closing": ["start", "connect", "stop"],
+            "restarting": ["start", "connect", "stop", "start"],
+        }
+        for state, steps in routes.items():
+            clock = Clock()
+            client = ClientMachine(RecordingDialer(), clock, retryPolicy=lambda n: 1.0)
+            with capturedLogs():
+                for step in steps:
+                    if step == "connect":
+                        client.connectionMade(RecordingLink())
+                    elif step == "refuse":
+                        client.connectionFailed(Failure(ConnectionRefusedError()))
+                    else:
+                        getattr(client, step)()
+                self.assertEqual(client.state, state)
+                client.stop()
+                if client.state == "closing":
+                    client.connectionLost(lost())
+            self.assertEqual(
+                (client.state, clock.getDelayedCalls()), ("stopped", []), state
+            )

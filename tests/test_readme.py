@@ -8,6 +8,8 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from statemachines.testing import unhandledPairs
+
 from .helpers import Wire
 
 README = Path(__file__).parent.parent / "README.md"
@@ -38,6 +40,7 @@ class ReadmeTests(SynchronousTestCase):
             wire.received(), [b"Error: say the password", b"Welcome.", b"hello"]
         )
         self.assertEqual(wire.machine.state, "receiving")
+        self.assertEqual(unhandledPairs(machineClass), [])
         wire.machine.close()
         self.assertEqual(wire.machine.state, "closing")
         self.assertTrue(wire.transport.disconnecting)

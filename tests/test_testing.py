@@ -318,7 +318,7 @@ class CoverageTests(SynchronousTestCase):
     def test_trialReporter(self) -> None:
         result = subprocess.run(
             [sys.executable, "-m", "twisted.trial"]
-            + ["--reporter=txmachines-coverage", "tests.test_tracing"],
+            + ["--reporter=txmachines-coverage", "tests.engine.test_observers"],
             env=dict(os.environ, TXMACHINES_COVERAGE_MODULES="statemachines.echo"),
             cwd=Path(__file__).resolve().parent.parent,  # trial runs in _trial_temp
             capture_output=True,

@@ -153,7 +153,7 @@ def _outputCalls(
         output = f"{prefix}o{i}"
         namespace[output] = method
         args = ["self"] + [
-            p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}"
+            f"{p.name}={p.name}" if p.kind is p.KEYWORD_ONLY else p.name
             for p in _parameters(method)
         ]
         calls.append(f"{output}({', '.join(args)})")

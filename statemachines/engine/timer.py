@@ -65,7 +65,7 @@ class _Deadlines:
 
     def add(self, entry: Entry) -> None:
         heapq.heappush(self.heap, entry)
-        if self.heap[0] is entry:
+        if self.heap[0] is entry or not (self.call and self.call.active()):
             self._schedule()
 
     def emptied(self, entry: Entry) -> None:
@@ -82,6 +82,8 @@ class _Deadlines:
         while heap and _dead(heap[0]):
             heapq.heappop(heap)
             self.cancelled -= 1
+        if self.call is not None and not self.call.active():
+            self.call = None  # cancelled by someone else (a test's cleanup)
         if not heap:
             if self.call is not None:
                 self.call.cancel()

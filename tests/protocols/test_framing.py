@@ -11,7 +11,7 @@ from twisted.internet.testing import StringTransport
 from twisted.protocols.basic import LineReceiver
 from twisted.trial.unittest import SynchronousTestCase
 
-from protocols.framing import LineAdapter
+from protocols.framing import LineAdapter, adapterFor
 
 
 class Events:
@@ -101,3 +101,10 @@ class LineFramingTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"a\nb\r\na\rb\r\n\n\r\r\n\r\n\r\r\n")
         for bad in (b"\r\n", b"a\r\nb", b"ab\r\n"):
             self.assertRaises(ValueError, adapter.sendMessage, bad)
+
+
+class AdapterForTests(SynchronousTestCase):
+    def test_unknownFraming(self) -> None:
+        with self.assertRaises(ValueError) as caught:
+            adapterFor("smoke-signals")
+        self.assertIn("line, netstring, int32, raw", str(caught.exception))

@@ -6,6 +6,8 @@ inside a machine never escape to the caller.
 
 from __future__ import annotations
 
+from typing import Any
+
 from automat import MethodicalMachine
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -15,7 +17,7 @@ from statemachines.echo import EchoMachine
 from statemachines.engine.automatinternals import transitionsOf
 from statemachines.greeting import GreetingMachine
 
-from .helpers import connected
+from ..helpers import connected
 
 
 class Door(StateMachine):
@@ -311,3 +313,50 @@ class GuardTests(SynchronousTestCase):
 
         Fragile().pull()
         self.assertEqual(unhandled, [MachineError("rejected", "shut", "pull")])
+
+
+class DeclarationMistakeTests(SynchronousTestCase):
+    def test_starArgumentsRefused(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Starry(Door):
+                _machine = MethodicalMachine()
+
+                @_machine.input()
+                def shove(self, *args: object) -> None:
+                    "shove"
+
+                parent = inherited(_machine, Door)
+                parent.shut.upon(shove, enter=parent.shut, outputs=[])
+
+        self.assertIn("input 'shove' takes *args", str(caught.exception))
+
+    def test_outputParameterTheInputLacksRefused(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Greedy(Door):
+                def _creak(self, loudness: int) -> None:  # type: ignore[override]
+                    pass
+
+        message = str(caught.exception)
+        self.assertIn("output '_creak' takes 'loudness'", message)
+        self.assertIn("input 'push'", message)
+
+    def test_standInsServeTheClassBodyOnly(self) -> None:
+        seen: list[Any] = []
+
+        class Kept(Door):
+            _machine = MethodicalMachine()
+            parent = inherited(_machine, Door)
+
+            @_machine.input()
+            def wave(self) -> None:
+                "wave"
+
+            parent.open.upon(wave, enter=parent.open, outputs=[])
+            seen.append(parent)
+
+        self.assertFalse(hasattr(Kept, "parent"))
+        with self.assertRaises(TypeError) as caught:
+            seen[0].shut  # noqa: B018
+        self.assertIn("already built", str(caught.exception))

@@ -8,7 +8,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines import EchoMachine, StateMachine
 
-from .helpers import Wire
+from ..helpers import Wire
 
 
 def traces(events: list[dict[str, object]]) -> list[tuple[object, ...]]:

@@ -24,9 +24,9 @@ from protocols.diagrams import (
 )
 from statemachines.engine.drawing import chartOf, toDot, toMermaid
 
-from .sample_machines import Awkward, Turnstile
+from ..sample_machines import Awkward, Turnstile
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMMAND = [sys.executable, "-c", "from protocols.cli import main; main()"]
 HAVE_DOT = shutil.which("dot") is not None
 

@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from protocols.framing import adapterFor
 from statemachines.engine import Timer
 
 
@@ -69,13 +68,6 @@ class TimerTests(SynchronousTestCase):
         self.assertEqual(fired, [3.0])
         timer.restart(None)
         self.assertEqual(clock.getDelayedCalls(), [])
-
-
-class AdapterForTests(SynchronousTestCase):
-    def test_unknownFraming(self) -> None:
-        with self.assertRaises(ValueError) as caught:
-            adapterFor("smoke-signals")
-        self.assertIn("line, netstring, int32, raw", str(caught.exception))
 
 
 class SharedDeadlinesTests(SynchronousTestCase):
@@ -142,3 +134,17 @@ class SharedDeadlinesTests(SynchronousTestCase):
         self.assertLess(len(deadlines.heap), 100)
         timers[0].cancel()
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class ExternalCancelTests(SynchronousTestCase):
+    def test_timersStillFireAfterTheSharedCallWasCancelledElsewhere(self) -> None:
+        # trial's cleanup cancels delayed calls left behind; the timers of
+        # that clock must keep working afterwards.
+        clock = Clock()
+        fired: list[str] = []
+        Timer(clock, Owner(lambda: fired.append("first"))).start(10)
+        [call] = clock.getDelayedCalls()
+        call.cancel()
+        Timer(clock, Owner(lambda: fired.append("second"))).start(20)
+        clock.advance(20)
+        self.assertEqual(fired, ["first", "second"])

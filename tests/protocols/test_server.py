@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from protocols.server import MachineServerFactory
 from statemachines import EchoMachine, GreetingMachine
 
-from .helpers import Wire, lost
+from ..helpers import Wire, lost
 
 
 def ipv4(host: str, port: int = 40000) -> IPv4Address:
@@ -33,7 +33,9 @@ class ConnectionLimitTests(SynchronousTestCase):
     def factory(
         self, framing: str = "line", **limits: int | None
     ) -> MachineServerFactory:
-        return MachineServerFactory(lambda: EchoMachine(self.clock), framing, **limits)
+        return MachineServerFactory(
+            lambda: EchoMachine(self.clock), framing, clock=self.clock, **limits
+        )
 
     def connect(
         self, factory: MachineServerFactory, addr: object
@@ -87,6 +89,21 @@ class ConnectionLimitTests(SynchronousTestCase):
             _, refused = self.connect(factory, ipv4("10.0.0.1"))
         self.assertEqual(refused.value(), b"")
         self.assertTrue(refused.disconnecting)
+
+    def test_refusedConnectionIsAbortedAfterTheCloseTimeout(self) -> None:
+        # A refusal that cannot be flushed (a TLS peer that never completes
+        # its handshake, a peer that never reads) does not hold on for good.
+        factory = MachineServerFactory(
+            lambda: EchoMachine(self.clock), clock=self.clock, closeTimeout=2
+        )
+        self.connect(factory, ipv4("10.0.0.1"))
+        factory.maxPerPeer = 1
+        with capturedLogs():
+            adapter, refused = self.connect(factory, ipv4("10.0.0.1"))
+            self.clock.advance(1.9)
+            self.assertFalse(refused.disconnected)  # not aborted yet
+            self.clock.advance(0.1)
+        self.assertTrue(refused.disconnected)  # aborted
 
 
 class NameTimeoutTests(SynchronousTestCase):

@@ -1,6 +1,7 @@
 """
-Wire behaviour of echo and greeting through the real adapters, on every
-framing, over StringTransport: exact bytes, bad input, arbitrary splits.
+Echo, server and client: the echo client's request matching across
+reconnections with a fake dialer and a Clock, and echo on the wire through
+the real adapters, on every framing.
 """
 
 from __future__ import annotations
@@ -10,13 +11,101 @@ from hypothesis import strategies as st
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
-from statemachines.echo import EchoMachine
-from statemachines.greeting import GreetingMachine, InvalidName, validateName
+from statemachines.echo import ClientStopped, EchoClientMachine, EchoMachine
 
-from .helpers import Wire, frame, unframe
+from .helpers import (
+    RecordingLink,
+    Wire,
+    frame,
+    lost,
+    makeClient,
+    unframe,
+)
 
 FRAMED = ["line", "netstring", "int32"]
 BINARY = bytes(range(256)).replace(b"\r\n", b"")
+
+
+class Loop:
+    """An echo server in a test: what the machine sends comes straight back."""
+
+    def __init__(self, machine: EchoClientMachine) -> None:
+        self.machine = machine
+        self.link = RecordingLink()
+        machine.connectionMade(self.link)
+
+    def echoAll(self) -> None:
+        sent, self.link.sent = self.link.sent, []
+        for m in sent:
+            self.machine.messageReceived(m)
+
+
+class EchoClientTests(SynchronousTestCase):
+    def test_repliesInOrder(self) -> None:
+        machine, dialer, clock = makeClient(EchoClientMachine)
+        machine.start()
+        loop = Loop(machine)
+        first = machine.echo([b"a", b"b"])
+        second = machine.echo([b"c"])
+        self.assertEqual(loop.link.sent, [b"a", b"b", b"c"])
+        loop.echoAll()
+        self.assertEqual(self.successResultOf(first), [b"a", b"b"])
+        self.assertEqual(self.successResultOf(second), [b"c"])
+        self.assertEqual(self.successResultOf(machine.echo([])), [])
+
+    def test_queuedUntilConnected(self) -> None:
+        machine, dialer, clock = makeClient(EchoClientMachine)
+        d = machine.echo([b"early"])
+        machine.start()
+        loop = Loop(machine)
+        self.assertEqual(loop.link.sent, [b"early"])
+        loop.echoAll()
+        self.assertEqual(self.successResultOf(d), [b"early"])
+
+    def test_unansweredResentAfterReconnect(self) -> None:
+        machine, dialer, clock = makeClient(EchoClientMachine)
+        machine.start()
+        loop = Loop(machine)
+        d = machine.echo([b"1", b"2", b"3"])
+        machine.messageReceived(b"1")
+        machine.connectionLost(lost())
+        d2 = machine.echo([b"4"])
+        clock.advance(2.0)
+        loop = Loop(machine)
+        self.assertEqual(loop.link.sent, [b"2", b"3", b"4"])
+        loop.echoAll()
+        self.assertEqual(self.successResultOf(d), [b"1", b"2", b"3"])
+        self.assertEqual(self.successResultOf(d2), [b"4"])
+
+    def test_rawRepliesCutByLength(self) -> None:
+        machine, dialer, clock = makeClient(EchoClientMachine, boundaries=False)
+        machine.start()
+        Loop(machine)
+        d = machine.echo([b"abc", b"", b"defg"])
+        machine.messageReceived(b"ab")
+        machine.messageReceived(b"cde")
+        self.assertNoResult(d)
+        machine.messageReceived(b"fg")
+        self.assertEqual(self.successResultOf(d), [b"abc", b"", b"defg"])
+
+    def test_stopFailsOutstanding(self) -> None:
+        machine, dialer, clock = makeClient(EchoClientMachine)
+        machine.start()
+        Loop(machine)
+        d = machine.echo([b"never answered"])
+        machine.stop()
+        machine.connectionLost(lost())
+        self.failureResultOf(d, ClientStopped)
+        self.failureResultOf(machine.echo([b"after"]), ClientStopped)
+
+    def test_unsolicitedReplyIsAnError(self) -> None:
+        machine, dialer, clock = makeClient(EchoClientMachine)
+        machine.start()
+        loop = Loop(machine)
+        with capturedLogs():
+            machine.messageReceived(b"who asked?")
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+        self.assertTrue(loop.link.aborted)
 
 
 class EchoWireTests(SynchronousTestCase):
@@ -124,95 +213,3 @@ class EchoWireTests(SynchronousTestCase):
         for c in chunks:
             wire.adapter.dataReceived(c)
         self.assertEqual(wire.transport.value(), b"".join(chunks))
-
-
-class GreetingWireTests(SynchronousTestCase):
-    def test_dialogue(self) -> None:
-        wire = Wire(GreetingMachine, "line")
-        self.assertEqual(wire.transport.value(), b"Hello! What is your name?\r\n")
-        wire.transport.clear()
-        wire.adapter.dataReceived(b"  Alice  \r\nhow are you\r\n\xff\x00\r\n")
-        self.assertEqual(
-            wire.transport.value(),
-            b"Hello, Alice!\r\nhow are you\r\n\xff\x00\r\n",
-        )
-        self.assertEqual(wire.machine.state, "receiving")
-
-    def test_unicodeName(self) -> None:
-        wire = Wire(GreetingMachine, "line")
-        wire.received()
-        wire.send("Zo\u00eb \u6771".encode())
-        self.assertEqual(wire.received(), ["Hello, Zo\u00eb \u6771!".encode()])
-
-    def test_invalidNamesThenGoodbye(self) -> None:
-        wire = Wire(GreetingMachine, "line")
-        wire.received()
-        wire.send(b"   ")
-        self.assertEqual(
-            wire.received(), [b"Error: name is empty", b"What is your name?"]
-        )
-        wire.send(b"\xc3\x28")
-        self.assertEqual(
-            wire.received(), [b"Error: name is not valid UTF-8", b"What is your name?"]
-        )
-        self.assertFalse(wire.transport.disconnecting)
-        wire.send(b"x" * 65)
-        self.assertEqual(
-            wire.received(), [b"Error: name is longer than 64 characters", b"Goodbye."]
-        )
-        self.assertTrue(wire.transport.disconnecting)
-        wire.send(b"Alice")  # already closing: ignored
-        self.assertEqual(wire.received(), [])
-        wire.lose()
-        self.assertEqual(wire.machine.state, "closed")
-
-    def test_validNameResetsTheCount(self) -> None:
-        wire = Wire(GreetingMachine, "line")
-        wire.send(b"", b"", b"Bob")
-        self.assertEqual(wire.received()[-1], b"Hello, Bob!")
-        self.assertEqual(wire.machine.state, "receiving")
-
-    def test_controlCharacters(self) -> None:
-        wire = Wire(GreetingMachine, "line")
-        wire.received()
-        wire.send(b"Bo\x07b")
-        self.assertEqual(wire.received()[0], b"Error: name contains control characters")
-
-    def test_greetingOnNetstring(self) -> None:
-        wire = Wire(GreetingMachine, "netstring")
-        self.assertEqual(wire.received(), [b"Hello! What is your name?"])
-        wire.send(b"Carol", b"bin\r\n\x00")
-        self.assertEqual(wire.received(), [b"Hello, Carol!", b"bin\r\n\x00"])
-
-    def test_overlongNameLine(self) -> None:
-        wire = Wire(GreetingMachine, "line", maxFrameLength=32)
-        wire.received()
-        wire.send(b"n" * 40)
-        self.assertEqual(wire.received(), [b"Error: line longer than 32 bytes"])
-        self.assertTrue(wire.transport.disconnecting)
-
-
-class ValidateNameTests(SynchronousTestCase):
-    def test_limits(self) -> None:
-        self.assertEqual(validateName(b"a" * 64), "a" * 64)
-        self.assertEqual(validateName("\u00e9".encode() * 64), "\u00e9" * 64)
-        self.assertRaises(InvalidName, validateName, b"a" * 65)
-        self.assertEqual(validateName(b" \t "[0:1] + b"Al Bo "), "Al Bo")
-        self.assertRaises(InvalidName, validateName, b"tab\there")
-
-    @given(st.binary(max_size=80))
-    def test_acceptedNamesObeyTheRules(self, raw: bytes) -> None:
-        try:
-            name = validateName(raw)
-        except InvalidName as e:
-            self.assertTrue(str(e).startswith("name "))
-            return
-        self.assertEqual(name, raw.decode("utf-8").strip(" "))
-        self.assertTrue(1 <= len(name) <= 64)
-        self.assertFalse(any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name))
-
-    @given(st.text(min_size=1, max_size=64).map(lambda s: s.strip(" ")))
-    def test_printableTextAccepted(self, text: str) -> None:
-        if not text or any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text):
-            return
-        self.assertEqual(validateName(text.encode()), text)

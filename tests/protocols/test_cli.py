@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.cli import DEFAULT_LISTEN, parser
 
-from .helpers import COMMAND, TIMEOUT, serveInSubprocess
+from ..helpers import COMMAND, TIMEOUT, serveInSubprocess
 
 
 class ParserTests(SynchronousTestCase):

@@ -22,9 +22,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.twistplugin import Options, TwistServer, makeService
 
-from .helpers import TIMEOUT
+from ..helpers import TIMEOUT
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TWIST = [sys.executable, "-m", "twisted"]  # what the ``twist`` script runs
 
 

@@ -6,6 +6,7 @@ the same outputs, return values, final states and rejections.
 
 from __future__ import annotations
 
+import linecache
 from typing import Any
 
 from automat import MethodicalMachine, NoTransition
@@ -23,7 +24,7 @@ from statemachines import (
 )
 from statemachines.testing import automatState, onAutomatRuntime
 
-from .helpers import RecordingLink, lost
+from ..helpers import RecordingLink, lost
 
 
 def recording(cls: type[StateMachine]) -> type[Any]:
@@ -311,3 +312,103 @@ class ReentrancyTests(SynchronousTestCase):
         # tick 2 queues (tick 1, tock); tick 1 queues (tick 0, tock) and runs
         # them as it ends, before tick 2's tock.
         self.assertEqual(ticker.log, ["tick 2", "tick 1", "tick 0", "tock", "tock"])
+
+
+class GeneratedSourceTests(SynchronousTestCase):
+    """Generated functions show their source in tracebacks, as attrs' do."""
+
+    def test_hookExceptionShowsTheGeneratedLine(self) -> None:
+        class Boom(StateMachine):
+            m = MethodicalMachine()
+
+            def __init__(self) -> None:
+                self.errors: list[MachineError] = []
+
+            @m.state(initial=True)
+            def calm(self) -> None:
+                "calm"
+
+            @m.input()
+            def light(self, fuse: int) -> None:
+                "light"
+
+            @m.output()
+            def _explode(self, fuse: int) -> None:
+                raise ValueError(f"boom after {fuse}")
+
+            calm.upon(light, enter=calm, outputs=[_explode])
+
+            def machineError(self, error: MachineError) -> None:
+                self.errors.append(error)
+
+        boom = Boom()
+        boom.light(3)
+        [error] = boom.errors
+        assert error.failure is not None
+        traceback = error.failure.getTraceback()
+        # The self-loop runs inline in the input function:
+        self.assertIn("<txmachines GeneratedSourceTests", traceback)
+        self.assertIn("Boom.light>", traceback)
+        self.assertIn("result = [s0_o0(self, fuse)]", traceback)
+        self.assertIn("boom after 3", traceback)
+
+    def test_everyGeneratedFunctionHasItsOwnFile(self) -> None:
+        files = {
+            function.__code__.co_filename
+            for table in GreetingMachine._txmTables.values()
+            for function in table.values()
+        }
+        self.assertIn("<txmachines GreetingMachine.naming.nameAccepted>", files)
+        self.assertEqual(len(files), len(GreetingMachine.blueprint.transitions))
+        for filename in files:
+            self.assertEqual(linecache.getline(filename, 1)[:15], "def transition(")
+
+    def test_sameNameDifferentSourceGetsAnotherFile(self) -> None:
+        def make(greeting: bytes) -> type[StateMachine]:
+            class Twin(StateMachine):
+                m = MethodicalMachine()
+
+                @m.state(initial=True)
+                def a(self) -> None:
+                    "a"
+
+                @m.input()
+                def go(self) -> None:
+                    "go"
+
+                @m.output()
+                def _say(self) -> bytes:
+                    return greeting
+
+                a.upon(go, enter=a, outputs=[_say, _say] if greeting else [_say])
+
+            return Twin
+
+        first, second = make(b""), make(b"twice")
+        self.assertNotEqual(
+            first.go.__code__.co_filename, second.go.__code__.co_filename
+        )
+        self.assertEqual(second.go(second()), [b"twice", b"twice"])
+
+
+class PositionalOnlyTests(SynchronousTestCase):
+    def test_positionalOnlyOutputParameterIsPassedByPosition(self) -> None:
+        class Plain(StateMachine):
+            m = MethodicalMachine()
+
+            @m.state(initial=True)
+            def a(self) -> None:
+                "a"
+
+            @m.input()
+            def go(self, x: int) -> None:
+                "go"
+
+            @m.output()
+            def _double(self, x: int, /) -> int:
+                return 2 * x
+
+            a.upon(go, enter=a, outputs=[_double])
+
+        self.assertEqual(Plain().go(4), [8])
+        self.assertEqual(onAutomatRuntime(Plain).go(4), [8])

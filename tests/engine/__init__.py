@@ -1,0 +1,1 @@
+"""Tests of statemachines.engine, one module each."""

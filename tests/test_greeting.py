@@ -1,0 +1,170 @@
+"""
+Greeting, server and client: the client's handshake with a fake dialer and
+a Clock, and the server on the wire through the real adapters, on every
+framing, with name validation.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
+from twisted.trial.unittest import SynchronousTestCase
+
+from statemachines.greeting import (
+    GreetingClientMachine,
+    GreetingMachine,
+    GreetingRefused,
+    InvalidName,
+    validateName,
+)
+
+from .helpers import RecordingLink, Wire, lost, makeClient
+
+
+class GreetingClientTests(SynchronousTestCase):
+    def connect(self) -> tuple[GreetingClientMachine, RecordingLink, Clock]:
+        machine, dialer, clock = makeClient(GreetingClientMachine, name="Alice")
+        machine.start()
+        link = RecordingLink()
+        machine.connectionMade(link)
+        return machine, link, clock
+
+    def test_greeted(self) -> None:
+        machine, link, clock = self.connect()
+        greeted = machine.whenGreeted()
+        echoed = machine.echo([b"later"])
+        self.assertEqual(link.sent, [])  # nothing before the banner
+        machine.messageReceived(b"Hello! What is your name?")
+        self.assertEqual((machine.state, link.sent), ("naming", [b"Alice"]))
+        machine.messageReceived(b"Hello, Alice!")
+        self.assertEqual(self.successResultOf(greeted), "Hello, Alice!")
+        self.assertEqual(link.sent, [b"Alice", b"later"])
+        machine.messageReceived(b"later")
+        self.assertEqual(self.successResultOf(echoed), [b"later"])
+        self.assertEqual(self.successResultOf(machine.whenGreeted()), "Hello, Alice!")
+
+    def test_refusedStops(self) -> None:
+        machine, link, clock = self.connect()
+        greeted = machine.whenGreeted()
+        machine.messageReceived(b"Hello! What is your name?")
+        with capturedLogs():
+            machine.messageReceived(b"Error: name is empty")
+        failure = self.failureResultOf(greeted, GreetingRefused)
+        self.assertEqual(str(failure.value), "name is empty")
+        self.assertEqual((machine.state, link.closing), ("quitting", True))
+        machine.messageReceived(b"What is your name?")
+        machine.connectionLost(lost())
+        self.assertEqual((machine.state, clock.getDelayedCalls()), ("stopped", []))
+
+    def test_wrongBannerDropsTheConnection(self) -> None:
+        machine, link, clock = self.connect()
+        with capturedLogs():
+            machine.messageReceived(b"SSH-2.0-OpenSSH")
+        self.assertEqual(len(self.flushLoggedErrors()), 1)
+        self.assertTrue(link.aborted)
+
+    def test_greetsAgainAfterReconnect(self) -> None:
+        machine, link, clock = self.connect()
+        machine.messageReceived(b"Hello! What is your name?")
+        machine.connectionLost(lost())
+        clock.advance(2.0)
+        link2 = RecordingLink()
+        machine.connectionMade(link2)
+        machine.messageReceived(b"Hello! What is your name?")
+        self.assertEqual(link2.sent, [b"Alice"])
+        machine.messageReceived(b"Hello, Alice!")
+        self.assertEqual(self.successResultOf(machine.whenGreeted()), "Hello, Alice!")
+
+
+class GreetingWireTests(SynchronousTestCase):
+    def test_dialogue(self) -> None:
+        wire = Wire(GreetingMachine, "line")
+        self.assertEqual(wire.transport.value(), b"Hello! What is your name?\r\n")
+        wire.transport.clear()
+        wire.adapter.dataReceived(b"  Alice  \r\nhow are you\r\n\xff\x00\r\n")
+        self.assertEqual(
+            wire.transport.value(),
+            b"Hello, Alice!\r\nhow are you\r\n\xff\x00\r\n",
+        )
+        self.assertEqual(wire.machine.state, "receiving")
+
+    def test_unicodeName(self) -> None:
+        wire = Wire(GreetingMachine, "line")
+        wire.received()
+        wire.send("Zo\u00eb \u6771".encode())
+        self.assertEqual(wire.received(), ["Hello, Zo\u00eb \u6771!".encode()])
+
+    def test_invalidNamesThenGoodbye(self) -> None:
+        wire = Wire(GreetingMachine, "line")
+        wire.received()
+        wire.send(b"   ")
+        self.assertEqual(
+            wire.received(), [b"Error: name is empty", b"What is your name?"]
+        )
+        wire.send(b"\xc3\x28")
+        self.assertEqual(
+            wire.received(), [b"Error: name is not valid UTF-8", b"What is your name?"]
+        )
+        self.assertFalse(wire.transport.disconnecting)
+        wire.send(b"x" * 65)
+        self.assertEqual(
+            wire.received(), [b"Error: name is longer than 64 characters", b"Goodbye."]
+        )
+        self.assertTrue(wire.transport.disconnecting)
+        wire.send(b"Alice")  # already closing: ignored
+        self.assertEqual(wire.received(), [])
+        wire.lose()
+        self.assertEqual(wire.machine.state, "closed")
+
+    def test_validNameResetsTheCount(self) -> None:
+        wire = Wire(GreetingMachine, "line")
+        wire.send(b"", b"", b"Bob")
+        self.assertEqual(wire.received()[-1], b"Hello, Bob!")
+        self.assertEqual(wire.machine.state, "receiving")
+
+    def test_controlCharacters(self) -> None:
+        wire = Wire(GreetingMachine, "line")
+        wire.received()
+        wire.send(b"Bo\x07b")
+        self.assertEqual(wire.received()[0], b"Error: name contains control characters")
+
+    def test_greetingOnNetstring(self) -> None:
+        wire = Wire(GreetingMachine, "netstring")
+        self.assertEqual(wire.received(), [b"Hello! What is your name?"])
+        wire.send(b"Carol", b"bin\r\n\x00")
+        self.assertEqual(wire.received(), [b"Hello, Carol!", b"bin\r\n\x00"])
+
+    def test_overlongNameLine(self) -> None:
+        wire = Wire(GreetingMachine, "line", maxFrameLength=32)
+        wire.received()
+        wire.send(b"n" * 40)
+        self.assertEqual(wire.received(), [b"Error: line longer than 32 bytes"])
+        self.assertTrue(wire.transport.disconnecting)
+
+
+class ValidateNameTests(SynchronousTestCase):
+    def test_limits(self) -> None:
+        self.assertEqual(validateName(b"a" * 64), "a" * 64)
+        self.assertEqual(validateName("\u00e9".encode() * 64), "\u00e9" * 64)
+        self.assertRaises(InvalidName, validateName, b"a" * 65)
+        self.assertEqual(validateName(b" \t "[0:1] + b"Al Bo "), "Al Bo")
+        self.assertRaises(InvalidName, validateName, b"tab\there")
+
+    @given(st.binary(max_size=80))
+    def test_acceptedNamesObeyTheRules(self, raw: bytes) -> None:
+        try:
+            name = validateName(raw)
+        except InvalidName as e:
+            self.assertTrue(str(e).startswith("name "))
+            return
+        self.assertEqual(name, raw.decode("utf-8").strip(" "))
+        self.assertTrue(1 <= len(name) <= 64)
+        self.assertFalse(any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name))
+
+    @given(st.text(min_size=1, max_size=64).map(lambda s: s.strip(" ")))
+    def test_printableTextAccepted(self, text: str) -> None:
+        if not text or any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text):
+            return
+        self.assertEqual(validateName(text.encode()), text)
