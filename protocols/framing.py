@@ -112,8 +112,15 @@ class MachineAdapter(Protocol):
             self._fireReady()
 
     def _fireReady(self) -> None:
-        ready, self.ready = self.ready, None
+        ready = self.ready
         assert ready is not None
+        if ready.called:
+            # The dial was cancelled, but the endpoint connected anyway:
+            # nobody wants this connection.  (``ready`` stays set, so its
+            # loss is not reported to the machine either.)
+            self.abortConnection()
+            return
+        self.ready = None
         ready.callback(self)
 
     # -- IPushProducer: the transport pauses us while its buffer is full -------

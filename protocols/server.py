@@ -84,6 +84,7 @@ class MachineServerFactory(Factory):
         self.maxPerPeer = maxPerPeer
         self.machines: dict[ConnectionMachine, str] = {}  # machine -> peerKey
         self.perPeer: dict[str, int] = {}
+        self.refused: set[RefusedConnection] = set()  # until they are closed
         self._onClosed = self._closed  # one bound method for all machines
 
     def buildProtocol(self, addr: IAddress | None) -> MachineAdapter:
@@ -94,6 +95,8 @@ class MachineServerFactory(Factory):
                 "refused a connection from {peer}: {reason}", peer=peer, reason=reason
             )
             refused = RefusedConnection(self.clock, reason, self.closeTimeout)
+            self.refused.add(refused)
+            refused.notifyClosed(self.refused.discard)
             return self.adapterClass(refused, self.maxFrameLength)
         machine = self.makeMachine()
         self.machines[machine] = peer
@@ -121,8 +124,9 @@ class MachineServerFactory(Factory):
 
     def closeAll(self) -> Deferred[list[tuple[bool, None]]]:
         """Ask every connection to close; fires once all are gone."""
-        waiting = [m.whenClosed() for m in list(self.machines)]
-        for machine in list(self.machines):
+        machines = [*self.machines, *self.refused]
+        waiting = [m.whenClosed() for m in machines]
+        for machine in machines:
             machine.close()
         return DeferredList(waiting)
 

@@ -128,8 +128,20 @@ def _automatMachine(
     return machine, states, automatInputs
 
 
+def _checkStates(cls: type, blueprint: Blueprint) -> None:
+    """A subclass may not replace a state with something else."""
+    for name in blueprint.states:
+        value = _lookup(cls, name)
+        if automat.kindOf(value) != "state":
+            raise TypeError(
+                f"{cls.__qualname__}.{name} replaces the state {name!r} with "
+                f"{value!r}; a subclass may not turn a state into something else"
+            )
+
+
 def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None:
     """Build and install ``cls``'s machine; ``attribute`` names its Automat one."""
+    _checkStates(cls, blueprint)
     inputs = {
         name: _resolve(cls, name, "input", method)
         for name, method in blueprint.inputs.items()

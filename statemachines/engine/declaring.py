@@ -94,6 +94,12 @@ class Inherited:
             f"{self._parent.__qualname__} has no state, input or output named {name!r}"
         )
 
+    def _close(self) -> None:
+        """The class is built: from now on any use of a stand-in is an error."""
+        self._closed = True
+        for name in _declaredNames(self._blueprint):
+            self.__dict__.pop(name, None)
+
     def __dir__(self) -> list[str]:
         return list(_declaredNames(self._blueprint))
 
@@ -188,7 +194,12 @@ def collect(cls: type, base: Blueprint) -> Blueprint:
     # Stand-ins serve the class body only: the class does not keep them.
     for name, value in list(vars(cls).items()):
         if isinstance(value, Inherited):
-            value._closed = True
+            if value._parent not in cls.__mro__[1:]:
+                raise TypeError(
+                    f"{cls.__qualname__}: inherited({value._parent.__qualname__}) "
+                    f"names a class that is not one of its parents"
+                )
+            value._close()
             delattr(cls, name)
     return blueprint
 

@@ -62,7 +62,12 @@ class TransitionObservers:
                 outputs=outputs,
             )
         for observer in self.observers:
-            observer(machine, old, input, new, outputs)
+            try:
+                observer(machine, old, input, new, outputs)
+            except Exception:
+                self.log.failure(
+                    "transition observer {observer!r} failed", observer=observer
+                )
 
     def add(self, observer: TransitionObserver) -> None:
         """

@@ -357,6 +357,31 @@ class DeclarationMistakeTests(SynchronousTestCase):
             seen.append(parent)
 
         self.assertFalse(hasattr(Kept, "parent"))
+        for name in ("shut", "open"):  # open was used in the body
+            with self.assertRaises(TypeError) as caught:
+                getattr(seen[0], name)
+            self.assertIn("already built", str(caught.exception))
+
+    def test_inheritedFromANonParentRefused(self) -> None:
         with self.assertRaises(TypeError) as caught:
-            seen[0].shut  # noqa: B018
-        self.assertIn("already built", str(caught.exception))
+
+            class Stranger(StateMachine):
+                _machine = MethodicalMachine()
+                parent = inherited(_machine, Door)
+
+                @_machine.state(initial=True)
+                def here(self) -> None:
+                    "here"
+
+                parent.shut.upon(parent.push, enter=here, outputs=[])
+
+        self.assertIn("not one of its parents", str(caught.exception))
+
+    def test_stateReplacedByPlainMethodRefused(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Flat(Door):
+                def shut(self) -> None:  # type: ignore[override]
+                    pass
+
+        self.assertIn("replaces the state 'shut'", str(caught.exception))

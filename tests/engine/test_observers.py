@@ -92,3 +92,24 @@ class TracingTests(SynchronousTestCase):
                 self.assertNotIn("TRACE", transition.__source__)
             for transition in traced[state].values():
                 self.assertIn("TRACE(self", transition.__source__)
+
+
+class ObserverFailureTests(SynchronousTestCase):
+    def test_raisingObserverIsLoggedAndTheMachineGoesOn(self) -> None:
+        from statemachines.engine.observers import OBSERVERS
+
+        def broken(*args: object) -> None:
+            raise RuntimeError("observer bug")
+
+        wire = Wire(EchoMachine)
+        wire.machine.setTracing(True)
+        OBSERVERS.add(broken)
+        self.addCleanup(OBSERVERS.remove, broken)
+        with capturedLogs() as events:
+            wire.send(b"hi")
+        self.assertEqual(wire.received(), [b"hi"])
+        self.assertEqual(wire.machine.state, "receiving")
+        failures = [e for e in events if "log_failure" in e]
+        self.assertTrue(failures)
+        self.assertTrue(failures[0]["log_failure"].check(RuntimeError))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), len(failures))

@@ -105,6 +105,18 @@ class ConnectionLimitTests(SynchronousTestCase):
             self.clock.advance(0.1)
         self.assertTrue(refused.disconnected)  # aborted
 
+    def test_closeAllClosesRefusedConnectionsToo(self) -> None:
+        factory = self.factory(maxConnections=None, maxPerPeer=1)
+        self.connect(factory, ipv4("10.0.0.1"))
+        with capturedLogs():
+            refusedAdapter, _ = self.connect(factory, ipv4("10.0.0.1"))
+        self.assertEqual(len(factory.refused), 1)
+        done = factory.closeAll()
+        for machine in [*factory.machines, *factory.refused]:
+            machine.connectionLost(lost())
+        self.successResultOf(done)
+        self.assertEqual(factory.refused, set())
+
 
 class NameTimeoutTests(SynchronousTestCase):
     def test_noNameInTime(self) -> None:
