@@ -7,8 +7,10 @@ what users get; what is here is only for this project's own tests.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
@@ -17,11 +19,21 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.testing import Wire, frame, residentBytes, unframe
-from statemachines.client import ClientMachine
+from statemachines import (
+    ClientMachine,
+    ConnectionMachine,
+    EchoClientMachine,
+    EchoMachine,
+    GreetingClientMachine,
+    GreetingMachine,
+)
 from statemachines.testing import RecordingDialer, RecordingLink, connected
 
 __all__ = [
     "COMMAND",
+    "HAVE_DOT",
+    "ROOT",
+    "SHIPPED_MACHINES",
     "TIMEOUT",
     "RecordingDialer",
     "RecordingLink",
@@ -33,6 +45,7 @@ __all__ = [
     "refused",
     "residentBytes",
     "serveInSubprocess",
+    "snapshot",
     "unframe",
 ]
 
@@ -56,6 +69,21 @@ def makeClient(
 
 COMMAND = [sys.executable, "-c", "from protocols.cli import main; main()"]
 TIMEOUT = 30
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+HAVE_DOT = shutil.which("dot") is not None
+SHIPPED_MACHINES = [
+    ConnectionMachine,
+    EchoMachine,
+    GreetingMachine,
+    ClientMachine,
+    EchoClientMachine,
+    GreetingClientMachine,
+]
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file in ``directory``, by name."""
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
 
 
 def serveInSubprocess(

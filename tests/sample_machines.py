@@ -1,10 +1,13 @@
-"""Machines the diagram tests draw: a user's subclass, plain Automat classes."""
+"""
+Machines tests share: a user's subclass and plain Automat classes (which
+the diagram tests draw), and `Door`, a small StateMachine to subclass.
+"""
 
 from __future__ import annotations
 
 from automat import MethodicalMachine
 
-from statemachines import GreetingMachine, inherited
+from statemachines import GreetingMachine, MachineError, StateMachine, inherited
 
 
 class PoliteGreetingMachine(GreetingMachine):
@@ -117,3 +120,41 @@ class Awkward:
         pass
 
     s1.upon(i1, enter=s2, outputs=[o1])
+
+
+class Door(StateMachine):
+    _machine = MethodicalMachine()
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.errors: list[MachineError] = []
+
+    def machineError(self, error: MachineError) -> None:
+        self.errors.append(error)
+
+    @_machine.state(initial=True)
+    def shut(self) -> None:
+        "Shut."
+
+    @_machine.state()
+    def open(self) -> None:
+        "Open."
+
+    @_machine.input()
+    def push(self) -> None:
+        "Push the door."
+
+    @_machine.input()
+    def pull(self) -> None:
+        "Pull the door."
+
+    @_machine.output()
+    def _creak(self) -> None:
+        self.log.append("creak")
+
+    @_machine.output()
+    def _slam(self) -> None:
+        self.log.append("slam")
+
+    shut.upon(push, enter=open, outputs=[_creak])
+    open.upon(pull, enter=shut, outputs=[_slam])

@@ -260,32 +260,3 @@ class EveryPairTests(SynchronousTestCase):
                 )
                 self.assertEqual(machine.state, "closing")
                 self.assertEqual(link.errors, ["protocol violation"])
-
-
-class LastResortTests(SynchronousTestCase):
-    def test_stateWithoutFailedAborts(self) -> None:
-        """A subclass state that cannot even fail: log, abort, never loop."""
-        from automat import MethodicalMachine
-
-        from statemachines import inherited
-
-        class Limbo(ConnectionMachine):
-            _machine = MethodicalMachine()
-            parent = inherited(_machine, ConnectionMachine)
-
-            @_machine.state()
-            def limbo(self) -> None:
-                "Accepts nothing at all."
-
-            parent.connected.upon(parent.messageReceived, enter=limbo, outputs=[])
-
-        machine, link, clock = connected(Limbo)
-        machine.messageReceived(b"in")
-        with capturedLogs() as events:
-            machine.messageReceived(b"again")
-        self.assertEqual(
-            [(e["log_level"].name, e["input"]) for e in events],
-            [("warn", "messageReceived"), ("error", "failed")],
-        )
-        self.assertTrue(link.aborted)
-        self.assertEqual(machine.state, "limbo")

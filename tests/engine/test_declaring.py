@@ -11,51 +11,14 @@ from typing import Any
 from automat import MethodicalMachine
 from twisted.trial.unittest import SynchronousTestCase
 
-from statemachines import MachineError, StateMachine, inherited
+from statemachines import StateMachine, inherited
 from statemachines.connection import ConnectionMachine
 from statemachines.echo import EchoMachine
 from statemachines.engine.automatinternals import transitionsOf
 from statemachines.greeting import GreetingMachine
 
 from ..helpers import connected
-
-
-class Door(StateMachine):
-    _machine = MethodicalMachine()
-
-    def __init__(self) -> None:
-        self.log: list[str] = []
-        self.errors: list[MachineError] = []
-
-    def machineError(self, error: MachineError) -> None:
-        self.errors.append(error)
-
-    @_machine.state(initial=True)
-    def shut(self) -> None:
-        "Shut."
-
-    @_machine.state()
-    def open(self) -> None:
-        "Open."
-
-    @_machine.input()
-    def push(self) -> None:
-        "Push the door."
-
-    @_machine.input()
-    def pull(self) -> None:
-        "Pull the door."
-
-    @_machine.output()
-    def _creak(self) -> None:
-        self.log.append("creak")
-
-    @_machine.output()
-    def _slam(self) -> None:
-        self.log.append("slam")
-
-    shut.upon(push, enter=open, outputs=[_creak])
-    open.upon(pull, enter=shut, outputs=[_slam])
+from ..sample_machines import Door
 
 
 def snapshot(cls: type[StateMachine]) -> object:
@@ -277,42 +240,6 @@ class SubclassingTests(SynchronousTestCase):
         echo, link, _ = connected(EchoMachine)
         echo.messageReceived(b"hi")
         self.assertEqual((echo.state, link.sent), ("receiving", [b"hi"]))
-
-
-class GuardTests(SynchronousTestCase):
-    def test_rejectedInputReported(self) -> None:
-        door = Door()
-        result = door.pull()
-        self.assertIsNone(result)
-        self.assertEqual(door.errors, [MachineError("rejected", "shut", "pull")])
-        self.assertEqual(door.state, "shut")
-
-    def test_outputExceptionReported(self) -> None:
-        class Jammed(Door):
-            def _creak(self) -> None:
-                raise RuntimeError("jammed")
-
-        door = Jammed()
-        door.push()
-        [error] = door.errors
-        self.assertEqual(
-            (error.kind, error.state, error.input), ("failed", "open", "push")
-        )
-        assert error.failure is not None
-        self.assertTrue(error.failure.check(RuntimeError))
-
-    def test_errorInErrorHandlerDoesNotLoop(self) -> None:
-        unhandled: list[MachineError] = []
-
-        class Fragile(Door):
-            def machineError(self, error: MachineError) -> None:
-                self.pull()  # rejected again, while handling
-
-            def machineErrorUnhandled(self, error: MachineError) -> None:
-                unhandled.append(error)
-
-        Fragile().pull()
-        self.assertEqual(unhandled, [MachineError("rejected", "shut", "pull")])
 
 
 class DeclarationMistakeTests(SynchronousTestCase):

@@ -1,0 +1,120 @@
+"""
+Drawing machines as text: deterministic DOT and Mermaid, whatever the hash
+seed, for txmachines machines and plain Automat classes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from protocols.diagrams import (
+    SHIPPED,
+    drawings,
+    renderSvg,
+)
+from statemachines.engine.drawing import chartOf, toDot, toMermaid
+
+from ..helpers import COMMAND, HAVE_DOT, ROOT, snapshot
+from ..sample_machines import Awkward, Turnstile
+
+
+class DeterminismTests(SynchronousTestCase):
+    def render(self, seed: str, targets: list[str]) -> dict[str, bytes]:
+        out = Path(self.mktemp()).absolute()
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        result = subprocess.run(
+            COMMAND + ["diagrams", "--output", str(out), *targets],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            cwd=out.parent,
+        )
+        self.assertIn(result.returncode, (0, 1), result.stderr)
+        return snapshot(out)
+
+    def test_sameBytesWhateverTheHashSeedAndOrder(self) -> None:
+        first = self.render("0", SHIPPED)
+        for seed, targets in (
+            ("1", SHIPPED),
+            ("2", SHIPPED[::-1]),
+            ("987", SHIPPED),
+            ("random", SHIPPED[::-1]),
+        ):
+            self.assertEqual(self.render(seed, targets), first, seed)
+        self.assertEqual(len(first), 3 * len(SHIPPED) if HAVE_DOT else 2 * len(SHIPPED))
+
+    def test_automatOwnDrawingIsNotStable(self) -> None:
+        """Why we draw ourselves: Automat's asDigraph varies with the hash seed."""
+        code = (
+            "from tests.sample_machines import Turnstile;"
+            "print(Turnstile.machine.asDigraph().source)"
+        )
+        outputs = set()
+        for seed in ("0", "1", "2", "3", "4", "5", "6", "7"):
+            result = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                timeout=60,
+                env=dict(os.environ, PYTHONHASHSEED=seed),
+                cwd=ROOT,
+            )
+            outputs.add(result.stdout)
+        self.assertGreater(len(outputs), 1)
+
+
+class DrawingTests(SynchronousTestCase):
+    def test_userSubclassLeavesParentFilesAlone(self) -> None:
+        before = {d.name: (d.dot, d.mermaid) for d in drawings(SHIPPED)}
+        [polite] = drawings(["tests.sample_machines:PoliteGreetingMachine"])
+        after = {d.name: (d.dot, d.mermaid) for d in drawings(SHIPPED)}
+        self.assertEqual(after, before)
+        self.assertIn('label="titling", style="rounded,filled"', polite.dot)
+        self.assertIn('s5 [label="naming"];', polite.dot)  # inherited: not filled
+        self.assertIn("extends GreetingMachine", polite.dot)
+        self.assertIn("class s6 added", polite.mermaid)
+        self.assertIn("s5 --> s6 : nameAccepted / _askTitle", polite.mermaid)
+
+    def test_plainAutomatClass(self) -> None:
+        chart = chartOf(Turnstile)
+        self.assertEqual(chart.states, ("locked", "unlocked", "broken"))
+        self.assertEqual(chart.initial, "locked")
+        self.assertEqual(chart.terminal, frozenset({"broken"}))
+        dot = toDot(chart)
+        self.assertIn("start -> s0;", dot)
+        self.assertIn('s2 [label="broken", peripheries=2];', dot)
+        self.assertIn('s0 -> s0 [label="push\\l"];', dot)
+        self.assertIn('s0 -> s1 [label="coin / _unlock\\l"];', dot)
+        mermaid = toMermaid(chart)
+        self.assertIn("[*] --> s0", mermaid)
+        self.assertIn("s2 --> [*]", mermaid)
+        self.assertNotIn("classDef", mermaid)
+
+    def test_selfLoopsShareOneEdge(self) -> None:
+        [greeting] = [d for d in drawings(SHIPPED) if d.name == "GreetingMachine"]
+        self.assertIn(
+            's3 -> s3 [label="dataArrived\\lmessageReceived\\lbadFrame\\l'
+            "failed / _abortConnection\\lcloseRequested\\l"
+            'timeout / _abortConnection\\l"];',
+            greeting.dot,
+        )
+
+    def test_awkwardNamesEscaped(self) -> None:
+        chart = chartOf(Awkward)
+        dot = toDot(chart)
+        self.assertIn('s0 [label="node"];', dot)
+        self.assertIn(r's1 [label="end \"quoted\" {x}; -> y", peripheries=2];', dot)
+        self.assertIn(r'label="graph\\edge / state: #1 <b>\l"', dot)
+        mermaid = toMermaid(chart)
+        self.assertIn(
+            'state "end #34;quoted#34; #123;x#125;#59; -#62; y" as s1', mermaid
+        )
+        self.assertIn("s0 --> s1 : graph#92;edge / state#58; #35;1 #60;b#62;", mermaid)
+        if HAVE_DOT:
+            svg = renderSvg(dot)
+            assert svg is not None
+            self.assertIn(b"end &quot;quoted&quot; {x}; &#45;&gt; y", svg)
