@@ -50,7 +50,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from .connection import DEFAULT_CLOSE_TIMEOUT
-from .engine import ANY, Timer, inherited, rejects
+from .engine import ANY, inherited, rejects
 from .transport import NO_LINK, Link, TransportMachine
 
 __all__ = ["ClientMachine", "Dialer", "RetryPolicy"]
@@ -103,15 +103,13 @@ class ClientMachine(TransportMachine):
         @param maxAttempts: give up after this many failed attempts in a row
             (None: never).
         """
+        super().__init__(clock)  # self.timer: retry delay, then close deadline
         self.dialer = dialer
-        self.clock = clock
         self.retryPolicy: RetryPolicy = retryPolicy or backoffPolicy()
         self.closeTimeout = closeTimeout
         self.maxAttempts = maxAttempts
         self.failedAttempts = 0
         self.lastFailure: Failure | None = None
-        self.link: Link = NO_LINK
-        self.timer = Timer(clock, self)  # retry delay, then close deadline
         self._attempt: Deferred[Link] | None = None  # the dial in progress
         self._stopWaiters: list[Deferred[None]] = []
         self._connectWaiters: list[_ConnectWaiter] = []
@@ -205,10 +203,6 @@ class ClientMachine(TransportMachine):
     @_machine.input()
     def connectionFailed(self, reason: Failure) -> None:
         "The dialer's attempt failed."
-
-    @_machine.input()
-    def timeout(self) -> None:
-        "The pending timer fired."
 
     @_machine.input()
     def waiterAdded(self) -> None:
@@ -409,14 +403,14 @@ class ClientMachine(TransportMachine):
         transport.badFrame, enter=closing, outputs=[_logBadFrame, _abortConnection]
     )
     closing.upon(transport.failed, enter=closing, outputs=[_abortConnection])
-    closing.upon(timeout, enter=closing, outputs=[_abortConnection])
+    closing.upon(transport.timeout, enter=closing, outputs=[_abortConnection])
     closing.upon(stop, enter=closing, outputs=[])
     closing.upon(start, enter=restarting, outputs=[])
     closing.upon(
         transport.connectionLost, enter=stopped, outputs=[_disconnected, _stopped]
     )
 
-    reconnecting.upon(timeout, enter=connecting, outputs=[_dial])
+    reconnecting.upon(transport.timeout, enter=connecting, outputs=[_dial])
     reconnecting.upon(start, enter=reconnecting, outputs=[])
     reconnecting.upon(stop, enter=stopped, outputs=[_stopped])
     reconnecting.upon(transport.failed, enter=reconnecting, outputs=[])
@@ -428,7 +422,7 @@ class ClientMachine(TransportMachine):
         transport.badFrame, enter=restarting, outputs=[_logBadFrame, _abortConnection]
     )
     restarting.upon(transport.failed, enter=restarting, outputs=[_abortConnection])
-    restarting.upon(timeout, enter=restarting, outputs=[_abortConnection])
+    restarting.upon(transport.timeout, enter=restarting, outputs=[_abortConnection])
     restarting.upon(start, enter=restarting, outputs=[])
     restarting.upon(stop, enter=closing, outputs=[_cancelWaiters])
     restarting.upon(
@@ -470,7 +464,7 @@ class ClientMachine(TransportMachine):
     )
     noTimer = rejects(
         [connecting, connected, receiving, stopped],
-        timeout,
+        transport.timeout,
         "no timer runs in this state",
     )
     onlyRetriesRunOut = rejects(

@@ -41,7 +41,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
-from .engine import ANY, Timer, inherited, rejects
+from .engine import ANY, inherited, rejects
 from .transport import NO_LINK, Link, TransportMachine
 
 __all__ = [
@@ -72,11 +72,9 @@ class ConnectionMachine(TransportMachine):
         idleTimeout: float | None = DEFAULT_IDLE_TIMEOUT,
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
-        self.clock = clock
+        super().__init__(clock)  # self.timer: idle, then close deadline
         self.idleTimeout = idleTimeout
         self.closeTimeout = closeTimeout
-        self.link: Link = NO_LINK
-        self.timer = Timer(clock, self)  # idle, then close deadline
         self._closeObservers: list[CloseObserver] = []
 
     def onDisconnected(self, reason: Failure) -> None:
@@ -135,10 +133,6 @@ class ConnectionMachine(TransportMachine):
     @_machine.input()
     def closeRequested(self) -> None:
         "Someone on our side asked to close."
-
-    @_machine.input()
-    def timeout(self) -> None:
-        "The pending timer fired."
 
     # -- outputs --------------------------------------------------------------
 
@@ -221,7 +215,9 @@ class ConnectionMachine(TransportMachine):
         transport.badFrame, enter=closing, outputs=[_reportError, _loseConnection]
     )
     connected.upon(closeRequested, enter=closing, outputs=[_loseConnection])
-    connected.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])
+    connected.upon(
+        transport.timeout, enter=closing, outputs=[_reportIdle, _loseConnection]
+    )
     connected.upon(
         transport.failed, enter=closing, outputs=[_reportError, _loseConnection]
     )
@@ -235,7 +231,9 @@ class ConnectionMachine(TransportMachine):
         transport.badFrame, enter=closing, outputs=[_reportError, _loseConnection]
     )
     receiving.upon(closeRequested, enter=closing, outputs=[_loseConnection])
-    receiving.upon(timeout, enter=closing, outputs=[_reportIdle, _loseConnection])
+    receiving.upon(
+        transport.timeout, enter=closing, outputs=[_reportIdle, _loseConnection]
+    )
     receiving.upon(
         transport.failed, enter=closing, outputs=[_reportError, _loseConnection]
     )
@@ -247,7 +245,7 @@ class ConnectionMachine(TransportMachine):
     closing.upon(transport.messageReceived, enter=closing, outputs=[])
     closing.upon(transport.badFrame, enter=closing, outputs=[])
     closing.upon(closeRequested, enter=closing, outputs=[])
-    closing.upon(timeout, enter=closing, outputs=[_abortConnection])
+    closing.upon(transport.timeout, enter=closing, outputs=[_abortConnection])
     closing.upon(transport.failed, enter=closing, outputs=[_abortConnection])
     closing.upon(transport.connectionLost, enter=closed, outputs=[_disconnected])
 

@@ -25,10 +25,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from automat import MethodicalMachine
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .engine import MachineError, StateMachine
+from .engine import MachineError, StateMachine, Timer
 
 __all__ = ["NO_LINK", "Link", "NoLink", "TransportMachine"]
 
@@ -86,15 +87,21 @@ NO_LINK = NoLink()
 
 class TransportMachine(StateMachine):
     """
-    The transport's inputs and the error policy of a machine with a
-    connection; it declares no states (the lifecycles do).
+    What a machine with a connection has: a `Link` (`NO_LINK` while there is
+    none), a clock and one `Timer` on it, the transport's inputs and
+    ``timeout``, and the error policy.  It declares no states (the lifecycles
+    do).
     """
 
     _machine = MethodicalMachine()
     log = Logger()
-    # Set to NO_LINK by the lifecycles' __init__: an instance attribute that
-    # shadowed a class attribute would be slower to read (CPython 3.11).
-    link: Link
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self.clock = clock
+        # An instance attribute, never a class one: one that shadows a class
+        # attribute is slower to read on every message (CPython 3.11).
+        self.link: Link = NO_LINK
+        self.timer = Timer(clock, self)  # fires the timeout input
 
     @_machine.input()
     def connectionMade(self, link: Link) -> None:
@@ -119,6 +126,10 @@ class TransportMachine(StateMachine):
     @_machine.input()
     def failed(self, reason: str) -> None:
         "The machine could not go on with this connection (see machineError)."
+
+    @_machine.input()
+    def timeout(self) -> None:
+        "The timer fired."
 
     # -- the error policy -----------------------------------------------------
 

@@ -6,41 +6,12 @@ even that cannot be handled, the connection is aborted, never looping.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines.connection import ConnectionMachine
 
-from .helpers import RecordingLink, connected, lost
-
-Driver = Callable[[ConnectionMachine], None]
-
-ROUTES: dict[str, list[Driver]] = {
-    "idle": [],
-    "connected": [lambda m: m.connectionMade(RecordingLink())],
-    "receiving": [
-        lambda m: m.connectionMade(RecordingLink()),
-        lambda m: m.messageReceived(b"Alice"),
-    ],
-    "closing": [lambda m: m.connectionMade(RecordingLink()), lambda m: m.close()],
-    "closed": [
-        lambda m: m.connectionMade(RecordingLink()),
-        lambda m: m.connectionLost(lost()),
-    ],
-}
-
-ARGUMENTS: dict[str, tuple[object, ...]] = {
-    "connectionMade": (RecordingLink(),),
-    "messageReceived": (b"Bob",),
-    "badFrame": ("bad",),
-    "failed": ("oops",),
-    "connectionLost": (lost(),),
-    "nameAccepted": ("Bob",),
-    "nameRejected": ("bad name",),
-    "nameRejectedTooOften": ("bad name",),
-}
+from .helpers import connected
 
 
 class LastResortTests(SynchronousTestCase):

@@ -98,8 +98,8 @@ class DrawingTests(SynchronousTestCase):
         [greeting] = [d for d in drawings(SHIPPED) if d.name == "GreetingMachine"]
         self.assertIn(
             's3 -> s3 [label="dataArrived\\lmessageReceived\\lbadFrame\\l'
-            "failed / _abortConnection\\lcloseRequested\\l"
-            'timeout / _abortConnection\\l"];',
+            "failed / _abortConnection\\ltimeout / _abortConnection\\l"
+            'closeRequested\\l"];',
             greeting.dot,
         )
 
