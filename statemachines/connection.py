@@ -143,7 +143,10 @@ class ConnectionMachine(TransportMachine):
 
     @_machine.output()
     def _startIdleTimer(self) -> None:
-        self.timer.restart(self.idleTimeout)
+        if self.idleTimeout is None:
+            self.timer.cancel()  # no idle timeout: whatever deadline came before, none
+        else:
+            self.timer.restart(self.idleTimeout)
 
     # -- hooks: outputs meant to be overridden (plain methods work) ----------
 
