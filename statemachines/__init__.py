@@ -18,7 +18,15 @@ module                 what
 from .client import ClientMachine, Dialer
 from .connection import ConnectionMachine
 from .echo import ClientStopped, EchoClientMachine, EchoMachine
-from .engine import ANY, Blueprint, MachineError, StateMachine, inherited, rejects
+from .engine import (
+    ANY,
+    Blueprint,
+    Machine,
+    MachineError,
+    StateMachine,
+    inherited,
+    rejects,
+)
 from .greeting import (
     GreetingClientMachine,
     GreetingMachine,
@@ -44,6 +52,7 @@ __all__ = [
     "GreetingRefused",
     "InvalidName",
     "Link",
+    "Machine",
     "MachineError",
     "StateMachine",
     "TransportMachine",

@@ -43,14 +43,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 import attrs
-from automat import MethodicalMachine
 from twisted.application.internet import backoffPolicy
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from .connection import DEFAULT_CLOSE_TIMEOUT
-from .engine import ANY, inherited, rejects
+from .engine import ANY, Machine, inherited, rejects
 from .transport import NO_LINK, Link, TransportMachine
 
 __all__ = ["ClientMachine", "Dialer", "RetryPolicy"]
@@ -84,7 +83,7 @@ class ClientMachine(TransportMachine):
     override the hooks, or extend its machine.
     """
 
-    _machine = MethodicalMachine()
+    _machine = Machine()
     transport = inherited(_machine, TransportMachine)
 
     def __init__(

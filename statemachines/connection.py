@@ -35,13 +35,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from automat import MethodicalMachine
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
-from .engine import ANY, inherited, rejects
+from .engine import ANY, Machine, inherited, rejects
 from .transport import NO_LINK, Link, TransportMachine
 
 __all__ = [
@@ -62,7 +61,7 @@ class ConnectionMachine(TransportMachine):
     the hooks, or add states and transitions (see `statemachines.inherited`).
     """
 
-    _machine = MethodicalMachine()
+    _machine = Machine()
     transport = inherited(_machine, TransportMachine)
 
     def __init__(

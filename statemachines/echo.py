@@ -21,13 +21,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import attrs
-from automat import MethodicalMachine
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
 from .client import ClientMachine
 from .connection import ConnectionMachine
-from .engine import inherited
+from .engine import Machine, inherited
 
 __all__ = ["ClientStopped", "EchoClientMachine", "EchoMachine"]
 
@@ -54,7 +53,7 @@ class _Request:
 class EchoClientMachine(ClientMachine):
     """A client machine that matches echoed replies to the messages sent."""
 
-    _machine = MethodicalMachine()
+    _machine = Machine()
     parent = inherited(_machine, ClientMachine)
 
     def __init__(self, *args: Any, boundaries: bool = True, **kwargs: Any) -> None:

@@ -35,12 +35,11 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from automat import MethodicalMachine
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
 from .echo import ClientStopped, EchoClientMachine, EchoMachine
-from .engine import ANY, inherited, rejects
+from .engine import ANY, Machine, inherited, rejects
 
 __all__ = [
     "GreetingClientMachine",
@@ -89,7 +88,7 @@ def greetingFor(name: str) -> str:
 class GreetingMachine(EchoMachine):
     """Echo, after the peer has told us a valid name."""
 
-    _machine = MethodicalMachine()
+    _machine = Machine()
 
     parent = inherited(_machine, EchoMachine)
 
@@ -259,7 +258,7 @@ class UnexpectedReply(Exception):
 class GreetingClientMachine(EchoClientMachine):
     """A client that introduces itself before it echoes."""
 
-    _machine = MethodicalMachine()
+    _machine = Machine()
 
     parent = inherited(_machine, EchoClientMachine)
 

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from automat import MethodicalMachine
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .engine import MachineError, StateMachine, Timer
+from .engine import Machine, MachineError, StateMachine, Timer
 
 __all__ = ["NO_LINK", "Link", "NoLink", "TransportMachine"]
 
@@ -93,7 +92,7 @@ class TransportMachine(StateMachine):
     do).
     """
 
-    _machine = MethodicalMachine()
+    _machine = Machine()
     log = Logger()
 
     def __init__(self, clock: IReactorTime) -> None:

@@ -22,7 +22,7 @@ def readmeNamespace() -> dict[str, Any]:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     for block in blocks:
         if re.search(r"^(class|def) ", block, re.M):
-            exec(compile(block, str(README), "exec"), namespace)
+            exec(compile(block, str(README), "exec", dont_inherit=True), namespace)
     return namespace
 
 

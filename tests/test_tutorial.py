@@ -16,7 +16,7 @@ TUTORIAL = Path(__file__).parent.parent / "docs" / "tutorial.md"
 def tutorial() -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "tutorial"}
     for block in re.findall(r"```python\n(.*?)```", TUTORIAL.read_text(), re.S):
-        exec(compile(block, str(TUTORIAL), "exec"), namespace)
+        exec(compile(block, str(TUTORIAL), "exec", dont_inherit=True), namespace)
     return namespace
 
 

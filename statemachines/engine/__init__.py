@@ -19,6 +19,7 @@ module                    job
 ========================  ===================================================
 """
 
+from .automatinternals import Machine
 from .blueprint import ANY, Blueprint
 from .declaring import inherited, rejects
 from .machine import MachineError, StateMachine
@@ -27,6 +28,7 @@ from .timer import Timer
 __all__ = [
     "ANY",
     "Blueprint",
+    "Machine",
     "MachineError",
     "StateMachine",
     "Timer",

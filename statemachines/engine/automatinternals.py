@@ -13,6 +13,13 @@ parent's and compile them.  Everything it needs is here, as plain data:
 - the state an instance is in on Automat's own runtime (`automatStateOf`),
   for the differential tests' reference runtime.
 
+It also holds `Machine`, the ``MethodicalMachine`` to declare with: Automat's
+``upon()`` compares the annotations of an input and its outputs, so an
+output annotated ``message: bytes`` in a user's module does not match an
+inherited input whose annotation is the string ``"bytes"`` (a module with
+``from __future__ import annotations``).  `Machine`'s states, and every
+stand-in `inherited` makes, match outputs to inputs by parameter name only.
+
 Every attribute relied on is checked when this module is imported: an
 Automat without one fails at import with a message naming the supported
 versions, instead of failing later in some class body.
@@ -20,6 +27,7 @@ versions, instead of failing later in some class body.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -31,6 +39,7 @@ SUPPORTED = "Automat 24.8 to 25.x"
 
 __all__ = [
     "SUPPORTED",
+    "Machine",
     "DeclaredTransition",
     "automatStateOf",
     "belongsTo",
@@ -73,6 +82,61 @@ def _checkAutomat() -> None:
 
 
 _checkAutomat()
+
+
+def _parameterNames(method: Callable[..., Any]) -> list[str]:
+    return list(inspect.signature(method).parameters)[1:]
+
+
+class _ByNameState(MethodicalState):
+    """A state whose ``upon()`` matches outputs to inputs by parameter name."""
+
+    def upon(
+        self,
+        input: Any,
+        enter: Any = None,
+        outputs: Iterable[Any] | None = None,
+        collector: Callable[[Iterable[Any]], Any] = list,
+    ) -> None:
+        """As Automat's, but annotations never matter: names do."""
+        enter = self if enter is None else enter
+        outputs = list(outputs or [])
+        given = _parameterNames(methodOf(input))
+        for output in outputs:
+            missing = [p for p in _parameterNames(methodOf(output)) if p not in given]
+            if missing:
+                raise TypeError(
+                    f"output {nameOf(output)!r} takes {missing[0]!r}, which input "
+                    f"{nameOf(input)!r} (in state {nameOf(self)!r}) does not give"
+                )
+        self.machine._oneTransition(self, input, enter, outputs, collector)
+
+
+def newState(machine: MethodicalMachine, method: Callable[..., Any], **kw: Any) -> Any:
+    """A state of ``machine`` that matches outputs to inputs by name."""
+    serialized: Any = kw.get("serialized")
+    state = _ByNameState(machine=machine, method=method, serialized=serialized)
+    if kw.get("initial"):
+        machine._automaton.initialState = state
+    return state
+
+
+class Machine(MethodicalMachine):
+    """
+    Automat's ``MethodicalMachine``, whose states match a transition's
+    outputs to its input by parameter name: annotations never matter.
+    Declare a machine's states, inputs and outputs with it.
+    """
+
+    def state(  # type: ignore[override]
+        self, *, initial: bool = False, terminal: bool = False, serialized: Any = None
+    ) -> Callable[[Callable[..., Any]], Any]:
+        """Declare a state, as ``MethodicalMachine.state`` does."""
+
+        def decorator(method: Callable[..., Any]) -> Any:
+            return newState(self, method, initial=initial, serialized=serialized)
+
+        return decorator
 
 
 @attrs.frozen

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from automat import MethodicalMachine
 
 from . import automatinternals as automat
+from .automatinternals import Machine
 from .blueprint import Blueprint
 from .compiler import compileMachine
 from .declaring import checkOutputs
@@ -86,38 +87,21 @@ def _checkParameters(
                 )
 
 
-def _unannotated(f: Callable[..., Any]) -> Callable[..., Any]:
-    """A copy of ``f`` without annotations, which Automat would compare."""
-    if not isinstance(f, types.FunctionType) or not f.__annotations__:
-        return f
-    copy = types.FunctionType(
-        f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__
-    )
-    copy.__kwdefaults__ = f.__kwdefaults__
-    copy.__qualname__ = f.__qualname__
-    copy.__doc__ = f.__doc__
-    return copy
-
-
 def _automatMachine(
     blueprint: Blueprint,
     inputs: dict[str, Callable[..., Any]],
     outputs: dict[str, Callable[..., Any]],
 ) -> tuple[MethodicalMachine, dict[str, Any], dict[str, Any]]:
     """Automat's own machine for ``blueprint``: (machine, states, inputs)."""
-    machine = MethodicalMachine()
+    machine = Machine()
     states = {
         name: machine.state(
             initial=(name == blueprint.initial), serialized=decl.serialized
         )(decl.method)
         for name, decl in blueprint.states.items()
     }
-    automatInputs = {
-        name: machine.input()(_unannotated(m)) for name, m in inputs.items()
-    }
-    automatOutputs = {
-        name: machine.output()(_unannotated(m)) for name, m in outputs.items()
-    }
+    automatInputs = {name: machine.input()(m) for name, m in inputs.items()}
+    automatOutputs = {name: machine.output()(m) for name, m in outputs.items()}
     for t in blueprint.transitions.values():
         states[t.state].upon(
             automatInputs[t.input],

@@ -85,7 +85,7 @@ class Inherited:
         blueprint, machine = self._blueprint, self._machine
         if name in blueprint.states:
             decl = blueprint.states[name]
-            return machine.state(serialized=decl.serialized)(decl.method)
+            return automat.newState(machine, decl.method, serialized=decl.serialized)
         if name in blueprint.inputs:
             return machine.input()(blueprint.inputs[name])
         if name in blueprint.outputs:

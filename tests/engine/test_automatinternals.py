@@ -1,9 +1,12 @@
 """
 The one reader of Automat's internals: what it reads, that it says clearly
-when an Automat lacks something, and that nothing else reads them.
-"""
+when an Automat lacks something, that nothing else reads them, and
+`Machine`, whose transitions match by parameter name.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here, on purpose: annotations are
+real objects in this module, as in most users' modules, while the shipped
+machines' are strings.
+"""
 
 import re
 from pathlib import Path
@@ -11,7 +14,10 @@ from pathlib import Path
 from automat import MethodicalMachine
 from twisted.trial.unittest import SynchronousTestCase
 
+from statemachines import EchoMachine, Machine, inherited
 from statemachines.engine import automatinternals
+
+from ..helpers import Wire
 
 ROOT = Path(__file__).resolve().parents[2]
 # Spelled in pieces, so that this file does not match the pattern itself.
@@ -104,3 +110,104 @@ class OneReaderTests(SynchronousTestCase):
             if PRIVATE.search(path.read_text(encoding="utf-8"))
         )
         self.assertEqual(readers, ["statemachines/engine/automatinternals.py"])
+
+
+class AnnotationsNeverMatterTests(SynchronousTestCase):
+    """Parameters match by name, however (and whether) they are annotated."""
+
+    def test_annotatedOutputOnAnInheritedInput(self) -> None:
+        class Shouting(EchoMachine):
+            _machine = Machine()
+            parent = inherited(_machine, EchoMachine)
+
+            @_machine.state()
+            def shouting(self) -> None:
+                "Every message comes back in capitals."
+
+            @_machine.output()
+            def _shout(self, message: bytes) -> None:
+                self.send(message.upper())
+
+            @_machine.output()
+            def _shoutAgain(self, message: "bytes | None") -> None:
+                self.send((message or b"").upper())
+
+            parent.connected.upon(
+                parent.messageReceived, enter=shouting, outputs=[_shout]
+            )
+            shouting.upon(parent.messageReceived, enter=shouting, outputs=[_shoutAgain])
+            shouting.upon(
+                parent.connectionLost,
+                enter=parent.closed,
+                outputs=[parent._disconnected],
+            )
+
+        wire = Wire(Shouting)
+        wire.send(b"hey", b"you")
+        self.assertEqual(wire.received(), [b"HEY", b"YOU"])
+
+    def test_plainMethodicalMachineStandInsMatchByName(self) -> None:
+        class Whisper(EchoMachine):
+            _machine = MethodicalMachine()
+            parent = inherited(_machine, EchoMachine)
+
+            @_machine.output()
+            def _whisper(self, message: bytes) -> None:
+                self.send(message.lower())
+
+            parent.connected.upon(
+                parent.messageReceived, enter=parent.receiving, outputs=[_whisper]
+            )
+
+        wire = Wire(Whisper)
+        wire.send(b"HUSH")
+        self.assertEqual(wire.received(), [b"hush"])
+
+    def test_parameterTheInputLacksNamedClearly(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Greedy(EchoMachine):
+                _machine = Machine()
+                parent = inherited(_machine, EchoMachine)
+
+                @_machine.output()
+                def _weigh(self, message: bytes, scale: int) -> None:
+                    pass
+
+                parent.connected.upon(
+                    parent.messageReceived, enter=parent.receiving, outputs=[_weigh]
+                )
+
+        self.assertEqual(
+            str(caught.exception),
+            "output '_weigh' takes 'scale', which input 'messageReceived' "
+            "(in state 'connected') does not give",
+        )
+
+    def test_machineStatesBehaveAsAutomats(self) -> None:
+        class Door:
+            machine = Machine()
+
+            @machine.state(initial=True, serialized="S")
+            def shut(self) -> None:
+                "shut"
+
+            @machine.state()
+            def open(self) -> None:
+                "open"
+
+            @machine.input()
+            def push(self, force: int) -> None:
+                "push"
+
+            @machine.output()
+            def _creak(self, force: int) -> int:
+                return force
+
+            shut.upon(push, enter=open, outputs=[_creak])
+
+        door = Door()
+        self.assertEqual(door.push(3), [3])  # type: ignore[call-arg]
+        self.assertEqual(
+            automatinternals.automatStateOf(door, vars(Door)["machine"]), "open"
+        )

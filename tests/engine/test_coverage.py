@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
@@ -25,7 +24,7 @@ from statemachines.testing import (
     uncoveredTransitions,
 )
 
-from ..helpers import TIMEOUT, RecordingLink, Wire
+from ..helpers import ROOT, TIMEOUT, RecordingLink, Wire
 
 
 class RecorderTests(SynchronousTestCase):
@@ -129,7 +128,7 @@ class CoverageTests(SynchronousTestCase):
             [sys.executable, "-m", "twisted.trial"]
             + ["--reporter=txmachines-coverage", "tests.engine.test_observers"],
             env=dict(os.environ, TXMACHINES_COVERAGE_MODULES="statemachines.echo"),
-            cwd=Path(__file__).resolve().parent.parent,  # trial runs in _trial_temp
+            cwd=ROOT,  # trial runs in _trial_temp
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
