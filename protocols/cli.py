@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from twisted.logger import (
 )
 from twisted.python.failure import Failure
 
+from statemachines import limits
 from statemachines.connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 from statemachines.echo import ClientStopped, EchoMachine
 from statemachines.greeting import (
@@ -80,7 +81,7 @@ def parser() -> argparse.ArgumentParser:
     _framingOptions(connect)
     connect.add_argument(
         "--max-attempts",
-        type=int,
+        type=_checked(limits.optionalLimit, int, "--max-attempts"),
         default=5,
         help="give up after this many failed connection attempts in a row "
         "(0: never; default %(default)s)",
@@ -130,27 +131,27 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
     _framingOptions(serve)
     serve.add_argument(
         "--idle-timeout",
-        type=float,
+        type=_checked(limits.optionalTimeout, float, "--idle-timeout"),
         default=DEFAULT_IDLE_TIMEOUT,
         help="close connections silent this long, in seconds "
         "(0 disables; default %(default)s)",
     )
     serve.add_argument(
         "--max-connections",
-        type=int,
+        type=_checked(limits.optionalLimit, int, "--max-connections"),
         default=DEFAULT_MAX_CONNECTIONS,
         help="refuse connections past this many (0: no limit; default %(default)s)",
     )
     serve.add_argument(
         "--max-per-peer",
-        type=int,
+        type=_checked(limits.optionalLimit, int, "--max-per-peer"),
         default=DEFAULT_MAX_PER_PEER,
         help="refuse connections past this many from one address "
         "(0: no limit; default %(default)s)",
     )
     serve.add_argument(
         "--name-timeout",
-        type=float,
+        type=_checked(limits.optionalTimeout, float, "--name-timeout"),
         default=DEFAULT_NAME_TIMEOUT,
         help="greeting: close connections that give no valid name within this "
         "many seconds (0 disables; default %(default)s)",
@@ -163,7 +164,7 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--close-timeout",
-        type=float,
+        type=_checked(limits.timeout, float, "--close-timeout"),
         default=DEFAULT_CLOSE_TIMEOUT,
         help="abort connections that do not close within this many "
         "seconds (default %(default)s)",
@@ -179,10 +180,30 @@ def _framingOptions(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--max-frame",
-        type=int,
+        type=_checked(limits.limit, int, "--max-frame"),
         default=DEFAULT_MAX_FRAME_LENGTH,
         help="largest message accepted, in bytes (default %(default)s)",
     )
+
+
+def _checked(
+    check: Callable[[str, Any], Any], convert: Callable[[str], Any], option: str
+) -> Callable[[str], Any]:
+    """An argparse ``type``: ``convert``, then ``check`` (`statemachines.limits`)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        try:
+            return check(option, value)
+        except ValueError as e:  # argparse names the option already
+            raise argparse.ArgumentTypeError(
+                str(e).removeprefix(option + " ")
+            ) from None
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from statemachines import limits
 from statemachines.connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
 
 from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
@@ -76,12 +77,12 @@ class MachineServerFactory(Factory):
 
             clock = cast(IReactorTime, reactor)
         self.clock: IReactorTime = clock
-        self.closeTimeout = closeTimeout
+        self.closeTimeout = limits.timeout("closeTimeout", closeTimeout)
         self.makeMachine = makeMachine
         self.adapterClass = adapterFor(framing)
-        self.maxFrameLength = maxFrameLength
-        self.maxConnections = maxConnections
-        self.maxPerPeer = maxPerPeer
+        self.maxFrameLength = limits.limit("maxFrameLength", maxFrameLength)
+        self.maxConnections = limits.optionalLimit("maxConnections", maxConnections)
+        self.maxPerPeer = limits.optionalLimit("maxPerPeer", maxPerPeer)
         self.machines: dict[ConnectionMachine, str] = {}  # machine -> peerKey
         self.perPeer: dict[str, int] = {}
         self.refused: set[RefusedConnection] = set()  # until they are closed

@@ -50,6 +50,7 @@ from twisted.python.failure import Failure
 
 from .connection import DEFAULT_CLOSE_TIMEOUT
 from .engine import ANY, Machine, inherited, rejects
+from .limits import optionalLimit, timeout
 from .transport import NO_LINK, Link, TransportMachine
 
 __all__ = ["ClientMachine", "Dialer", "RetryPolicy"]
@@ -105,8 +106,8 @@ class ClientMachine(TransportMachine):
         super().__init__(clock)  # self.timer: retry delay, then close deadline
         self.dialer = dialer
         self.retryPolicy: RetryPolicy = retryPolicy or backoffPolicy()
-        self.closeTimeout = closeTimeout
-        self.maxAttempts = maxAttempts
+        self.closeTimeout = timeout("closeTimeout", closeTimeout)
+        self.maxAttempts = optionalLimit("maxAttempts", maxAttempts)
         self.failedAttempts = 0
         self.lastFailure: Failure | None = None
         self._attempt: Deferred[Link] | None = None  # the dial in progress

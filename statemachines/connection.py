@@ -41,6 +41,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from .engine import ANY, Machine, inherited, rejects
+from .limits import optionalTimeout, timeout
 from .transport import NO_LINK, Link, TransportMachine
 
 __all__ = [
@@ -72,8 +73,8 @@ class ConnectionMachine(TransportMachine):
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         super().__init__(clock)  # self.timer: idle, then close deadline
-        self.idleTimeout = idleTimeout
-        self.closeTimeout = closeTimeout
+        self.idleTimeout = optionalTimeout("idleTimeout", idleTimeout)
+        self.closeTimeout = timeout("closeTimeout", closeTimeout)
         self._closeObservers: list[CloseObserver] = []
 
     def onDisconnected(self, reason: Failure) -> None:

@@ -40,6 +40,7 @@ from twisted.python.failure import Failure
 
 from .echo import ClientStopped, EchoClientMachine, EchoMachine
 from .engine import ANY, Machine, inherited, rejects
+from .limits import optionalTimeout
 
 __all__ = [
     "GreetingClientMachine",
@@ -62,10 +63,23 @@ class InvalidName(ValueError):
     """A name that `validateName` refuses; ``str()`` is the reason."""
 
 
+REFUSED_CATEGORIES = {
+    # Unicode general category: why a name may not contain it.
+    "Cc": "control characters",
+    # Invisible, and able to change how the rest of a log line or a peer's
+    # screen reads: U+202E (right-to-left override), U+200B, the BOM, ...
+    "Cf": "invisible formatting characters",
+    "Zl": "line separators",
+    "Zp": "paragraph separators",
+}
+
+
 def validateName(raw: bytes) -> str:
     """
     The name in ``raw``: UTF-8, stripped of spaces, 1 to 64 characters, with no
-    control characters.  Raises `InvalidName` with the reason otherwise.
+    control characters, invisible formatting characters (such as U+202E, which
+    reverses how the text after it is shown) or line and paragraph separators.
+    Raises `InvalidName` with the reason otherwise.
     """
     try:
         text = raw.decode("utf-8")
@@ -76,8 +90,10 @@ def validateName(raw: bytes) -> str:
         raise InvalidName("name is empty")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidName(f"name is longer than {MAX_NAME_LENGTH} characters")
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        raise InvalidName("name contains control characters")
+    for c in name:
+        refused = REFUSED_CATEGORIES.get(unicodedata.category(c))
+        if refused is not None:
+            raise InvalidName(f"name contains {refused}")
     return name
 
 
@@ -105,7 +121,7 @@ class GreetingMachine(EchoMachine):
         """
         super().__init__(*args, **kwargs)
         self.maxNameAttempts = maxNameAttempts
-        self.nameTimeout = nameTimeout
+        self.nameTimeout = optionalTimeout("nameTimeout", nameTimeout)
         self.invalidNames = 0
         self.name: str | None = None
 

@@ -6,12 +6,15 @@ framing, with name validation.
 
 from __future__ import annotations
 
+import unicodedata
+
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
+from statemachines.greeting import REFUSED_CATEGORIES as REFUSED
 from statemachines.greeting import (
     GreetingClientMachine,
     GreetingMachine,
@@ -152,6 +155,30 @@ class ValidateNameTests(SynchronousTestCase):
         self.assertEqual(validateName(b" \t "[0:1] + b"Al Bo "), "Al Bo")
         self.assertRaises(InvalidName, validateName, b"tab\there")
 
+    def test_invisibleAndSeparatorCharactersRefused(self) -> None:
+        for character, reason in [
+            ("\u202e", "invisible formatting characters"),  # right-to-left override
+            ("\u200b", "invisible formatting characters"),  # zero-width space
+            ("\ufeff", "invisible formatting characters"),  # BOM
+            ("\u2028", "line separators"),
+            ("\u2029", "paragraph separators"),
+        ]:
+            with self.assertRaises(InvalidName) as caught:
+                validateName(f"Al{character}ice".encode())
+            self.assertEqual(str(caught.exception), f"name contains {reason}")
+
+    def test_invisibleCharacterOnTheWire(self) -> None:
+        wire = Wire(GreetingMachine)
+        wire.received()
+        wire.send("\u202eecilA".encode())
+        self.assertEqual(
+            wire.received(),
+            [
+                b"Error: name contains invisible formatting characters",
+                b"What is your name?",
+            ],
+        )
+
     @given(st.binary(max_size=80))
     def test_acceptedNamesObeyTheRules(self, raw: bytes) -> None:
         try:
@@ -161,10 +188,10 @@ class ValidateNameTests(SynchronousTestCase):
             return
         self.assertEqual(name, raw.decode("utf-8").strip(" "))
         self.assertTrue(1 <= len(name) <= 64)
-        self.assertFalse(any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name))
+        self.assertFalse(any(unicodedata.category(c) in REFUSED for c in name))
 
     @given(st.text(min_size=1, max_size=64).map(lambda s: s.strip(" ")))
     def test_printableTextAccepted(self, text: str) -> None:
-        if not text or any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text):
+        if not text or any(unicodedata.category(c) in REFUSED for c in text):
             return
         self.assertEqual(validateName(text.encode()), text)

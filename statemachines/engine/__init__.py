@@ -11,7 +11,7 @@ module                    job
 ``building``              a blueprint into a class's running machine
 ``compiler``              state tables and generated input functions
 ``observers``             tracing and transition observers
-``automatinternals``      the one reader of Automat's internals
+``automatinternals``      the one reader of Automat's internals; `Machine`
 ``timer``                 `Timer`: cheap deadlines sharing one delayed call
 ``drawing``               DOT and Mermaid text from a machine
 ``coverage``              recording transitions; transition coverage
