@@ -186,6 +186,23 @@ def _framingOptions(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _beginLogging(args: argparse.Namespace) -> None:
+    """
+    Log to standard error from now on (events so far were buffered).  Called
+    once the endpoint is known to work, so that a failure to start is only
+    the one line saying why.
+    """
+    level = LogLevel.debug if args.verbose else LogLevel.info
+    globalLogBeginner.beginLoggingTo(
+        [
+            FilteringLogObserver(
+                textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(level)]
+            )
+        ],
+        redirectStandardIO=False,
+    )
+
+
 def _checked(
     check: Callable[[str, Any], Any], convert: Callable[[str], Any], option: str
 ) -> Callable[[str], Any]:
@@ -215,15 +232,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     problem = invalidCombination(args)
     if problem:
         parser().error(problem)
-    level = LogLevel.debug if args.verbose else LogLevel.info
-    globalLogBeginner.beginLoggingTo(
-        [
-            FilteringLogObserver(
-                textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(level)]
-            )
-        ],
-        redirectStandardIO=False,
-    )
     if args.command == "serve":
         react(_serve, [args])
     else:
@@ -270,7 +278,13 @@ def serverFromOptions(
 @inlineCallbacks
 def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     server = serverFromOptions(reactor, args)
-    yield server.start()
+    try:
+        yield server.start()
+    except Exception as e:  # a bad description, a port in use, a missing key
+        raise SystemExit(
+            f"txmachines: could not listen on {args.listen}: {_reason(e)}"
+        ) from None
+    _beginLogging(args)
     reactor.addSystemEventTrigger("before", "shutdown", server.stop)
     yield Deferred()  # until SIGINT/SIGTERM stop the reactor
 
@@ -314,6 +328,13 @@ def _gaveUp(machine: Any) -> str:
     )
 
 
+def _reason(error: BaseException) -> str:
+    """One line saying what went wrong, without the exception's class path."""
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename}"
+    return str(error) or type(error).__name__
+
+
 def _write(line: bytes) -> None:
     sys.stdout.buffer.write(line + b"\n")
     sys.stdout.buffer.flush()
@@ -321,7 +342,13 @@ def _write(line: bytes) -> None:
 
 @inlineCallbacks
 def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    endpoint = clientFromString(reactor, args.connect)
+    try:
+        endpoint = clientFromString(reactor, args.connect)
+    except Exception as e:
+        raise SystemExit(
+            f"txmachines: cannot connect with {args.connect}: {_reason(e)}"
+        ) from None
+    _beginLogging(args)
     lines: list[bytes] = []
     ended: Deferred[None] = Deferred()
     firstLine: Deferred[None] = Deferred()

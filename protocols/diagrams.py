@@ -47,16 +47,35 @@ _EMBED = re.compile(
 )
 
 
+class TargetError(ValueError):
+    """A target that names no class; ``str()`` says what is wrong, in one line."""
+
+
 def loadTarget(spec: str) -> type:
-    """``package.module:Class`` (or ``Outer.Inner``) to the class."""
+    """
+    ``package.module:Class`` (or ``Outer.Inner``) to the class.  The current
+    directory is importable, as with ``python -m``.
+    """
     moduleName, sep, attribute = spec.partition(":")
-    if not sep or not attribute:
-        raise ValueError(f"{spec!r} is not of the form package.module:Class")
-    value: object = importlib.import_module(moduleName)
+    if not sep or not attribute or not moduleName:
+        raise TargetError(f"{spec!r} is not of the form package.module:Class")
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        value: object = importlib.import_module(moduleName)
+    except ImportError as e:
+        raise TargetError(f"cannot import {moduleName!r}: {e}") from None
+    except Exception as e:
+        raise TargetError(
+            f"importing {moduleName!r} raised {type(e).__name__}: {e}"
+        ) from None
     for part in attribute.split("."):
-        value = getattr(value, part)
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise TargetError(f"{moduleName!r} has no {attribute!r}") from None
     if not isinstance(value, type):
-        raise ValueError(f"{spec!r} is not a class")
+        raise TargetError(f"{spec!r} is not a class")
     return value
 
 
@@ -194,7 +213,11 @@ def run(
         candidate = Path("README.md")
         if _EMBED.search(candidate.read_text(encoding="utf-8")):
             readme = candidate
-    found = drawings(list(targets) or SHIPPED)
+    try:
+        found = drawings(list(targets) or SHIPPED)
+    except TargetError as e:
+        print(f"txmachines diagrams: {e}", file=stderr)
+        return 2
     if checkOnly:
         problems = check(output, found, readme)
         for problem in problems:

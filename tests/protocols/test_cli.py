@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
+from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.cli import DEFAULT_LISTEN, parser
 
-from ..helpers import COMMAND, TIMEOUT, serveInSubprocess
+from ..helpers import COMMAND, ROOT, TIMEOUT, serveInSubprocess
 
 
 class ParserTests(SynchronousTestCase):
@@ -112,3 +114,82 @@ class ServeTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn(b"refused the name: name is empty", result.stderr)
         self.stopWith(proc, signal.SIGTERM)
+
+
+class OneLineFailureTests(SynchronousTestCase):
+    """Every failure a user can cause is one line on stderr, exit 1 or 2."""
+
+    def command(self, *argv: str) -> tuple[int, list[str]]:
+        result = subprocess.run(
+            COMMAND + list(argv),
+            capture_output=True,
+            timeout=TIMEOUT,
+            input=b"",
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        return result.returncode, result.stderr.decode().splitlines()
+
+    def assertOneLine(self, argv: list[str], code: int, *fragments: str) -> None:
+        returncode, lines = self.command(*argv)
+        self.assertEqual(returncode, code, lines)
+        self.assertEqual(len(lines), 1, lines)
+        for fragment in fragments:
+            self.assertIn(fragment, lines[0])
+
+    def test_serve(self) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            self.assertOneLine(
+                ["serve", "echo", "--listen", f"tcp:{port}:interface=127.0.0.1"],
+                1,
+                "could not listen",
+                "Address already in use",
+            )
+        self.assertOneLine(
+            ["serve", "echo", "--listen", "tcp:notaport"], 1, "tcp:notaport"
+        )
+        self.assertOneLine(
+            ["serve", "echo", "--listen", "bogus:1234"], 1, "Unknown endpoint type"
+        )
+        self.assertOneLine(
+            ["serve", "echo", "--listen", "ssl:0:privateKey=/nonexistent.pem"],
+            1,
+            "No such file or directory: /nonexistent.pem",
+        )
+
+    def test_connect(self) -> None:
+        self.assertOneLine(
+            ["connect", "echo", "--connect", "bogus:1"], 1, "Unknown endpoint type"
+        )
+
+    def test_diagrams(self) -> None:
+        out = self.mktemp()
+        self.assertOneLine(
+            ["diagrams", "--output", out, "nosuchmodule:Machine"],
+            2,
+            "cannot import 'nosuchmodule'",
+        )
+        self.assertOneLine(
+            ["diagrams", "--output", out, "statemachines:Nope"], 2, "has no 'Nope'"
+        )
+        self.assertOneLine(["diagrams", "--output", out, "Machine"], 2, "of the form")
+
+    def test_diagramsOfAModuleInTheCurrentDirectory(self) -> None:
+        here = Path(self.mktemp())
+        here.mkdir()
+        (here / "mymachines.py").write_text(
+            "from statemachines import EchoMachine\n\n"
+            "class Mine(EchoMachine):\n"
+            "    pass\n"
+        )
+        result = subprocess.run(
+            COMMAND + ["diagrams", "--output", "out", "mymachines:Mine"],
+            capture_output=True,
+            timeout=TIMEOUT,
+            cwd=here,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        self.assertIn(result.returncode, (0, 1), result.stderr)  # 1: no Graphviz
+        self.assertTrue((here / "out" / "Mine.dot").exists())
