@@ -45,6 +45,7 @@ from .server import (
     DEFAULT_MAX_PER_PEER,
     MachineServerFactory,
     Server,
+    abortOnSecondSignal,
 )
 
 DEFAULT_LISTEN = "tcp:1234:interface=127.0.0.1"
@@ -285,7 +286,13 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
             f"txmachines: could not listen on {args.listen}: {_reason(e)}"
         ) from None
     _beginLogging(args)
-    reactor.addSystemEventTrigger("before", "shutdown", server.stop)
+
+    def drain() -> Deferred[None]:
+        abortOnSecondSignal(reactor, server.factory)
+        d: Deferred[None] = server.stop()
+        return d
+
+    reactor.addSystemEventTrigger("before", "shutdown", drain)
     yield Deferred()  # until SIGINT/SIGTERM stop the reactor
 
 

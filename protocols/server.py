@@ -12,8 +12,9 @@ does not within the close timeout.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
@@ -123,6 +124,13 @@ class MachineServerFactory(Factory):
         else:
             del self.perPeer[peer]
 
+    def abortAll(self) -> int:
+        """Abort every connection now, dropping what is unsent; how many."""
+        machines = [*self.machines, *self.refused]
+        for machine in machines:
+            machine.link.abortConnection()
+        return len(machines)
+
     def closeAll(self) -> Deferred[list[tuple[bool, None]]]:
         """Ask every connection to close; fires once all are gone."""
         machines = [*self.machines, *self.refused]
@@ -130,6 +138,28 @@ class MachineServerFactory(Factory):
         for machine in machines:
             machine.close()
         return DeferredList(waiting)
+
+
+def abortOnSecondSignal(reactor: Any, factory: MachineServerFactory) -> None:
+    """
+    While the server drains (after a first SIGINT or SIGTERM), a second one
+    aborts every connection left at once, so the process can end now.
+    """
+    log = Logger()
+
+    def abortNow() -> None:
+        count = factory.abortAll()
+        log.warn("second signal: aborted {count} connections", count=count)
+
+    def handler(signum: int, frame: object) -> None:
+        reactor.callFromThread(abortNow)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+    log.info(
+        "draining {count} connections; a second SIGINT or SIGTERM aborts them",
+        count=len(factory.machines) + len(factory.refused),
+    )
 
 
 class Server(Service):

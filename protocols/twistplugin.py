@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from twisted.application.service import IService
+from twisted.internet.defer import Deferred
 from twisted.python import usage
 
 from .cli import invalidCombination, serveOptions, serverFromOptions
-from .server import Server
+from .server import Server, abortOnSecondSignal
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,7 +51,14 @@ class Options(usage.Options):
 
 
 class TwistServer(Server):
-    """A `Server` that ends the process if it cannot listen at start-up."""
+    """
+    A `Server` that ends the process if it cannot listen at start-up, and
+    aborts what is left of its drain on a second SIGINT or SIGTERM.
+    """
+
+    def stopService(self) -> Deferred[None]:
+        abortOnSecondSignal(self.reactor, self.factory)
+        return super().stopService()
 
     def startService(self) -> None:
         super().startService()

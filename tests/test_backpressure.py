@@ -89,3 +89,33 @@ class ShutdownTests(SynchronousTestCase):
         self.assertLess(elapsed, 2 + 5)  # the close timeout, plus slack
         self.assertIn(b"aborting: the peer did not close", stderr)
         self.assertIn(b"stopped; closed 1 connections", stderr)
+
+    def test_secondSignalAbortsTheDrain(self) -> None:
+        """A second SIGTERM while draining: abort what is left, exit cleanly."""
+        proc, port = serveInSubprocess(self, "echo", "--close-timeout", "60")
+        assert proc.stderr is not None
+        chunk = (b"y" * 8190 + b"\r\n") * 8
+        with socket.create_connection(("127.0.0.1", port)) as hog:
+            hog.setblocking(False)
+            while True:  # fill every buffer between us and the server
+                try:
+                    hog.send(chunk)
+                except BlockingIOError:
+                    if not select.select([], [hog], [], 2.0)[1]:
+                        break
+            start = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            seen = b""
+            while b"a second SIGINT or SIGTERM aborts" not in seen:  # draining
+                line = proc.stderr.readline()
+                self.assertTrue(line, "the server exited before draining")
+                seen += line
+            proc.send_signal(signal.SIGTERM)
+            _, rest = proc.communicate(timeout=TIMEOUT)
+            elapsed = time.monotonic() - start
+        stderr = seen + rest
+        self.assertEqual(proc.returncode, 0, stderr)
+        self.assertLess(elapsed, 10)  # not the 60 s close timeout
+        self.assertIn(b"second signal: aborted 1 connections", stderr)
+        self.assertNotIn(b"Traceback", stderr)
+        self.assertNotIn(b"ReactorNotRunning", stderr)
