@@ -8,5 +8,10 @@ What spans modules has files of its own: ``test_end_to_end`` (real loopback
 TCP and processes), ``test_tls``, ``test_backpressure``, ``test_properties``
 (Hypothesis against models), ``test_readme`` and ``test_tutorial`` (the
 documents' examples, executed).  Shared fixtures: ``helpers``,
-``sample_machines``, ``certificates``.
+``sample_machines``, ``certificates``.  Every test has a time limit
+(``timelimit``): one that loops forever fails instead of hanging the suite.
 """
+
+from .timelimit import install
+
+install()

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from automat import MethodicalMachine
 
-from statemachines import GreetingMachine, MachineError, StateMachine, inherited
+from statemachines import (
+    GreetingMachine,
+    Machine,
+    MachineError,
+    StateMachine,
+    inherited,
+)
 
 
 class PoliteGreetingMachine(GreetingMachine):
@@ -158,3 +164,50 @@ class Door(StateMachine):
 
     shut.upon(push, enter=open, outputs=[_creak])
     open.upon(pull, enter=shut, outputs=[_slam])
+
+
+class Endings(StateMachine):
+    """Several terminal states, so that their order in a drawing is tested."""
+
+    _machine = Machine()
+
+    @_machine.state(initial=True)
+    def playing(self) -> None:
+        "The game is on."
+
+    @_machine.state()
+    def won(self) -> None:
+        "Won."
+
+    @_machine.state()
+    def lost(self) -> None:
+        "Lost."
+
+    @_machine.state()
+    def drawn(self) -> None:
+        "Drawn."
+
+    @_machine.state()
+    def abandoned(self) -> None:
+        "Abandoned."
+
+    @_machine.input()
+    def win(self) -> None:
+        "win"
+
+    @_machine.input()
+    def lose(self) -> None:
+        "lose"
+
+    @_machine.input()
+    def draw(self) -> None:
+        "draw"
+
+    @_machine.input()
+    def leave(self) -> None:
+        "leave"
+
+    playing.upon(win, enter=won, outputs=[])
+    playing.upon(lose, enter=lost, outputs=[])
+    playing.upon(draw, enter=drawn, outputs=[])
+    playing.upon(leave, enter=abandoned, outputs=[])

@@ -12,10 +12,12 @@ from typing import Any
 from twisted.internet.defer import CancelledError
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from protocols.framing import LineAdapter
 from statemachines.client import ClientMachine
 from statemachines.transport import NO_LINK
 
@@ -440,3 +442,35 @@ class BeyondClientServiceTests(SynchronousTestCase):
             self.assertEqual(
                 (client.state, clock.getDelayedCalls()), ("stopped", []), state
             )
+
+
+class DefaultPolicyTests(SynchronousTestCase):
+    def test_defaultBackoffIsBounded(self) -> None:
+        """Twisted's backoffPolicy: 1 s, x1.5, at most 60 s, plus under 1 s."""
+        policy = ClientMachine(RecordingDialer(), Clock()).retryPolicy
+        self.assertGreaterEqual(policy(0), 1.0)
+        for attempts in (10, 30, 100, 10_000):
+            self.assertLess(policy(attempts), 61.0, attempts)
+        for attempts in (30, 100, 10_000):  # 1.5 ** 11 > 60: capped from then on
+            self.assertGreaterEqual(policy(attempts), 60.0, attempts)
+
+
+class StopsOnFirstMessage(ClientMachine):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heard: list[bytes] = []
+
+    def onMessage(self, message: bytes) -> None:
+        self.heard.append(message)
+        self.stop()
+
+
+class StopMidChunkTests(SynchronousTestCase):
+    def test_linesAfterAStopInTheSameChunkAreNotDelivered(self) -> None:
+        machine = StopsOnFirstMessage(RecordingDialer(), Clock())
+        machine.start()
+        adapter = LineAdapter(machine)
+        adapter.makeConnection(StringTransport())
+        adapter.dataReceived(b"one\r\ntwo\r\nthree\r\n")
+        self.assertEqual(machine.heard, [b"one"])
+        self.assertEqual(machine.state, "closing")

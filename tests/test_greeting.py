@@ -99,6 +99,14 @@ class GreetingWireTests(SynchronousTestCase):
         wire.send("Zo\u00eb \u6771".encode())
         self.assertEqual(wire.received(), ["Hello, Zo\u00eb \u6771!".encode()])
 
+    def test_validNameResetsTheCountOfInvalidOnes(self) -> None:
+        wire = Wire(GreetingMachine)
+        wire.send(b"", b"\xff")
+        self.assertEqual(wire.machine.invalidNames, 2)
+        wire.send(b"Alice")
+        self.assertEqual(wire.machine.invalidNames, 0)
+        self.assertEqual(wire.machine.state, "receiving")
+
     def test_invalidNamesThenGoodbye(self) -> None:
         wire = Wire(GreetingMachine, "line")
         wire.received()

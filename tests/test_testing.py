@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from hypothesis import given, settings
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
@@ -20,8 +25,8 @@ from statemachines.testing import (
     unhandledPairs,
 )
 
+from .helpers import ROOT, TIMEOUT, RecordingLink, Wire, lost
 from .helpers import SHIPPED_MACHINES as SHIPPED
-from .helpers import RecordingLink, Wire, lost
 
 
 class ShapeTests(SynchronousTestCase):
@@ -197,3 +202,32 @@ class InputSequenceTests(SynchronousTestCase):
             for name, args in steps:
                 getattr(machine, name)(*args)
         self.assertIn(machine.state, GreetingMachine.blueprint.states)
+
+
+class TimeLimitTests(SynchronousTestCase):
+    def test_aTestThatLoopsForeverFails(self) -> None:
+        """The suite's time limit turns a hang into a failed test."""
+        here = Path(self.mktemp())
+        (here / "loopers").mkdir(parents=True)
+        (here / "loopers" / "__init__.py").write_text("import tests  # the limit\n")
+        (here / "loopers" / "test_loop.py").write_text(
+            "from twisted.trial.unittest import SynchronousTestCase\n"
+            "class Loop(SynchronousTestCase):\n"
+            "    def test_forever(self):\n"
+            "        while True:\n"
+            "            pass\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "twisted.trial", "loopers"],
+            capture_output=True,
+            timeout=TIMEOUT,
+            cwd=here,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(here), str(ROOT)]),
+                "TXMACHINES_TEST_TIME_LIMIT": "1",
+            },
+        )
+        self.assertEqual(result.returncode, 1, result.stdout)
+        self.assertIn(b"TestTimedOut", result.stdout)
+        self.assertIn(b"FAILED (errors=1)", result.stdout)

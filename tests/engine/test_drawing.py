@@ -26,7 +26,7 @@ from ..sample_machines import Awkward, Turnstile
 class DeterminismTests(SynchronousTestCase):
     def render(self, seed: str, targets: list[str]) -> dict[str, bytes]:
         out = Path(self.mktemp()).absolute()
-        env = dict(os.environ, PYTHONHASHSEED=seed)
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(ROOT))
         result = subprocess.run(
             COMMAND + ["diagrams", "--output", str(out), *targets],
             env=env,
@@ -38,15 +38,29 @@ class DeterminismTests(SynchronousTestCase):
         return snapshot(out)
 
     def test_sameBytesWhateverTheHashSeedAndOrder(self) -> None:
-        first = self.render("0", SHIPPED)
-        for seed, targets in (
-            ("1", SHIPPED),
-            ("2", SHIPPED[::-1]),
-            ("987", SHIPPED),
-            ("random", SHIPPED[::-1]),
+        # Shipped machines, a plain Automat class, and one with four terminal
+        # states (whose order a frozenset would scramble).
+        targets = [
+            *SHIPPED,
+            "tests.sample_machines:Turnstile",
+            "tests.sample_machines:Endings",
+        ]
+        first = self.render("0", targets)
+        for seed, order in (
+            ("1", targets),
+            ("2", targets[::-1]),
+            ("987", targets),
+            ("random", targets[::-1]),
         ):
-            self.assertEqual(self.render(seed, targets), first, seed)
-        self.assertEqual(len(first), 3 * len(SHIPPED) if HAVE_DOT else 2 * len(SHIPPED))
+            self.assertEqual(self.render(seed, order), first, seed)
+        files = 3 if HAVE_DOT else 2
+        self.assertEqual(len(first), files * len(targets))
+        ends = [
+            line.split()[0]
+            for line in first["Endings.mmd"].decode().splitlines()
+            if line.endswith("--> [*]")
+        ]
+        self.assertEqual(ends, ["s1", "s2", "s3", "s4"])  # declaration order
 
     def test_automatOwnDrawingIsNotStable(self) -> None:
         """Why we draw ourselves: Automat's asDigraph varies with the hash seed."""

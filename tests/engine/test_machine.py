@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from statemachines import MachineError
+from statemachines import Machine, MachineError, StateMachine
 
 from ..sample_machines import Door
 
@@ -46,3 +46,48 @@ class GuardTests(SynchronousTestCase):
 
         Fragile().pull()
         self.assertEqual(unhandled, [MachineError("rejected", "shut", "pull")])
+
+
+class QueueAfterFailureTests(SynchronousTestCase):
+    def test_inputQueuedByAnOutputThatRaisesStillRuns(self) -> None:
+        """On a plain StateMachine (default machineError) too."""
+
+        class Relay(StateMachine):
+            m = Machine()
+
+            def __init__(self) -> None:
+                self.log: list[str] = []
+
+            @m.state(initial=True)
+            def a(self) -> None:
+                "a"
+
+            @m.state()
+            def b(self) -> None:
+                "b"
+
+            @m.input()
+            def go(self) -> None:
+                "go"
+
+            @m.input()
+            def after(self) -> None:
+                "after"
+
+            @m.output()
+            def _queueThenFail(self) -> None:
+                self.after()  # queued: runs once this transition is over
+                raise RuntimeError("after queueing")
+
+            @m.output()
+            def _ran(self) -> None:
+                self.log.append(f"after, in {self.state}")
+
+            a.upon(go, enter=b, outputs=[_queueThenFail])
+            b.upon(after, enter=a, outputs=[_ran])
+
+        relay = Relay()
+        relay.go()
+        self.assertEqual(relay.log, ["after, in a"])
+        self.assertEqual(relay.state, "a")
+        self.assertIsNone(relay._txmQueue)
