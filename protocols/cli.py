@@ -328,6 +328,9 @@ def _describe(failure: Failure | None) -> str:
 
 
 def _gaveUp(machine: Any) -> str:
+    """Why the client stopped before it was done, in one line."""
+    if machine.protocolError is not None:
+        return f"txmachines: the server broke the protocol: {machine.protocolError}"
     reason = _describe(machine.lastFailure)
     return (
         f"txmachines: could not connect after {machine.failedAttempts} "
@@ -397,6 +400,7 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
             yield greeter.stop()
             raise SystemExit(f"txmachines: the server refused the name: {e}") from None
         except ClientStopped:
+            yield greeter.stop()
             raise SystemExit(_gaveUp(greeter.machine)) from None
         _write(greeting.encode("utf-8"))
         client = greeter
@@ -414,7 +418,10 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
     results = yield DeferredList(pending, consumeErrors=True)
     yield client.stop()
     failures = [r for ok, r in results if not ok]
-    if failures and client.machine.lastFailure is not None:
+    if failures and (
+        client.machine.protocolError is not None
+        or client.machine.lastFailure is not None
+    ):
         raise SystemExit(_gaveUp(client.machine))
     if failures:
         raise SystemExit(

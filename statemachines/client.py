@@ -49,7 +49,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from .connection import DEFAULT_CLOSE_TIMEOUT
-from .engine import ANY, Machine, inherited, rejects
+from .engine import ANY, Machine, MachineError, inherited, rejects
 from .limits import optionalLimit, timeout
 from .transport import NO_LINK, Link, TransportMachine
 
@@ -110,6 +110,7 @@ class ClientMachine(TransportMachine):
         self.maxAttempts = optionalLimit("maxAttempts", maxAttempts)
         self.failedAttempts = 0
         self.lastFailure: Failure | None = None
+        self.protocolError: str | None = None  # why the client quit, if it did
         self._attempt: Deferred[Link] | None = None  # the dial in progress
         self._stopWaiters: list[Deferred[None]] = []
         self._connectWaiters: list[_ConnectWaiter] = []
@@ -152,6 +153,16 @@ class ClientMachine(TransportMachine):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.state}>"
+
+    def machineError(self, error: MachineError) -> None:
+        # What went wrong on a connection, for whoever reports why we quit.
+        if self.link is not NO_LINK:
+            self.protocolError = (
+                error.failure.getErrorMessage()
+                if error.failure is not None
+                else f"{error.input} was not expected in state {error.state}"
+            )
+        super().machineError(error)
 
     def _settleWaiters(self, keep: Callable[[_ConnectWaiter], bool]) -> None:
         self._connectWaiters = [w for w in self._connectWaiters if keep(w)]
@@ -229,7 +240,6 @@ class ClientMachine(TransportMachine):
     @_machine.output()
     def _attach(self, link: Link) -> None:
         self.link = link
-        self.failedAttempts = 0
         self.log.info(
             "{machine} connected to {peer}", machine=self, peer=link.describePeer()
         )
@@ -237,6 +247,20 @@ class ClientMachine(TransportMachine):
     @_machine.output()
     def onConnected(self) -> None:
         """A connection is up (a hook: override it)."""
+
+    @_machine.output()
+    def _exchanged(self) -> None:
+        # The first useful exchange on this connection: attempts succeeded.
+        self.failedAttempts = 0
+
+    @_machine.output()
+    def _quitOnProtocolError(self, reason: str) -> None:
+        self.protocolError = self.protocolError or reason
+        self.log.error(
+            "{machine} stopping: the server broke the protocol: {reason}",
+            machine=self,
+            reason=self.protocolError,
+        )
 
     @_machine.output()
     def onMessage(self, message: bytes) -> None:
@@ -370,25 +394,39 @@ class ClientMachine(TransportMachine):
     )  # dial raised
 
     connected.upon(transport.dataArrived, enter=connected, outputs=[])
-    connected.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
     connected.upon(
-        transport.badFrame, enter=connected, outputs=[_logBadFrame, _abortConnection]
+        transport.messageReceived, enter=receiving, outputs=[_exchanged, onMessage]
     )
-    connected.upon(transport.failed, enter=connected, outputs=[_abortConnection])
+    connected.upon(
+        transport.badFrame,
+        enter=closing,
+        outputs=[_quitOnProtocolError, _cancelWaiters, _abortConnection],
+    )
+    connected.upon(
+        transport.failed,
+        enter=closing,
+        outputs=[_quitOnProtocolError, _cancelWaiters, _abortConnection],
+    )
     connected.upon(start, enter=connected, outputs=[])
     connected.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
-    connected.upon(
+    connected.upon(  # nothing came of this connection: a failed attempt
         transport.connectionLost,
         enter=reconnecting,
-        outputs=[_disconnected, _scheduleRetry],
+        outputs=[_disconnected, _countFailure, _scheduleRetry],
     )
 
     receiving.upon(transport.dataArrived, enter=receiving, outputs=[])
     receiving.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
     receiving.upon(
-        transport.badFrame, enter=receiving, outputs=[_logBadFrame, _abortConnection]
+        transport.badFrame,
+        enter=closing,
+        outputs=[_quitOnProtocolError, _cancelWaiters, _abortConnection],
     )
-    receiving.upon(transport.failed, enter=receiving, outputs=[_abortConnection])
+    receiving.upon(
+        transport.failed,
+        enter=closing,
+        outputs=[_quitOnProtocolError, _cancelWaiters, _abortConnection],
+    )
     receiving.upon(start, enter=receiving, outputs=[])
     receiving.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
     receiving.upon(

@@ -363,7 +363,7 @@ class GreetingClientMachine(EchoClientMachine):
     naming.upon(
         greeted,
         enter=parent.receiving,
-        outputs=[_keepGreeting, parent._sendOutstanding],
+        outputs=[parent._exchanged, _keepGreeting, parent._sendOutstanding],
     )
     naming.upon(
         refused, enter=quitting, outputs=[_reportRefusal, parent._loseConnection]
@@ -371,10 +371,22 @@ class GreetingClientMachine(EchoClientMachine):
     naming.upon(parent.requestQueued, enter=naming, outputs=[])
     naming.upon(
         parent.badFrame,
-        enter=naming,
-        outputs=[parent._logBadFrame, parent._abortConnection],
+        enter=parent.closing,
+        outputs=[
+            parent._quitOnProtocolError,
+            parent._cancelWaiters,
+            parent._abortConnection,
+        ],
     )
-    naming.upon(parent.failed, enter=naming, outputs=[parent._abortConnection])
+    naming.upon(
+        parent.failed,
+        enter=parent.closing,
+        outputs=[
+            parent._quitOnProtocolError,
+            parent._cancelWaiters,
+            parent._abortConnection,
+        ],
+    )
     naming.upon(parent.start, enter=naming, outputs=[])
     naming.upon(
         parent.stop,
@@ -382,10 +394,10 @@ class GreetingClientMachine(EchoClientMachine):
         outputs=[parent._cancelWaiters, parent._loseConnection],
     )
     naming.upon(parent.waiterAdded, enter=naming, outputs=[parent._fireWaiters])
-    naming.upon(
+    naming.upon(  # not greeted: a failed attempt
         parent.connectionLost,
         enter=parent.reconnecting,
-        outputs=[parent._disconnected, parent._scheduleRetry],
+        outputs=[parent._disconnected, parent._countFailure, parent._scheduleRetry],
     )
 
     quitting.upon(parent.dataArrived, enter=quitting, outputs=[])

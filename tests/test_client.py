@@ -61,8 +61,10 @@ class LifecycleTests(SynchronousTestCase):
         self.assertEqual(call.getTime(), 2.0 + 4.0)
         clock.advance(4.0)
         machine.connectionMade(RecordingLink())
+        self.assertEqual(machine.failedAttempts, 2)  # nothing useful came yet
+        machine.messageReceived(b"hello")  # the first exchange: attempts succeeded
         self.assertEqual(machine.failedAttempts, 0)
-        machine.connectionLost(lost())  # a loss is not a failed attempt:
+        machine.connectionLost(lost())  # a loss after it is not a failed attempt:
         [call] = clock.getDelayedCalls()  # retryPolicy(0), as ClientService
         self.assertEqual(call.getTime(), clock.seconds() + 0.0)
 
@@ -141,17 +143,36 @@ class LifecycleTests(SynchronousTestCase):
         machine.start()
         self.assertEqual((machine.state, dialer.dials), ("connecting", 1))
 
-    def test_badFrameAbortsThenReconnects(self) -> None:
+    def test_badFrameStopsTheClientForGood(self) -> None:
+        """A server that breaks the protocol will not mend it on a reconnect."""
         machine, dialer, clock = makeClient()
         machine.start()
         link = RecordingLink()
         machine.connectionMade(link)
+        stopped = machine.whenStopped()
         with capturedLogs() as events:
-            machine.badFrame("garbage")
+            machine.badFrame("line longer than 16384 bytes")
         self.assertTrue(link.aborted)
-        self.assertEqual([e["reason"] for e in events if "reason" in e], ["garbage"])
+        self.assertEqual(machine.protocolError, "line longer than 16384 bytes")
+        self.assertIn("broke the protocol", " ".join(e["log_format"] for e in events))
         machine.connectionLost(lost())
-        self.assertEqual(machine.state, "reconnecting")
+        self.assertEqual(machine.state, "stopped")
+        self.successResultOf(stopped)
+        self.assertEqual((dialer.dials, clock.getDelayedCalls()), (1, []))
+
+    def test_failingHookStopsTheClientNamingTheError(self) -> None:
+        class Picky(ClientMachine):
+            def onMessage(self, message: bytes) -> None:
+                raise ValueError(f"did not expect {message!r}")
+
+        machine, dialer, clock = makeClient(Picky)
+        machine.start()
+        machine.connectionMade(RecordingLink())
+        with capturedLogs():
+            machine.messageReceived(b"junk")
+        self.flushLoggedErrors(ValueError)
+        self.assertEqual(machine.protocolError, "did not expect b'junk'")
+        self.assertEqual(machine.state, "closing")
 
     def test_rejectedInputLoggedNotRaised(self) -> None:
         machine, dialer, clock = makeClient()
@@ -402,7 +423,7 @@ class BeyondClientServiceTests(SynchronousTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
         self.assertTrue(any("giving up" in e["log_format"] for e in events))
 
-    def test_successResetsTheCount(self) -> None:
+    def test_usefulExchangeResetsTheCount(self) -> None:
         clock, dialer = Clock(), RecordingDialer()
         client = ClientMachine(dialer, clock, retryPolicy=lambda n: 1.0, maxAttempts=2)
         client.start()
@@ -410,10 +431,24 @@ class BeyondClientServiceTests(SynchronousTestCase):
             client.connectionFailed(Failure(ConnectionRefusedError()))
             clock.advance(1.0)
             client.connectionMade(RecordingLink())
+            client.messageReceived(b"a reply")
             client.connectionLost(lost())
-            clock.advance(1.0)
+            clock.advance(0.0)
             client.connectionFailed(Failure(ConnectionRefusedError()))
         self.assertEqual(client.state, "reconnecting")
+
+    def test_serverThatClosesAtOnceUsesUpTheAttempts(self) -> None:
+        """Connections that bring nothing are failed attempts: no endless loop."""
+        clock, dialer = Clock(), RecordingDialer()
+        client = ClientMachine(dialer, clock, retryPolicy=lambda n: 1.0, maxAttempts=3)
+        client.start()
+        with capturedLogs():
+            for _ in range(3):
+                client.connectionMade(RecordingLink())
+                client.connectionLost(lost())
+                clock.advance(1.0)
+        self.assertEqual((client.state, dialer.dials), ("stopped", 3))
+        self.assertEqual(clock.getDelayedCalls(), [])
 
     def test_noDelayedCallOnceStoppedFromAnyState(self) -> None:
         routes = {

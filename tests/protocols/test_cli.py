@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -193,3 +194,55 @@ class OneLineFailureTests(SynchronousTestCase):
         )
         self.assertIn(result.returncode, (0, 1), result.stderr)  # 1: no Graphviz
         self.assertTrue((here / "out" / "Mine.dot").exists())
+
+
+class MisbehavingServer:
+    """A loopback server that answers every connection with ``reply``, then closes."""
+
+    def __init__(self, case: SynchronousTestCase, reply: bytes) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.reply = reply
+        case.addCleanup(self.listener.close)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                peer, _ = self.listener.accept()
+            except OSError:  # closed by the cleanup
+                return
+            with peer:
+                peer.sendall(self.reply)
+
+
+class MisbehavingServerTests(SynchronousTestCase):
+    """The client ends, with one line saying why, whatever the server does."""
+
+    def connect(self, protocol: str, reply: bytes, *options: str) -> tuple[int, str]:
+        server = MisbehavingServer(self, reply)
+        result = subprocess.run(
+            COMMAND
+            + ["connect", protocol, "--connect", f"tcp:127.0.0.1:{server.port}"]
+            + list(options),
+            input=b"hello\n",
+            capture_output=True,
+            timeout=TIMEOUT,
+        )
+        lines = result.stderr.decode().splitlines()
+        return result.returncode, lines[-1] if lines else ""
+
+    def test_serverThatClosesAtOnce(self) -> None:
+        code, last = self.connect("echo", b"", "--max-attempts", "2")
+        self.assertEqual(code, 1)
+        self.assertIn("after 2 attempts", last)
+
+    def test_overLongLine(self) -> None:
+        code, last = self.connect("echo", b"x" * 40_000, "--max-frame", "100")
+        self.assertEqual(code, 1)
+        self.assertIn("the server broke the protocol: line longer than 100", last)
+
+    def test_wrongBanner(self) -> None:
+        code, last = self.connect("greeting", b"Welcome to FTP\r\n", "--name", "Ada")
+        self.assertEqual(code, 1)
+        self.assertIn("the server broke the protocol: expected the banner", last)
