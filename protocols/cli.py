@@ -29,6 +29,7 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 
 from statemachines import limits
+from statemachines.client import DEFAULT_REPLY_TIMEOUT
 from statemachines.connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 from statemachines.echo import ClientStopped, EchoMachine
 from statemachines.greeting import (
@@ -86,6 +87,13 @@ def parser() -> argparse.ArgumentParser:
         default=5,
         help="give up after this many failed connection attempts in a row "
         "(0: never; default %(default)s)",
+    )
+    connect.add_argument(
+        "--timeout",
+        type=_checked(limits.optionalTimeout, float, "--timeout"),
+        default=DEFAULT_REPLY_TIMEOUT,
+        help="give up on a connection attempt, or on a reply, after this many "
+        "seconds (0: never; default %(default)s)",
     )
     connect.add_argument(
         "--name",
@@ -329,8 +337,8 @@ def _describe(failure: Failure | None) -> str:
 
 def _gaveUp(machine: Any) -> str:
     """Why the client stopped before it was done, in one line."""
-    if machine.protocolError is not None:
-        return f"txmachines: the server broke the protocol: {machine.protocolError}"
+    if machine.quitReason is not None:
+        return f"txmachines: {machine.quitReason}"
     reason = _describe(machine.lastFailure)
     return (
         f"txmachines: could not connect after {machine.failedAttempts} "
@@ -393,6 +401,7 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
             args.framing,
             args.max_frame,
             maxAttempts=args.max_attempts or None,
+            replyTimeout=args.timeout,
         )
         try:
             greeting = yield greeter.whenGreeted()
@@ -411,6 +420,7 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
             args.framing,
             args.max_frame,
             maxAttempts=args.max_attempts or None,
+            replyTimeout=args.timeout,
         )
     for line in lines:
         onLine(line)
@@ -419,8 +429,7 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
     yield client.stop()
     failures = [r for ok, r in results if not ok]
     if failures and (
-        client.machine.protocolError is not None
-        or client.machine.lastFailure is not None
+        client.machine.quitReason is not None or client.machine.lastFailure is not None
     ):
         raise SystemExit(_gaveUp(client.machine))
     if failures:

@@ -50,12 +50,13 @@ from twisted.python.failure import Failure
 
 from .connection import DEFAULT_CLOSE_TIMEOUT
 from .engine import ANY, Machine, MachineError, inherited, rejects
-from .limits import optionalLimit, timeout
+from .limits import optionalLimit, optionalTimeout, timeout
 from .transport import NO_LINK, Link, TransportMachine
 
 __all__ = ["ClientMachine", "Dialer", "RetryPolicy"]
 
 RetryPolicy = Callable[[int], float]
+DEFAULT_REPLY_TIMEOUT = 30.0
 
 
 class Dialer(Protocol):
@@ -95,25 +96,52 @@ class ClientMachine(TransportMachine):
         retryPolicy: RetryPolicy | None = None,
         maxAttempts: int | None = None,
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
+        replyTimeout: float | None = DEFAULT_REPLY_TIMEOUT,
     ) -> None:
         """
         @param retryPolicy: seconds to wait before attempt N+1, given N failed
             attempts in a row (default: Twisted's ``backoffPolicy()``: 1 s,
             x1.5, at most 60 s, plus up to 1 s of jitter).
         @param maxAttempts: give up after this many failed attempts in a row
-            (None: never).
+            (None or 0: never).
+        @param replyTimeout: seconds a connection attempt (TLS handshake
+            included) and each awaited reply (see `awaitReply`) may take
+            (None or 0: no limit).
         """
         super().__init__(clock)  # self.timer: retry delay, then close deadline
         self.dialer = dialer
         self.retryPolicy: RetryPolicy = retryPolicy or backoffPolicy()
         self.closeTimeout = timeout("closeTimeout", closeTimeout)
         self.maxAttempts = optionalLimit("maxAttempts", maxAttempts)
+        self.replyTimeout = optionalTimeout("replyTimeout", replyTimeout)
         self.failedAttempts = 0
         self.lastFailure: Failure | None = None
-        self.protocolError: str | None = None  # why the client quit, if it did
+        self.quitReason: str | None = None  # why the client quit, if it did
         self._attempt: Deferred[Link] | None = None  # the dial in progress
+        self._dialTimedOut = False
+        self._awaiting: str | None = None  # what the reply deadline waits for
         self._stopWaiters: list[Deferred[None]] = []
         self._connectWaiters: list[_ConnectWaiter] = []
+
+    # -- what subclasses call ------------------------------------------------
+
+    def awaitReply(self, what: str) -> None:
+        """
+        The server owes us ``what`` (say, "a reply to b'hi'"): unless it
+        comes within ``replyTimeout``, the client quits, saying so.  Does
+        nothing while a reply is awaited already.
+        """
+        if self._awaiting is None:
+            self._awaiting = what
+            if self.replyTimeout is not None:
+                self.timer.start(self.replyTimeout)
+
+    def replyReceived(self, nextAwaited: str | None = None) -> None:
+        """What was awaited came: stop waiting, or wait afresh for ``nextAwaited``."""
+        self._awaiting = None
+        self.timer.cancel()
+        if nextAwaited is not None:
+            self.awaitReply(nextAwaited)
 
     # -- hooks: override these ----------------------------------------------
 
@@ -157,11 +185,12 @@ class ClientMachine(TransportMachine):
     def machineError(self, error: MachineError) -> None:
         # What went wrong on a connection, for whoever reports why we quit.
         if self.link is not NO_LINK:
-            self.protocolError = (
+            what = (
                 error.failure.getErrorMessage()
                 if error.failure is not None
                 else f"{error.input} was not expected in state {error.state}"
             )
+            self.quitReason = f"the server broke the protocol: {what}"
         super().machineError(error)
 
     def _settleWaiters(self, keep: Callable[[_ConnectWaiter], bool]) -> None:
@@ -228,7 +257,9 @@ class ClientMachine(TransportMachine):
     @_machine.output()
     def _dial(self) -> None:
         self.log.debug("{machine} connecting", machine=self)
-        self.timer.cancel()  # no timer runs while connecting, however we got here
+        self.timer.cancel()  # whatever ran before; now the connect deadline
+        if self.replyTimeout is not None:
+            self.timer.start(self.replyTimeout)
         self._attempt = self.dialer.dial(self)
         self._attempt.addCallbacks(self.connectionMade, self.connectionFailed)
 
@@ -240,6 +271,7 @@ class ClientMachine(TransportMachine):
     @_machine.output()
     def _attach(self, link: Link) -> None:
         self.link = link
+        self.timer.cancel()  # the connect deadline
         self.log.info(
             "{machine} connected to {peer}", machine=self, peer=link.describePeer()
         )
@@ -255,12 +287,22 @@ class ClientMachine(TransportMachine):
 
     @_machine.output()
     def _quitOnProtocolError(self, reason: str) -> None:
-        self.protocolError = self.protocolError or reason
-        self.log.error(
-            "{machine} stopping: the server broke the protocol: {reason}",
-            machine=self,
-            reason=self.protocolError,
+        self.quitReason = self.quitReason or f"the server broke the protocol: {reason}"
+        self.log.error("{machine} stopping: {why}", machine=self, why=self.quitReason)
+
+    @_machine.output()
+    def _quitOnSilence(self) -> None:
+        self.quitReason = (
+            f"the server sent nothing for {self.replyTimeout:g} s while we waited "
+            f"for {self._awaiting}"
         )
+        self.log.error("{machine} stopping: {why}", machine=self, why=self.quitReason)
+
+    @_machine.output()
+    def _timeOutDial(self) -> None:
+        self._dialTimedOut = True
+        if self._attempt is not None:
+            self._attempt.cancel()  # fails it: connectionFailed, counted
 
     @_machine.output()
     def onMessage(self, message: bytes) -> None:
@@ -289,6 +331,11 @@ class ClientMachine(TransportMachine):
 
     @_machine.output()
     def _countFailure(self, reason: Failure) -> None:
+        if self._dialTimedOut:
+            self._dialTimedOut = False
+            reason = Failure(
+                TimeoutError(f"no connection within {self.replyTimeout:g} s")
+            )
         self.failedAttempts += 1
         self.lastFailure = reason
 
@@ -359,6 +406,7 @@ class ClientMachine(TransportMachine):
     @_machine.output()
     def _disconnected(self, reason: Failure) -> None:
         self.link = NO_LINK
+        self._awaiting = None
         self.onDisconnected(reason)
 
     @_machine.output()
@@ -388,6 +436,7 @@ class ClientMachine(TransportMachine):
         outputs=[_logConnectFailure, _countFailure, _scheduleRetry],
     )
     connecting.upon(start, enter=connecting, outputs=[])
+    connecting.upon(transport.timeout, enter=connecting, outputs=[_timeOutDial])
     connecting.upon(stop, enter=stopped, outputs=[_cancelDial, _stopped])
     connecting.upon(
         transport.failed, enter=reconnecting, outputs=[_scheduleRetry]
@@ -406,6 +455,11 @@ class ClientMachine(TransportMachine):
         transport.failed,
         enter=closing,
         outputs=[_quitOnProtocolError, _cancelWaiters, _abortConnection],
+    )
+    connected.upon(
+        transport.timeout,
+        enter=closing,
+        outputs=[_quitOnSilence, _cancelWaiters, _abortConnection],
     )
     connected.upon(start, enter=connected, outputs=[])
     connected.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
@@ -426,6 +480,11 @@ class ClientMachine(TransportMachine):
         transport.failed,
         enter=closing,
         outputs=[_quitOnProtocolError, _cancelWaiters, _abortConnection],
+    )
+    receiving.upon(
+        transport.timeout,
+        enter=closing,
+        outputs=[_quitOnSilence, _cancelWaiters, _abortConnection],
     )
     receiving.upon(start, enter=receiving, outputs=[])
     receiving.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
@@ -500,11 +559,7 @@ class ClientMachine(TransportMachine):
         ],
         "there is no connection to hear from",
     )
-    noTimer = rejects(
-        [connecting, connected, receiving, stopped],
-        transport.timeout,
-        "no timer runs in this state",
-    )
+    noTimer = rejects(stopped, transport.timeout, "no timer runs once stopped")
     onlyRetriesRunOut = rejects(
         ANY, attemptsExhausted, "only reconnecting counts failed attempts"
     )

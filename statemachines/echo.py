@@ -109,6 +109,7 @@ class EchoClientMachine(ClientMachine):
             raise ValueError(f"a reply arrived with nothing outstanding: {reply!r}")
         _, request = self._outstanding.popleft()
         self._sentOnThisConnection -= 1
+        self.replyReceived(self._nextAwaited())
         request.replies.append(reply)
         if len(request.replies) == request.expected:
             request.deferred.callback(request.replies)
@@ -119,12 +120,21 @@ class EchoClientMachine(ClientMachine):
     def requestQueued(self) -> None:
         "echo() added outstanding messages."
 
+    def _nextAwaited(self) -> str | None:
+        """What the server owes us next on this connection, if anything."""
+        if self._sentOnThisConnection > 0:
+            return f"a reply to {self._outstanding[0][0]!r}"
+        return None
+
     @_machine.output()
     def _sendOutstanding(self) -> None:
         pending = list(self._outstanding)[self._sentOnThisConnection :]
         for message, _ in pending:
             self.link.sendMessage(message)
         self._sentOnThisConnection += len(pending)
+        awaited = self._nextAwaited()
+        if awaited is not None:
+            self.awaitReply(awaited)
 
     @_machine.output()
     def _failOutstanding(self) -> None:

@@ -297,6 +297,7 @@ class GreetingClientMachine(EchoClientMachine):
     def onConnected(self) -> None:
         # Nothing is echoed before the greeting.
         self._beginConnection()
+        self.awaitReply("the banner")
 
     def onStopped(self) -> None:
         super().onStopped()
@@ -330,6 +331,7 @@ class GreetingClientMachine(EchoClientMachine):
         if message != BANNER.encode():
             raise UnexpectedReply(f"expected the banner, got {message!r}")
         self.link.sendMessage(self.name.encode("utf-8"))
+        self.replyReceived("the verdict on our name")
 
     @_machine.output()
     def _judgeReply(self, message: bytes) -> None:
@@ -344,6 +346,7 @@ class GreetingClientMachine(EchoClientMachine):
     @_machine.output()
     def _keepGreeting(self, greeting: str) -> None:
         self.greeting = greeting
+        self.replyReceived()
         self._fireGreetingWaiters(greeting)
 
     @_machine.output()
@@ -389,6 +392,11 @@ class GreetingClientMachine(EchoClientMachine):
     )
     naming.upon(parent.start, enter=naming, outputs=[])
     naming.upon(
+        parent.timeout,
+        enter=parent.closing,
+        outputs=[parent._quitOnSilence, parent._cancelWaiters, parent._abortConnection],
+    )
+    naming.upon(
         parent.stop,
         enter=parent.closing,
         outputs=[parent._cancelWaiters, parent._loseConnection],
@@ -429,4 +437,3 @@ class GreetingClientMachine(EchoClientMachine):
         [parent.connectionMade, parent.connectionFailed],
         "only a dial in progress ends in a connection or a failure",
     )
-    noTimerWhileNaming = rejects(naming, parent.timeout, "no timer runs while naming")

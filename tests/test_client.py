@@ -19,6 +19,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.framing import LineAdapter
 from statemachines.client import ClientMachine
+from statemachines.echo import ClientStopped, EchoClientMachine
+from statemachines.greeting import GreetingClientMachine
 from statemachines.transport import NO_LINK
 
 from .helpers import RecordingDialer, RecordingLink, lost, makeClient, refused
@@ -153,7 +155,10 @@ class LifecycleTests(SynchronousTestCase):
         with capturedLogs() as events:
             machine.badFrame("line longer than 16384 bytes")
         self.assertTrue(link.aborted)
-        self.assertEqual(machine.protocolError, "line longer than 16384 bytes")
+        self.assertEqual(
+            machine.quitReason,
+            "the server broke the protocol: line longer than 16384 bytes",
+        )
         self.assertIn("broke the protocol", " ".join(e["log_format"] for e in events))
         machine.connectionLost(lost())
         self.assertEqual(machine.state, "stopped")
@@ -171,7 +176,9 @@ class LifecycleTests(SynchronousTestCase):
         with capturedLogs():
             machine.messageReceived(b"junk")
         self.flushLoggedErrors(ValueError)
-        self.assertEqual(machine.protocolError, "did not expect b'junk'")
+        self.assertEqual(
+            machine.quitReason, "the server broke the protocol: did not expect b'junk'"
+        )
         self.assertEqual(machine.state, "closing")
 
     def test_rejectedInputLoggedNotRaised(self) -> None:
@@ -509,3 +516,74 @@ class StopMidChunkTests(SynchronousTestCase):
         adapter.dataReceived(b"one\r\ntwo\r\nthree\r\n")
         self.assertEqual(machine.heard, [b"one"])
         self.assertEqual(machine.state, "closing")
+
+
+class DeadlineTests(SynchronousTestCase):
+    """Every connection attempt and every awaited reply has a deadline."""
+
+    def test_connectionAttemptTimesOut(self) -> None:
+        machine, dialer, clock = makeClient(replyTimeout=5, maxAttempts=1)
+        machine.start()
+        stopped = machine.whenStopped()
+        with capturedLogs():
+            clock.advance(5)
+        self.assertEqual(dialer.cancels, 1)
+        self.assertEqual(machine.state, "stopped")
+        self.successResultOf(stopped)
+        assert machine.lastFailure is not None
+        self.assertEqual(
+            machine.lastFailure.getErrorMessage(), "no connection within 5 s"
+        )
+
+    def test_echoReplyTimesOut(self) -> None:
+        machine, dialer, clock = makeClient(EchoClientMachine, replyTimeout=3)
+        machine.start()
+        link = dialer.succeed()
+        d = machine.echo([b"hi", b"there"])
+        clock.advance(2)
+        machine.messageReceived(b"hi")  # one reply: a fresh deadline for the next
+        clock.advance(2.9)
+        self.assertEqual(machine.state, "receiving")
+        with capturedLogs():
+            clock.advance(0.1)
+        self.assertTrue(link.aborted)  # type: ignore[attr-defined]
+        self.assertEqual(
+            machine.quitReason,
+            "the server sent nothing for 3 s while we waited for a reply to b'there'",
+        )
+        machine.connectionLost(lost())
+        self.assertEqual(machine.state, "stopped")
+        self.failureResultOf(d, ClientStopped)
+
+    def test_answeredEchoLeavesNoDeadline(self) -> None:
+        machine, dialer, clock = makeClient(EchoClientMachine, replyTimeout=3)
+        machine.start()
+        dialer.succeed()
+        machine.echo([b"hi"])
+        machine.messageReceived(b"hi")
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_greetingWaitsForTheBannerAndTheVerdict(self) -> None:
+        for replies, waitedFor in (
+            ([], "the banner"),
+            ([b"Hello! What is your name?"], "the verdict on our name"),
+        ):
+            machine, dialer, clock = makeClient(
+                GreetingClientMachine, name="Ada", replyTimeout=4
+            )
+            machine.start()
+            dialer.succeed()
+            for reply in replies:
+                machine.messageReceived(reply)
+            with capturedLogs():
+                clock.advance(4)
+            self.assertEqual(machine.state, "closing")
+            assert machine.quitReason is not None
+            self.assertTrue(machine.quitReason.endswith(f"waited for {waitedFor}"))
+
+    def test_noDeadlineWhenOff(self) -> None:
+        machine, dialer, clock = makeClient(EchoClientMachine, replyTimeout=0)
+        machine.start()
+        dialer.succeed()
+        machine.echo([b"hi"])
+        self.assertEqual(clock.getDelayedCalls(), [])

@@ -270,4 +270,39 @@ class TLSCommandLineTests(Certificates, SynchronousTestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn(b"could not connect after 1 attempts", result.stderr)
         self.assertIn(b"TLS certificate is not valid for wrong.example", result.stderr)
+
+    def test_plainTCPToATLSPortTimesOut(self) -> None:
+        for protocol, waitedFor in (
+            ("echo", b"a reply to b'hi'"),
+            ("greeting", b"the banner"),
+        ):
+            proc, port = serveInSubprocess(self, protocol, listen=self.listen())
+            result = self.connectWith(
+                protocol,
+                "--connect",
+                f"tcp:127.0.0.1:{port}",
+                "--timeout",
+                "1",
+                "--name",
+                "Ada",
+                stdin=b"hi\n",
+            )
+            self.assertEqual(result.returncode, 1, result.stderr)
+            last = result.stderr.splitlines()[-1]
+            self.assertIn(b"the server sent nothing for 1 s", last)
+            self.assertIn(b"waited for " + waitedFor, last)
+
+    def test_tlsToAPlainPortTimesOut(self) -> None:
+        proc, port = serveInSubprocess(self, "echo")  # plain TCP, silent to TLS
+        result = self.connectWith(
+            "echo",
+            "--connect",
+            self.connect(port),
+            "--timeout",
+            "1",
+            stdin=b"hi\n",
+        )
+        self.assertEqual(result.returncode, 1, result.stderr)
+        last = result.stderr.splitlines()[-1]
+        self.assertIn(b"could not connect after 1 attempts", last)
         self.assertEqual(result.stdout, b"")
