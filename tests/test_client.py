@@ -159,7 +159,8 @@ class LifecycleTests(SynchronousTestCase):
             machine.quitReason,
             "the server broke the protocol: line longer than 16384 bytes",
         )
-        self.assertIn("broke the protocol", " ".join(e["log_format"] for e in events))
+        [event] = [e for e in events if e["log_level"].name == "error"]
+        self.assertIn("broke the protocol", event["why"])
         machine.connectionLost(lost())
         self.assertEqual(machine.state, "stopped")
         self.successResultOf(stopped)
