@@ -68,19 +68,24 @@ class RealTCPTests(SynchronousTestCase):
                 self.assertEqual(other.recv(100), b"still served?\r\n")
 
 
+def fillEveryBuffer(hog: socket.socket) -> None:
+    """Send lines without reading until every buffer to the server is full."""
+    chunk = (b"y" * 8190 + b"\r\n") * 8
+    hog.setblocking(False)
+    while True:
+        try:
+            hog.send(chunk)
+        except BlockingIOError:
+            if not select.select([], [hog], [], 2.0)[1]:
+                return
+
+
 class ShutdownTests(SynchronousTestCase):
     def test_boundedWithAPeerThatNeverReads(self) -> None:
         """SIGTERM: the server flushes what it can, aborts the rest, and exits."""
         proc, port = serveInSubprocess(self, "echo", "--close-timeout", "2")
-        chunk = (b"y" * 8190 + b"\r\n") * 8
         with socket.create_connection(("127.0.0.1", port)) as hog:
-            hog.setblocking(False)
-            while True:  # fill every buffer between us and the server
-                try:
-                    hog.send(chunk)
-                except BlockingIOError:
-                    if not select.select([], [hog], [], 2.0)[1]:
-                        break
+            fillEveryBuffer(hog)
             start = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             _, stderr = proc.communicate(timeout=TIMEOUT)
@@ -94,15 +99,8 @@ class ShutdownTests(SynchronousTestCase):
         """A second SIGTERM while draining: abort what is left, exit cleanly."""
         proc, port = serveInSubprocess(self, "echo", "--close-timeout", "60")
         assert proc.stderr is not None
-        chunk = (b"y" * 8190 + b"\r\n") * 8
         with socket.create_connection(("127.0.0.1", port)) as hog:
-            hog.setblocking(False)
-            while True:  # fill every buffer between us and the server
-                try:
-                    hog.send(chunk)
-                except BlockingIOError:
-                    if not select.select([], [hog], [], 2.0)[1]:
-                        break
+            fillEveryBuffer(hog)
             start = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             seen = b""
