@@ -108,7 +108,8 @@ class ClientMachine(TransportMachine):
             included) and each awaited reply (see `awaitReply`) may take
             (None or 0: no limit).
         """
-        super().__init__(clock)  # self.timer: retry delay, then close deadline
+        # self.timer: the connect, reply, retry or close deadline, by state
+        super().__init__(clock)
         self.dialer = dialer
         self.retryPolicy: RetryPolicy = retryPolicy or backoffPolicy()
         self.closeTimeout = timeout("closeTimeout", closeTimeout)
@@ -137,7 +138,13 @@ class ClientMachine(TransportMachine):
                 self.timer.start(self.replyTimeout)
 
     def replyReceived(self, nextAwaited: str | None = None) -> None:
-        """What was awaited came: stop waiting, or wait afresh for ``nextAwaited``."""
+        """
+        What was awaited came: stop waiting, or wait afresh for
+        ``nextAwaited``.  Does nothing when nothing was awaited (while closing,
+        the timer is the close deadline).
+        """
+        if self._awaiting is None:
+            return
         self._awaiting = None
         self.timer.cancel()
         if nextAwaited is not None:
@@ -392,6 +399,7 @@ class ClientMachine(TransportMachine):
 
     @_machine.output()
     def _loseConnection(self) -> None:
+        self._awaiting = None  # the timer is the close deadline now
         self.timer.start(self.closeTimeout)
         self.link.loseConnection()
 

@@ -588,3 +588,14 @@ class DeadlineTests(SynchronousTestCase):
         dialer.succeed()
         machine.echo([b"hi"])
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_lateReplyWhileClosingKeepsTheCloseDeadline(self) -> None:
+        machine, dialer, clock = makeClient(EchoClientMachine, closeTimeout=10)
+        machine.start()
+        link = dialer.succeed()
+        machine.echo([b"hi"])
+        machine.stop()
+        machine.messageReceived(b"hi")  # answered while closing
+        with capturedLogs():
+            clock.advance(10)
+        self.assertTrue(link.aborted)  # type: ignore[attr-defined]
