@@ -21,11 +21,12 @@ from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IAddress, IListeningPort, IReactorTime
 from twisted.internet.protocol import Factory
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from statemachines import limits
 from statemachines.connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
+from statemachines.eventrate import EventRate
 
 from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
 
@@ -93,8 +94,12 @@ class MachineServerFactory(Factory):
         peer = peerKey(addr)
         reason = self._refusal(peer)
         if reason is not None:
-            self.log.info(
-                "refused a connection from {peer}: {reason}", peer=peer, reason=reason
+            EventRate.of(self.clock).emit(
+                self.log,
+                LogLevel.info,
+                "refused a connection from {peer}: {reason}",
+                peer=peer,
+                reason=reason,
             )
             refused = RefusedConnection(self.clock, reason, self.closeTimeout)
             self.refused.add(refused)
@@ -220,4 +225,5 @@ class Server(Service):
             yield port.stopListening()
         count = len(self.factory.machines)
         yield self.factory.closeAll()
+        EventRate.of(self.factory.clock).flush()
         self.log.info("stopped; closed {count} connections", count=count)

@@ -160,15 +160,13 @@ class ConnectionMachine(TransportMachine):
 
     @_machine.output()
     def _reportError(self, reason: str) -> None:
-        self.log.info("{machine} closing: {reason}", machine=self, reason=reason)
+        self.logNoteworthy("{machine} closing: {reason}", reason=reason)
         self.link.reportError(reason)
 
     @_machine.output()
     def _reportIdle(self) -> None:
-        self.log.info(
-            "{machine} closing: idle for {seconds} seconds",
-            machine=self,
-            seconds=self.idleTimeout,
+        self.logNoteworthy(
+            "{machine} closing: idle for {seconds} seconds", seconds=self.idleTimeout
         )
         self.link.reportError("idle timeout")
 
@@ -179,16 +177,14 @@ class ConnectionMachine(TransportMachine):
 
     @_machine.output()
     def _abortConnection(self) -> None:
-        self.log.info("{machine} aborting: the peer did not close", machine=self)
+        self.logNoteworthy("{machine} aborting: the peer did not close")
         self.link.abortConnection()
 
     @_machine.output()
     def _logLoss(self, reason: Failure) -> None:
         if reason.check(ConnectionDone) is None:
-            self.log.info(
-                "{machine} lost the connection: {why}",
-                machine=self,
-                why=reason.getErrorMessage(),
+            self.logNoteworthy(
+                "{machine} lost the connection: {why}", why=reason.getErrorMessage()
             )
 
     @_machine.output()

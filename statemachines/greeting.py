@@ -178,7 +178,7 @@ class GreetingMachine(EchoMachine):
 
     @_machine.output()
     def _reportNameTimeout(self) -> None:
-        self.log.info("{machine} closing: no valid name in time", machine=self)
+        self.logNoteworthy("{machine} closing: no valid name in time")
         self.link.reportError("no name given in time")
 
     @_machine.output()
@@ -196,10 +196,8 @@ class GreetingMachine(EchoMachine):
 
     @_machine.output()
     def _sayGoodbye(self) -> None:
-        self.log.info(
-            "{machine} closing: {count} invalid names",
-            machine=self,
-            count=self.invalidNames,
+        self.logNoteworthy(
+            "{machine} closing: {count} invalid names", count=self.invalidNames
         )
         self.sendText(GOODBYE)
 

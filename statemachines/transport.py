@@ -25,10 +25,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from .engine import Machine, MachineError, StateMachine, Timer
+from .eventrate import EventRate
 
 __all__ = ["NO_LINK", "Link", "NoLink", "TransportMachine"]
 
@@ -129,6 +130,16 @@ class TransportMachine(StateMachine):
     @_machine.input()
     def timeout(self) -> None:
         "The timer fired."
+
+    def logNoteworthy(self, format: str, **fields: Any) -> None:
+        """
+        An info event about this connection (a loss, a timeout, a refusal),
+        at a bounded rate across every connection on the clock: past it, at
+        debug level, summarised (see `statemachines.eventrate`).
+        """
+        EventRate.of(self.clock).emit(
+            self.log, LogLevel.info, format, machine=self, **fields
+        )
 
     # -- the error policy -----------------------------------------------------
 
