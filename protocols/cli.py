@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.internet.endpoints import clientFromString
@@ -56,8 +56,15 @@ SERVER_MACHINES = {"echo": EchoMachine, "greeting": GreetingMachine}
 log = Logger()
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Usage errors are one line (``-h`` shows the usage), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = _OneLineErrors(
         prog="txmachines", description="Twisted protocols as Automat state machines."
     )
     top.add_argument(
@@ -66,7 +73,9 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log every connection, not only the noteworthy events",
     )
-    commands = top.add_subparsers(dest="command", required=True)
+    commands = top.add_subparsers(
+        dest="command", required=True, parser_class=_OneLineErrors
+    )
 
     serve = commands.add_parser("serve", help="run a server until SIGINT/SIGTERM")
     serveOptions(serve)
@@ -199,8 +208,12 @@ def _beginLogging(args: argparse.Namespace) -> None:
     """
     Log to standard error from now on (events so far were buffered).  Called
     once the endpoint is known to work, so that a failure to start is only
-    the one line saying why.
+    the one line saying why.  ``connect`` prints its result, and a failure
+    as one line: its log is for ``-v``.
     """
+    if args.command == "connect" and not args.verbose:
+        globalLogBeginner.beginLoggingTo([], redirectStandardIO=False)
+        return
     level = LogLevel.debug if args.verbose else LogLevel.info
     globalLogBeginner.beginLoggingTo(
         [
@@ -221,7 +234,8 @@ def _checked(
         try:
             value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            kind = "a whole number" if convert is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
         try:
             return check(option, value)
         except ValueError as e:  # argparse names the option already

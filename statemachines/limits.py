@@ -32,8 +32,11 @@ def optionalTimeout(name: str, seconds: float | None) -> float | None:
     """A timeout that may be off (``None`` or ``0``): None, or as `timeout`."""
     if seconds is None or seconds == 0:
         return None
-    if isinstance(seconds, (int, float)) and not math.isnan(seconds) and seconds < 0:
-        raise ValueError(f"{name} must not be negative (0 turns it off)")
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        if not math.isfinite(seconds):
+            raise ValueError(f"{name} must be a finite number of seconds (0: off)")
+        if seconds < 0:
+            raise ValueError(f"{name} must not be negative (0 turns it off)")
     return timeout(name, seconds)
 
 

@@ -60,6 +60,7 @@ class CommandLineTests(SynchronousTestCase):
         with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit:
             parser().parse_args(list(argv))
         self.assertEqual(exit.exception.code, 2)
+        self.assertEqual(len(stderr.getvalue().splitlines()), 1, stderr.getvalue())
         return stderr.getvalue()
 
     def test_badValuesAreUsageErrorsNamingTheOption(self) -> None:

@@ -197,14 +197,23 @@ class OneLineFailureTests(SynchronousTestCase):
 
 
 class MisbehavingServer:
-    """A loopback server that answers every connection with ``reply``, then closes."""
+    """
+    A loopback server that answers every connection with ``reply``, then
+    closes it; or, if ``reply`` is None, keeps it open and says nothing.
+    """
 
-    def __init__(self, case: SynchronousTestCase, reply: bytes) -> None:
+    def __init__(self, case: SynchronousTestCase, reply: bytes | None) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.reply = reply
-        case.addCleanup(self.listener.close)
+        self.silent: list[socket.socket] = []
+        case.addCleanup(self.close)
         threading.Thread(target=self.serve, daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+        for peer in self.silent:
+            peer.close()
 
     def serve(self) -> None:
         while True:
@@ -212,6 +221,9 @@ class MisbehavingServer:
                 peer, _ = self.listener.accept()
             except OSError:  # closed by the cleanup
                 return
+            if self.reply is None:
+                self.silent.append(peer)
+                continue
             with peer:
                 peer.sendall(self.reply)
 
@@ -219,7 +231,9 @@ class MisbehavingServer:
 class MisbehavingServerTests(SynchronousTestCase):
     """The client ends, with one line saying why, whatever the server does."""
 
-    def connect(self, protocol: str, reply: bytes, *options: str) -> tuple[int, str]:
+    def connect(
+        self, protocol: str, reply: bytes | None, *options: str
+    ) -> tuple[int, str]:
         server = MisbehavingServer(self, reply)
         result = subprocess.run(
             COMMAND
@@ -230,7 +244,8 @@ class MisbehavingServerTests(SynchronousTestCase):
             timeout=TIMEOUT,
         )
         lines = result.stderr.decode().splitlines()
-        return result.returncode, lines[-1] if lines else ""
+        self.assertEqual(len(lines), 1, lines)  # one line, whatever happened
+        return result.returncode, lines[0]
 
     def test_serverThatClosesAtOnce(self) -> None:
         code, last = self.connect("echo", b"", "--max-attempts", "2")
@@ -241,6 +256,15 @@ class MisbehavingServerTests(SynchronousTestCase):
         code, last = self.connect("echo", b"x" * 40_000, "--max-frame", "100")
         self.assertEqual(code, 1)
         self.assertIn("the server broke the protocol: line longer than 100", last)
+
+    def test_silentServer(self) -> None:
+        for protocol, waitedFor in (
+            ("echo", "a reply to b'hello'"),
+            ("greeting", "the banner"),
+        ):
+            code, line = self.connect(protocol, None, "--timeout", "1", "--name", "Ada")
+            self.assertEqual(code, 1)
+            self.assertIn(f"sent nothing for 1 s while we waited for {waitedFor}", line)
 
     def test_wrongBanner(self) -> None:
         code, last = self.connect("greeting", b"Welcome to FTP\r\n", "--name", "Ada")
