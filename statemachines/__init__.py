@@ -11,6 +11,8 @@ module                 what
 ``client``             `ClientMachine`: connect, reconnect, stop; `Dialer`
 ``echo``               echo, server and client
 ``greeting``           greeting, server and client
+``limits``             timeouts and limits, checked alike everywhere
+``eventrate``          per-connection log events at a bounded rate
 ``testing``            helpers for testing machines
 =====================  ======================================================
 """
