@@ -439,6 +439,12 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
     for line in lines:
         onLine(line)
     yield ended
+    if not pending:  # nothing to send: still say whether the server is there
+        try:
+            yield client.whenConnected()
+        except Exception:
+            yield client.stop()
+            raise SystemExit(_gaveUp(client.machine)) from None
     results = yield DeferredList(pending, consumeErrors=True)
     yield client.stop()
     failures = [r for ok, r in results if not ok]

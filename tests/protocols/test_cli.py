@@ -63,6 +63,21 @@ class ConnectTests(SynchronousTestCase):
             self.assertEqual(result.returncode, 1, result.stderr)
             self.assertIn(b"could not connect after 2 attempts", result.stderr)
 
+    def test_noInputStillChecksTheServerIsThere(self) -> None:
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        result = subprocess.run(
+            COMMAND
+            + ["connect", "echo", "--max-attempts", "1"]
+            + ["--connect", f"tcp:127.0.0.1:{port}"],
+            input=b"",
+            capture_output=True,
+            timeout=TIMEOUT,
+        )
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn(b"could not connect after 1 attempts", result.stderr)
+
 
 class ServeTests(SynchronousTestCase):
     def serve(self, *args: str) -> tuple[subprocess.Popen[bytes], int]:
