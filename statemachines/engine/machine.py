@@ -77,13 +77,24 @@ class StateMachine:
     _txmTables: ClassVar[dict[str, StateTable]] = {}
     _txmTracedTables: ClassVar[dict[str, StateTable]] = {}
 
-    # The dispatcher's per-instance state; class-level values are the defaults
-    # (an instance need not call any __init__ for its machine to work).
+    # The dispatcher's per-instance state.  ``_txmTable`` is set by __new__,
+    # so a machine works whatever its __init__ does, and it is never a class
+    # attribute: CPython 3.11 reads an instance attribute that shadows a class
+    # one more slowly, and every input reads this one.  A new machine starts
+    # on its class's *fresh* table, whose every input first moves it to the
+    # class's initial table as it is then (plain or traced: see observers).
+    _txmInitialTable: ClassVar[StateTable]
+    _txmFreshTable: ClassVar[StateTable]
     _txmTable: StateTable
     _txmQueue: list[tuple[Callable[..., Any], tuple[Any, ...], Any]] | None = None
     _handlingMachineError: bool = False
     _txmLogging: bool = False  # setTracing
     _txmWatchers: int = 0  # how many transition observers watch this instance
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        self = super().__new__(cls)
+        self._txmTable = cls._txmFreshTable
+        return self
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -93,6 +104,7 @@ class StateMachine:
             if blueprint.initial is None:
                 raise TypeError(f"{cls.__qualname__}'s machine has no initial state")
             build(cls, _machineAttribute(cls), blueprint)
+            cls._txmFreshTable = _freshTable(cls)
 
     @property
     def state(self) -> str:
@@ -189,6 +201,27 @@ class StateMachine:
 
     def machineErrorUnhandled(self, error: MachineError) -> None:
         """Last resort for errors nobody can act on: override to log them."""
+
+
+def _freshTable(cls: type[StateMachine]) -> StateTable:
+    """
+    The table a new instance of ``cls`` starts on: named for the initial
+    state; each input moves the machine to the initial table first.
+    """
+    initial = cls._txmInitialTable
+    fresh = StateTable(initial.name)
+    fresh.busy = initial.busy  # never itself: changes to a fresh machine apply now
+
+    def start(name: str) -> Callable[..., Any]:
+        def startThen(self: StateMachine, *args: Any, **kwargs: Any) -> Any:
+            self._txmTable = type(self)._txmInitialTable
+            return getattr(self, name)(*args, **kwargs)
+
+        return startThen
+
+    for name in cls.blueprint.inputs:
+        fresh[name] = start(name)
+    return fresh
 
 
 def _machineAttribute(cls: type) -> str:

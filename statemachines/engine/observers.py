@@ -98,7 +98,7 @@ class TransitionObservers:
         tables = cls._txmTracedTables if self.everything else cls._txmTables
         initial = cls.blueprint.initial
         assert initial is not None
-        cls._txmTable = tables[initial]
+        cls._txmInitialTable = tables[initial]
 
 
 OBSERVERS = TransitionObservers()
