@@ -45,6 +45,7 @@ __all__ = [
     "belongsTo",
     "initialStateOf",
     "kindOf",
+    "missingParameters",
     "methodOf",
     "nameOf",
     "serializedOf",
@@ -84,8 +85,15 @@ def _checkAutomat() -> None:
 _checkAutomat()
 
 
-def _parameterNames(method: Callable[..., Any]) -> list[str]:
-    return list(inspect.signature(method).parameters)[1:]
+def missingParameters(
+    input: Callable[..., Any], output: Callable[..., Any]
+) -> list[str]:
+    """
+    The parameters ``output`` takes that ``input`` does not give: the one
+    rule matching outputs to inputs, by name (annotations never matter).
+    """
+    given = list(inspect.signature(input).parameters)[1:]
+    return [p for p in list(inspect.signature(output).parameters)[1:] if p not in given]
 
 
 class _ByNameState(MethodicalState):
@@ -101,9 +109,8 @@ class _ByNameState(MethodicalState):
         """As Automat's, but annotations never matter: names do."""
         enter = self if enter is None else enter
         outputs = list(outputs or [])
-        given = _parameterNames(methodOf(input))
         for output in outputs:
-            missing = [p for p in _parameterNames(methodOf(output)) if p not in given]
+            missing = missingParameters(methodOf(input), methodOf(output))
             if missing:
                 raise TypeError(
                     f"output {nameOf(output)!r} takes {missing[0]!r}, which input "

@@ -18,7 +18,6 @@ method.  Parameters are matched by name and kind; annotations never matter.
 
 from __future__ import annotations
 
-import inspect
 import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -76,10 +75,8 @@ def _checkParameters(
 ) -> None:
     """Every output gets each of its parameters from its transition's input."""
     for t in blueprint.transitions.values():
-        given = set(inspect.signature(inputs[t.input]).parameters)
         for name in t.outputs:
-            wanted = list(inspect.signature(outputs[name]).parameters)[1:]
-            missing = [p for p in wanted if p not in given]
+            missing = automat.missingParameters(inputs[t.input], outputs[name])
             if missing:
                 raise TypeError(
                     f"{cls.__qualname__}: output {name!r} takes {missing[0]!r}, "
