@@ -358,6 +358,14 @@ class ClientMachine(TransportMachine):
         self._settleWaiters(stillWaiting)
 
     @_machine.output()
+    def _beginRun(self) -> None:
+        self.quitReason = None  # whatever ended the last run is past
+
+    @_machine.output()
+    def _countDialError(self, reason: str) -> None:
+        self._countFailure(Failure(ConnectionError(f"the dialer failed ({reason})")))
+
+    @_machine.output()
     def _cancelWaiters(self) -> None:
         waiters, self._connectWaiters = self._connectWaiters, []
         for waiter in waiters:
@@ -415,7 +423,12 @@ class ClientMachine(TransportMachine):
     def _disconnected(self, reason: Failure) -> None:
         self.link = NO_LINK
         self._awaiting = None
-        self.onDisconnected(reason)
+        try:
+            self.onDisconnected(reason)
+        except Exception:
+            # The lifecycle goes on (reconnect, or stop and tell the waiters):
+            # a failing hook must not leave the client between states.
+            self.log.failure("{machine} onDisconnected failed", machine=self)
 
     @_machine.output()
     def _stopped(self) -> None:
@@ -429,7 +442,7 @@ class ClientMachine(TransportMachine):
 
     # -- transitions ----------------------------------------------------------
 
-    idle.upon(start, enter=connecting, outputs=[_dial])
+    idle.upon(start, enter=connecting, outputs=[_beginRun, _dial])
     idle.upon(stop, enter=stopped, outputs=[_stopped])
     idle.upon(transport.failed, enter=idle, outputs=[])
 
@@ -446,9 +459,9 @@ class ClientMachine(TransportMachine):
     connecting.upon(start, enter=connecting, outputs=[])
     connecting.upon(transport.timeout, enter=connecting, outputs=[_timeOutDial])
     connecting.upon(stop, enter=stopped, outputs=[_cancelDial, _stopped])
-    connecting.upon(
-        transport.failed, enter=reconnecting, outputs=[_scheduleRetry]
-    )  # dial raised
+    connecting.upon(  # the dialer raised
+        transport.failed, enter=reconnecting, outputs=[_countDialError, _scheduleRetry]
+    )
 
     connected.upon(transport.dataArrived, enter=connected, outputs=[])
     connected.upon(
@@ -543,7 +556,7 @@ class ClientMachine(TransportMachine):
     stopped.upon(waiterAdded, enter=stopped, outputs=[_cancelWaiters])
     del _state
 
-    stopped.upon(start, enter=connecting, outputs=[_dial])
+    stopped.upon(start, enter=connecting, outputs=[_beginRun, _dial])
     stopped.upon(stop, enter=stopped, outputs=[_stopped])
     stopped.upon(transport.connectionMade, enter=stopped, outputs=[_abandon])
     stopped.upon(connectionFailed, enter=stopped, outputs=[])

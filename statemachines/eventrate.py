@@ -71,7 +71,9 @@ class EventRate:
         if kind is None or now >= kind.start + self.window:
             if kind is not None:
                 self._summarize(format, kind)
-            kind = self.kinds[format] = _Kind(start=now, level=level, log=log)
+            # The summary's logger: the namespace, not the first event's source.
+            summary = Logger(namespace=log.namespace)
+            kind = self.kinds[format] = _Kind(start=now, level=level, log=summary)
         if kind.passed < self.burst:
             kind.passed += 1
             log.emit(level, format, **fields)

@@ -280,6 +280,7 @@ class GreetingClientMachine(EchoClientMachine):
         super().__init__(*args, **kwargs)
         self.name = name
         self.greeting: str | None = None
+        self._greetedHere = False  # on the current connection
         self._greetingWaiters: list[Deferred[str]] = []
 
     def whenGreeted(self) -> Deferred[str]:
@@ -295,7 +296,14 @@ class GreetingClientMachine(EchoClientMachine):
     def onConnected(self) -> None:
         # Nothing is echoed before the greeting.
         self._beginConnection()
+        self._greetedHere = False
         self.awaitReply("the banner")
+
+    def onMessage(self, message: bytes) -> None:
+        # Stopped before the handshake was done, the banner or the verdict
+        # may still arrive (while closing): they are not echo replies.
+        if self._greetedHere:
+            super().onMessage(message)
 
     def onStopped(self) -> None:
         super().onStopped()
@@ -344,6 +352,7 @@ class GreetingClientMachine(EchoClientMachine):
     @_machine.output()
     def _keepGreeting(self, greeting: str) -> None:
         self.greeting = greeting
+        self._greetedHere = True
         self.replyReceived()
         self._fireGreetingWaiters(greeting)
 

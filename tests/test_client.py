@@ -599,3 +599,72 @@ class DeadlineTests(SynchronousTestCase):
         with capturedLogs():
             clock.advance(10)
         self.assertTrue(link.aborted)  # type: ignore[attr-defined]
+
+
+class HookAndRunTests(SynchronousTestCase):
+    """Found by attacking: the lifecycle survives what hooks and dialers do."""
+
+    def test_failingOnDisconnectedStillStopsCleanly(self) -> None:
+        class Fragile(EchoClientMachine):
+            def onDisconnected(self, reason: object) -> None:
+                raise RuntimeError("hook bug")
+
+        machine, dialer, clock = makeClient(Fragile)
+        machine.start()
+        dialer.succeed()
+        d = machine.echo([b"x"])
+        stopped = machine.whenStopped()
+        machine.stop()
+        with capturedLogs():
+            machine.connectionLost(lost())
+        self.flushLoggedErrors(RuntimeError)
+        self.assertEqual(machine.state, "stopped")
+        self.successResultOf(stopped)
+        self.failureResultOf(d, ClientStopped)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_failingOnDisconnectedStillReconnects(self) -> None:
+        class Fragile(ClientMachine):
+            def onDisconnected(self, reason: object) -> None:
+                raise RuntimeError("hook bug")
+
+        machine, dialer, clock = makeClient(Fragile)
+        machine.start()
+        dialer.succeed()
+        machine.messageReceived(b"useful")
+        with capturedLogs():
+            machine.connectionLost(lost())
+        self.flushLoggedErrors(RuntimeError)
+        self.assertEqual(machine.state, "reconnecting")
+        clock.advance(0)
+        self.assertEqual(dialer.dials, 2)
+
+    def test_quitReasonBelongsToOneRun(self) -> None:
+        machine, dialer, clock = makeClient(replyTimeout=0)
+        machine.start()
+        dialer.succeed()
+        with capturedLogs():
+            machine.badFrame("too long")
+        machine.connectionLost(lost())
+        self.assertIsNotNone(machine.quitReason)
+        machine.start()
+        self.assertIsNone(machine.quitReason)
+
+    def test_dialerThatRaisesCountsAsFailedAttempts(self) -> None:
+        class Broken:
+            def dial(self, machine: object) -> object:
+                raise OSError("no route")
+
+        clock = Clock()
+        machine = ClientMachine(
+            Broken(), clock, retryPolicy=lambda n: 1.0, maxAttempts=3
+        )  # type: ignore[arg-type]
+        waiter = machine.whenConnected(failAfterFailures=1)
+        with capturedLogs():
+            machine.start()
+            clock.advance(1)
+            clock.advance(1)
+        self.flushLoggedErrors(OSError)
+        self.assertEqual(machine.state, "stopped")
+        self.failureResultOf(waiter, ConnectionError)
+        self.assertEqual(clock.getDelayedCalls(), [])

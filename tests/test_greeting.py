@@ -203,3 +203,17 @@ class ValidateNameTests(SynchronousTestCase):
         if not text or any(unicodedata.category(c) in REFUSED for c in text):
             return
         self.assertEqual(validateName(text.encode()), text)
+
+
+class StopDuringHandshakeTests(SynchronousTestCase):
+    def test_verdictAfterAStopIsNoEchoReply(self) -> None:
+        machine, dialer, clock = makeClient(GreetingClientMachine, name="Bob")
+        machine.start()
+        link = dialer.succeed()
+        machine.messageReceived(b"Hello! What is your name?")
+        machine.stop()
+        with capturedLogs() as events:
+            machine.messageReceived(b"Hello, Bob!")
+        self.assertEqual([e for e in events if e["log_level"].name != "debug"], [])
+        self.assertFalse(link.aborted)  # type: ignore[attr-defined]
+        self.assertIsNone(machine.quitReason)
