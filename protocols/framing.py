@@ -17,6 +17,12 @@ raw        Protocol              whatever one dataReceived delivers
 Only the line framing is text, so only there does ``reportError`` reach the
 peer (as an ``Error: <reason>`` line); elsewhere the connection just closes.
 
+Half-close: the adapters are ``IHalfCloseableProtocol``s.  On a server, a
+peer that finished sending (``readConnectionLost``) is the machine's
+``peerFinished`` input: it may still read, so the machine decides when to
+close (echo: once every reply is written).  A client adapter closes when the
+server finishes sending, and the loss that follows is handled as any other.
+
 Backpressure: every adapter registers itself as its transport's streaming
 producer.  When the transport's write buffer fills (a peer that sends but
 does not read what comes back), the transport pauses the adapter, which stops
@@ -43,6 +49,7 @@ from typing import Any, ClassVar, cast
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IConsumer,
+    IHalfCloseableProtocol,
     IHandshakeListener,
     INegotiated,
     IPushProducer,
@@ -64,7 +71,7 @@ def isTLS(transport: object) -> bool:
     return ISSLTransport.providedBy(transport) or INegotiated.providedBy(transport)
 
 
-@implementer(IPushProducer, IHandshakeListener)
+@implementer(IPushProducer, IHandshakeListener, IHalfCloseableProtocol)
 class MachineAdapter(Protocol):
     """What every framing shares: lifecycle events in, `Link` out."""
 
@@ -87,8 +94,10 @@ class MachineAdapter(Protocol):
             self.MAX_LENGTH = maxFrameLength
         if ready is not None:
             self.ready = ready
+            self.isClient = True
 
     ready: Deferred[Link] | None = None  # a client's dial, until it fires
+    isClient = False
     _producing = False  # registered as the transport's producer
     handshaking = False  # a TLS handshake is in progress
 
@@ -137,6 +146,20 @@ class MachineAdapter(Protocol):
 
     def stopProducing(self) -> None:
         pass  # the connection is going; connectionLost follows
+
+    # -- IHalfCloseableProtocol: the peer may finish sending and still read -----
+
+    def readConnectionLost(self) -> None:
+        if self.isClient:
+            # A server that finished sending has nothing more for us: close,
+            # and the loss that follows is handled as any other.
+            assert self.transport is not None
+            self.transport.loseConnection()
+        else:
+            self.machine.peerFinished()
+
+    def writeConnectionLost(self) -> None:
+        pass  # we never half-close
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.handshaking = False

@@ -581,6 +581,11 @@ class ClientMachine(TransportMachine):
         "there is no connection to hear from",
     )
     noTimer = rejects(stopped, transport.timeout, "no timer runs once stopped")
+    clientAdaptersClose = rejects(
+        ANY,
+        transport.peerFinished,
+        "a client adapter closes when the server finishes sending",
+    )
     onlyRetriesRunOut = rejects(
         ANY, attemptsExhausted, "only reconnecting counts failed attempts"
     )

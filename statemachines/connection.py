@@ -214,6 +214,7 @@ class ConnectionMachine(TransportMachine):
         transport.badFrame, enter=closing, outputs=[_reportError, _loseConnection]
     )
     connected.upon(closeRequested, enter=closing, outputs=[_loseConnection])
+    connected.upon(transport.peerFinished, enter=closing, outputs=[_loseConnection])
     connected.upon(
         transport.timeout, enter=closing, outputs=[_reportIdle, _loseConnection]
     )
@@ -230,6 +231,7 @@ class ConnectionMachine(TransportMachine):
         transport.badFrame, enter=closing, outputs=[_reportError, _loseConnection]
     )
     receiving.upon(closeRequested, enter=closing, outputs=[_loseConnection])
+    receiving.upon(transport.peerFinished, enter=closing, outputs=[_loseConnection])
     receiving.upon(
         transport.timeout, enter=closing, outputs=[_reportIdle, _loseConnection]
     )
@@ -244,6 +246,7 @@ class ConnectionMachine(TransportMachine):
     closing.upon(transport.messageReceived, enter=closing, outputs=[])
     closing.upon(transport.badFrame, enter=closing, outputs=[])
     closing.upon(closeRequested, enter=closing, outputs=[])
+    closing.upon(transport.peerFinished, enter=closing, outputs=[])
     closing.upon(transport.timeout, enter=closing, outputs=[_abortConnection])
     closing.upon(transport.failed, enter=closing, outputs=[_abortConnection])
     closing.upon(transport.connectionLost, enter=closed, outputs=[_disconnected])

@@ -120,6 +120,10 @@ class TransportMachine(StateMachine):
         "The framing found data it cannot accept (too long, malformed)."
 
     @_machine.input()
+    def peerFinished(self) -> None:
+        "The peer finished sending (a half-close); it may still read."
+
+    @_machine.input()
     def connectionLost(self, reason: Failure) -> None:
         "The connection is gone."
 

@@ -6,19 +6,26 @@ the real adapters, on every framing.
 
 from __future__ import annotations
 
+import socket
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.internet.defer import Deferred
+from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
+from protocols.framing import LineAdapter
 from statemachines.echo import ClientStopped, EchoClientMachine, EchoMachine
 
 from .helpers import (
+    TIMEOUT,
     RecordingLink,
     Wire,
     frame,
     lost,
     makeClient,
+    serveInSubprocess,
     unframe,
 )
 
@@ -213,3 +220,49 @@ class EchoWireTests(SynchronousTestCase):
         for c in chunks:
             wire.adapter.dataReceived(c)
         self.assertEqual(wire.transport.value(), b"".join(chunks))
+
+
+class HalfCloseTests(SynchronousTestCase):
+    """RFC 862: echo until the peer closes; a half-close still gets every reply."""
+
+    def test_peerFinishedGetsEverythingThenTheClose(self) -> None:
+        for framing in ["line", "netstring", "int32", "raw"]:
+            wire = Wire(EchoMachine, framing=framing)
+            wire.send(b"one", b"two")
+            wire.adapter.readConnectionLost()  # the peer shut down its sending side
+            self.assertEqual(b"".join(wire.received()), b"onetwo", framing)
+            self.assertTrue(wire.transport.disconnecting, framing)
+            self.assertEqual(wire.machine.state, "closing", framing)
+
+    def test_clientAdapterClosesWhenTheServerFinishes(self) -> None:
+        machine, dialer, clock = makeClient(EchoClientMachine)
+        adapter = LineAdapter(machine, ready=Deferred())
+        transport = StringTransport()
+        adapter.makeConnection(transport)
+        adapter.readConnectionLost()
+        self.assertTrue(transport.disconnecting)
+
+
+class HalfCloseOverTCPTests(SynchronousTestCase):
+    """A real peer that sends, then half-closes (as nc -q1 or a pipe does)."""
+
+    def exchange(self, port: int, payload: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), TIMEOUT) as peer:
+            peer.sendall(payload)
+            peer.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := peer.recv(65536):
+                received += chunk
+        return received
+
+    def test_everyByteComesBack(self) -> None:
+        proc, port = serveInSubprocess(self, "echo")
+        for n in range(20):
+            line = b"line %d\r\n" % n
+            self.assertEqual(self.exchange(port, line), line)
+        proc, port = serveInSubprocess(
+            self, "echo", "--framing", "raw", "--max-frame", str(2**20)
+        )
+        payload = bytes(range(256)) * 4096  # 1 MiB
+        for _ in range(10):
+            self.assertEqual(self.exchange(port, payload), payload)

@@ -34,7 +34,7 @@ EVENTS = st.lists(
     st.one_of(
         st.tuples(st.just("data"), st.integers(1, 40)),
         st.tuples(st.just("advance"), st.integers(0, 7)),
-        st.tuples(st.sampled_from(["close", "lose"]), st.just(0)),
+        st.tuples(st.sampled_from(["close", "lose", "finish"]), st.just(0)),
     ),
     max_size=30,
 )
@@ -56,10 +56,15 @@ class EchoModelTests(SynchronousTestCase):
         # The model: the bytes the server takes in while the connection is
         # open, and whether it was closed for being idle.
         delivered, isOpen, isLost, timedOut = b"", True, False, False
+        isFinished = False  # the peer half-closed: it sends nothing more
         now = lastBytes = position = 0
         with capturedLogs():
             for kind, amount in events:
-                if kind == "data" and not isLost and position < len(stream):
+                if (
+                    kind == "data"
+                    and not (isLost or isFinished)
+                    and position < len(stream)
+                ):
                     chunk = stream[position : position + amount]
                     position += len(chunk)
                     if isOpen:
@@ -77,6 +82,10 @@ class EchoModelTests(SynchronousTestCase):
                 elif kind == "lose" and not isLost:
                     isOpen, isLost = False, True
                     wire.lose()
+                elif kind == "finish" and not (isLost or isFinished):
+                    # Everything so far is answered, then the server closes.
+                    isOpen, isFinished = False, True
+                    wire.adapter.readConnectionLost()
         expected = _echo(framing, delivered)
         if timedOut and framing == "line":
             expected.append(b"Error: idle timeout")
@@ -88,6 +97,9 @@ class EchoModelTests(SynchronousTestCase):
         if isLost:
             self.assertEqual(wire.machine.state, "closed")
             self.assertEqual(wire.clock.getDelayedCalls(), [])
+        elif isFinished:
+            self.assertEqual(wire.machine.state, "closing")
+            self.assertTrue(wire.transport.disconnecting)
 
     @settings(max_examples=150, deadline=None)
     @given(st.data())

@@ -53,6 +53,7 @@ class ShapeTests(SynchronousTestCase):
                 ("closed", "dataArrived"),
                 ("closed", "messageReceived"),
                 ("closed", "badFrame"),
+                ("closed", "peerFinished"),
                 ("closed", "connectionLost"),
                 ("closed", "timeout"),
             ],

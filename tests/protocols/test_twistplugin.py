@@ -142,6 +142,8 @@ class TwistTests(SynchronousTestCase):
         with socket.create_connection(("127.0.0.1", port), TIMEOUT) as peer:
             peer.sendall(b"hello\r\n")
             self.assertEqual(peer.recv(100), b"hello\r\n")
+            peer.shutdown(socket.SHUT_WR)  # we are done: the server finishes, closes
+            self.assertEqual(peer.recv(100), b"")
         proc.send_signal(signal.SIGTERM)
         events += [fromJSON(line) for line in proc.stdout]
         # twist stops the service, then ends by the signal it was sent.
@@ -159,7 +161,9 @@ class TwistTests(SynchronousTestCase):
                 ("idle", "connectionMade", "connected"),
                 ("connected", "dataArrived", "connected"),
                 ("connected", "messageReceived", "receiving"),
-                ("receiving", "connectionLost", "closed"),
+                # The peer's close is first a half-close: we finish, then close.
+                ("receiving", "peerFinished", "closing"),
+                ("closing", "connectionLost", "closed"),
             ],
         )
         first = next(e for e in events if e.get("log_namespace") == "txmachines.trace")
