@@ -217,3 +217,19 @@ class StopDuringHandshakeTests(SynchronousTestCase):
         self.assertEqual([e for e in events if e["log_level"].name != "debug"], [])
         self.assertFalse(link.aborted)  # type: ignore[attr-defined]
         self.assertIsNone(machine.quitReason)
+
+
+class HalfCloseTests(SynchronousTestCase):
+    def test_nameThenHalfCloseGetsTheGreetingThenTheClose(self) -> None:
+        wire = Wire(GreetingMachine)
+        wire.received()
+        wire.send(b"Ada", b"echo me")
+        wire.adapter.readConnectionLost()
+        self.assertEqual(wire.received(), [b"Hello, Ada!", b"echo me"])
+        self.assertTrue(wire.transport.disconnecting)
+
+    def test_halfCloseBeforeAName(self) -> None:
+        wire = Wire(GreetingMachine)
+        wire.adapter.readConnectionLost()
+        self.assertEqual(wire.machine.state, "closing")
+        self.assertTrue(wire.transport.disconnecting)
