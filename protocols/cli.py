@@ -8,11 +8,13 @@ The ``txmachines`` command.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import attrs
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.internet.endpoints import clientFromString
 from twisted.internet.protocol import Protocol, connectionDone
@@ -30,7 +32,11 @@ from twisted.python.failure import Failure
 
 from statemachines import limits
 from statemachines.client import DEFAULT_REPLY_TIMEOUT
-from statemachines.connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
+from statemachines.connection import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    ConnectionMachine,
+)
 from statemachines.echo import ClientStopped, EchoMachine
 from statemachines.greeting import (
     DEFAULT_NAME_TIMEOUT,
@@ -48,6 +54,7 @@ from .server import (
     Server,
     abortOnSecondSignal,
 )
+from .targets import TargetError, loadObject
 
 DEFAULT_LISTEN = "tcp:1234:interface=127.0.0.1"
 DEFAULT_CONNECT = "tcp:127.0.0.1:1234"
@@ -140,7 +147,14 @@ def parser() -> argparse.ArgumentParser:
 
 def serveOptions(serve: argparse.ArgumentParser) -> None:
     """The options of ``serve``; the twist plugin takes the same."""
-    serve.add_argument("protocol", choices=sorted(SERVER_MACHINES))
+    serve.add_argument(
+        "protocol",
+        metavar="PROTOCOL",
+        type=_servedMachine,
+        help="echo, greeting, or MODULE:NAME: your ConnectionMachine subclass, or a "
+        "callable that makes one, called as NAME(clock, idleTimeout=..., "
+        "closeTimeout=...) (and nameTimeout=... for greeting machines)",
+    )
     serve.add_argument(
         "--listen",
         default=DEFAULT_LISTEN,
@@ -261,24 +275,75 @@ def main(argv: Sequence[str] | None = None) -> None:
         react(_connect, [args])
 
 
+@attrs.frozen
+class ServedMachine:
+    """What ``serve`` serves: a machine class, or a callable that makes one."""
+
+    spec: str
+    make: Callable[..., Any]
+
+    @property
+    def greeting(self) -> bool:
+        """Whether it is a greeting machine (it takes ``nameTimeout``)."""
+        return isinstance(self.make, type) and issubclass(self.make, GreetingMachine)
+
+
+def _servedMachine(spec: str) -> ServedMachine:
+    """An argparse ``type``: ``echo``, ``greeting`` or ``MODULE:NAME``."""
+    if spec in SERVER_MACHINES:
+        return ServedMachine(spec, SERVER_MACHINES[spec])
+    try:
+        value = loadObject(spec)
+    except TargetError as e:
+        raise argparse.ArgumentTypeError(
+            f"{e} (give echo, greeting or MODULE:NAME)"
+        ) from None
+    if isinstance(value, type) and not issubclass(value, ConnectionMachine):
+        raise argparse.ArgumentTypeError(f"{spec!r} is not a ConnectionMachine")
+    if not callable(value):
+        raise argparse.ArgumentTypeError(f"{spec!r} is neither a class nor callable")
+    return ServedMachine(spec, value)
+
+
 def invalidCombination(args: argparse.Namespace) -> str | None:
     """What is wrong with a combination of options that each parse."""
-    if args.protocol == "greeting" and args.framing == "raw":
+    protocol = args.protocol
+    greeting = (
+        protocol.greeting
+        if isinstance(protocol, ServedMachine)
+        else protocol == "greeting"
+    )
+    if greeting and args.framing == "raw":
         return "greeting needs message boundaries: use a framing other than raw"
+    if isinstance(protocol, ServedMachine):
+        options = _machineOptions(args)
+        try:
+            inspect.signature(protocol.make).bind(None, **options)
+        except TypeError as e:
+            return (
+                f"{protocol.spec} cannot be called as NAME(clock, "
+                f"{', '.join(f'{k}=...' for k in options)}): {e}"
+            )
     return None
+
+
+def _machineOptions(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments each machine ``serve`` makes is called with."""
+    options: dict[str, Any] = {
+        "idleTimeout": args.idle_timeout or None,
+        "closeTimeout": args.close_timeout,
+    }
+    if args.protocol.greeting:
+        options["nameTimeout"] = args.name_timeout or None
+    return options
 
 
 def serverFromOptions(
     reactor: Any, args: argparse.Namespace, serverClass: type[Server] = Server
 ) -> Server:
-    """The `Server` that ``serve`` runs, from its parsed options."""
-    machineClass = SERVER_MACHINES[args.protocol]
-    options: dict[str, Any] = {
-        "idleTimeout": args.idle_timeout or None,
-        "closeTimeout": args.close_timeout,
-    }
-    if machineClass is GreetingMachine:
-        options["nameTimeout"] = args.name_timeout or None
+    """The `Server` that ``serve`` runs, from its parsed (and checked) options."""
+    machineClass = args.protocol.make
+    options = _machineOptions(args)
 
     def makeMachine() -> Any:
         machine = machineClass(reactor, **options)

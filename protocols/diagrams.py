@@ -16,7 +16,6 @@ A README may embed Mermaid diagrams between ``<!-- diagram: NAME -->`` and
 from __future__ import annotations
 
 import hashlib
-import importlib
 import re
 import sys
 from collections.abc import Sequence
@@ -26,6 +25,8 @@ from typing import TextIO
 import attrs
 
 from statemachines.engine.drawing import chartOf, toDot, toMermaid
+
+from .targets import TargetError, loadClass
 
 SHIPPED = [
     "statemachines.connection:ConnectionMachine",
@@ -47,38 +48,6 @@ _EMBED = re.compile(
 )
 
 
-class TargetError(ValueError):
-    """A target that names no class; ``str()`` says what is wrong, in one line."""
-
-
-def loadTarget(spec: str) -> type:
-    """
-    ``package.module:Class`` (or ``Outer.Inner``) to the class.  The current
-    directory is importable, as with ``python -m``.
-    """
-    moduleName, sep, attribute = spec.partition(":")
-    if not sep or not attribute or not moduleName:
-        raise TargetError(f"{spec!r} is not of the form package.module:Class")
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, "")
-    try:
-        value: object = importlib.import_module(moduleName)
-    except ImportError as e:
-        raise TargetError(f"cannot import {moduleName!r}: {e}") from None
-    except Exception as e:
-        raise TargetError(
-            f"importing {moduleName!r} raised {type(e).__name__}: {e}"
-        ) from None
-    for part in attribute.split("."):
-        try:
-            value = getattr(value, part)
-        except AttributeError:
-            raise TargetError(f"{moduleName!r} has no {attribute!r}") from None
-    if not isinstance(value, type):
-        raise TargetError(f"{spec!r} is not a class")
-    return value
-
-
 @attrs.frozen
 class Drawing:
     name: str
@@ -91,7 +60,7 @@ class Drawing:
 
 
 def drawings(targets: Sequence[str]) -> list[Drawing]:
-    classes = [loadTarget(t) for t in targets]
+    classes = [loadClass(t) for t in targets]
     short = [c.__name__ for c in classes]
     result = []
     for cls, name in zip(classes, short, strict=True):

@@ -1,5 +1,5 @@
 """
-``twist txmachines serve {echo,greeting} [options]``: the server of
+``twist txmachines serve {echo,greeting,MODULE:NAME} [options]``: the server of
 ``txmachines serve`` as a Twisted application, with the same options.
 
 ``twist`` owns logging (``--log-level``, ``--log-file``,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -285,3 +286,71 @@ class MisbehavingServerTests(SynchronousTestCase):
         code, last = self.connect("greeting", b"Welcome to FTP\r\n", "--name", "Ada")
         self.assertEqual(code, 1)
         self.assertIn("the server broke the protocol: expected the banner", last)
+
+
+class ServeYourOwnMachineTests(SynchronousTestCase):
+    """``txmachines serve MODULE:NAME`` from the directory the module is in."""
+
+    MODULE = (
+        "from statemachines import EchoMachine\n"
+        "\n"
+        "class Upper(EchoMachine):\n"
+        "    def onMessage(self, message: bytes) -> None:\n"
+        "        self.send(message.upper())\n"
+        "\n"
+        "def make(clock, **options):\n"
+        "    return Upper(clock, **options)\n"
+        "\n"
+        "def needsMore(clock, colour):\n"
+        "    return Upper(clock)\n"
+        "\n"
+        "class NotAMachine:\n"
+        "    pass\n"
+    )
+
+    def setUp(self) -> None:
+        self.here = Path(self.mktemp()).absolute()
+        self.here.mkdir()
+        (self.here / "mymachines.py").write_text(self.MODULE)
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def test_classAndFactoryServe(self) -> None:
+        for target in ("mymachines:Upper", "mymachines:make"):
+            proc = subprocess.Popen(
+                COMMAND + ["serve", target, "--listen", "tcp:0:interface=127.0.0.1"],
+                stderr=subprocess.PIPE,
+                cwd=self.here,
+                env=self.env,
+            )
+            self.addCleanup(proc.wait, TIMEOUT)
+            self.addCleanup(proc.kill)
+            assert proc.stderr is not None
+            self.addCleanup(proc.stderr.close)
+            for line in proc.stderr:
+                found = re.search(rb"listening on .*port=(\d+)", line)
+                if found:
+                    break
+            assert found is not None
+            with socket.create_connection(("127.0.0.1", int(found.group(1)))) as peer:
+                peer.sendall(b"shout\r\n")
+                peer.shutdown(socket.SHUT_WR)
+                self.assertEqual(peer.makefile("rb").read(), b"SHOUT\r\n", target)
+
+    def test_badTargetsAreOneLine(self) -> None:
+        for target, fragment in (
+            ("mymachines:Nope", "has no 'Nope'"),
+            ("nomodule:Upper", "cannot import 'nomodule'"),
+            ("mymachines:NotAMachine", "is not a ConnectionMachine"),
+            ("mymachines:needsMore", "cannot be called as NAME(clock"),
+            ("bogus", "is not of the form"),
+        ):
+            result = subprocess.run(
+                COMMAND + ["serve", target],
+                capture_output=True,
+                timeout=TIMEOUT,
+                cwd=self.here,
+                env=self.env,
+            )
+            lines = result.stderr.decode().splitlines()
+            self.assertEqual((result.returncode, len(lines)), (2, 1), lines)
+            self.assertIn(fragment, lines[0])

@@ -50,7 +50,7 @@ class OptionsTests(SynchronousTestCase):
             "--trace",
         )["args"]
         self.assertEqual(
-            (args.protocol, args.listen, args.framing, args.max_frame),
+            (args.protocol.spec, args.listen, args.framing, args.max_frame),
             ("greeting", "tcp:0", "netstring", 100),
         )
         self.assertEqual((args.name_timeout, args.trace), (5.0, True))
