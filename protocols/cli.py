@@ -330,11 +330,11 @@ def invalidCombination(args: argparse.Namespace) -> str | None:
 def _machineOptions(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments each machine ``serve`` makes is called with."""
     options: dict[str, Any] = {
-        "idleTimeout": args.idle_timeout or None,
+        "idleTimeout": args.idle_timeout,
         "closeTimeout": args.close_timeout,
     }
     if args.protocol.greeting:
-        options["nameTimeout"] = args.name_timeout or None
+        options["nameTimeout"] = args.name_timeout
     return options
 
 
@@ -355,8 +355,8 @@ def serverFromOptions(
         makeMachine,
         args.framing,
         args.max_frame,
-        maxConnections=args.max_connections or None,
-        maxPerPeer=args.max_per_peer or None,
+        maxConnections=args.max_connections,
+        maxPerPeer=args.max_per_peer,
         clock=reactor,
         closeTimeout=args.close_timeout,
     )
@@ -479,7 +479,7 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
             name,
             args.framing,
             args.max_frame,
-            maxAttempts=args.max_attempts or None,
+            maxAttempts=args.max_attempts,
             replyTimeout=args.timeout,
         )
         try:
@@ -498,7 +498,7 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
             endpoint,
             args.framing,
             args.max_frame,
-            maxAttempts=args.max_attempts or None,
+            maxAttempts=args.max_attempts,
             replyTimeout=args.timeout,
         )
     for line in lines:
