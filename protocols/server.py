@@ -129,16 +129,20 @@ class MachineServerFactory(Factory):
         else:
             del self.perPeer[peer]
 
+    def connections(self) -> list[ConnectionMachine]:
+        """Every open connection's machine, refused ones included."""
+        return [*self.machines, *self.refused]
+
     def abortAll(self) -> int:
         """Abort every connection now, dropping what is unsent; how many."""
-        machines = [*self.machines, *self.refused]
+        machines = self.connections()
         for machine in machines:
             machine.link.abortConnection()
         return len(machines)
 
     def closeAll(self) -> Deferred[list[tuple[bool, None]]]:
         """Ask every connection to close; fires once all are gone."""
-        machines = [*self.machines, *self.refused]
+        machines = self.connections()
         waiting = [m.whenClosed() for m in machines]
         for machine in machines:
             machine.close()
@@ -163,7 +167,7 @@ def abortOnSecondSignal(reactor: Any, factory: MachineServerFactory) -> None:
         signal.signal(signum, handler)
     log.info(
         "draining {count} connections; a second SIGINT or SIGTERM aborts them",
-        count=len(factory.machines) + len(factory.refused),
+        count=len(factory.connections()),
     )
 
 
