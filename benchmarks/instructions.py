@@ -40,8 +40,9 @@ def child(name: str, chunks: int, linesPerChunk: int) -> None:
     from twisted.internet.task import Clock
     from twisted.protocols.basic import LineReceiver
 
-    from protocols.framing import LineAdapter
+    from protocols.adapter import MachineAdapter
     from statemachines.echo import EchoMachine
+    from statemachines.framing import LineFramer
     from statemachines.greeting import GreetingMachine
 
     class Discard:
@@ -57,13 +58,13 @@ def child(name: str, chunks: int, linesPerChunk: int) -> None:
         def lineReceived(self, line: bytes) -> None:
             self.sendLine(line)
 
-    protocol: LineReceiver | LineAdapter
+    protocol: LineReceiver | MachineAdapter
     if name == BASELINE:
         protocol = Raw()
     else:
         machineClass = GreetingMachine if "greeting" in name else EchoMachine
         options = {"idleTimeout": None} if "no idle" in name else {}
-        protocol = LineAdapter(machineClass(Clock(), **options))
+        protocol = MachineAdapter(machineClass(Clock(), **options), LineFramer())
     protocol.makeConnection(Discard())  # type: ignore[arg-type]
     if name == "txmachines greeting":
         protocol.dataReceived(b"Bench\r\n")

@@ -12,7 +12,7 @@ import inspect
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import attrs
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
@@ -38,6 +38,14 @@ from statemachines.connection import (
     ConnectionMachine,
 )
 from statemachines.echo import ClientStopped, EchoMachine
+from statemachines.framing import (
+    DEFAULT_MAX_FRAME_LENGTH,
+    FRAMINGS,
+    Framer,
+    FramerFactory,
+    RawFramer,
+    framerFactory,
+)
 from statemachines.greeting import (
     DEFAULT_NAME_TIMEOUT,
     GreetingMachine,
@@ -46,7 +54,6 @@ from statemachines.greeting import (
 
 from . import diagrams
 from .client import EchoClient, echoClient, greetingClient
-from .framing import DEFAULT_MAX_FRAME_LENGTH, FRAMINGS
 from .server import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_PER_PEER,
@@ -203,12 +210,31 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
     )
 
 
+def _framing(spec: str) -> str | FramerFactory:
+    """An argparse ``type``: a framing's name, or ``MODULE:NAME`` of a factory."""
+    if spec in FRAMINGS:
+        return spec
+    if ":" not in spec:
+        raise argparse.ArgumentTypeError(
+            f"unknown framing {spec!r}: give one of {', '.join(FRAMINGS)} "
+            "or MODULE:NAME of a framer class"
+        )
+    try:
+        value = loadObject(spec)
+    except TargetError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if not callable(value):
+        raise argparse.ArgumentTypeError(f"{spec!r} is neither a class nor callable")
+    return cast(FramerFactory, value)
+
+
 def _framingOptions(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--framing",
-        choices=list(FRAMINGS),
+        type=_framing,
         default="line",
-        help="how messages are delimited (default %(default)s)",
+        help=f"how messages are delimited: {', '.join(FRAMINGS)}, or "
+        "MODULE:NAME of a framer class (default %(default)s)",
     )
     command.add_argument(
         "--max-frame",
@@ -313,8 +339,20 @@ def invalidCombination(args: argparse.Namespace) -> str | None:
         if isinstance(protocol, ServedMachine)
         else protocol == "greeting"
     )
-    if greeting and args.framing == "raw":
+    if greeting and framerFactory(args.framing) is RawFramer:
         return "greeting needs message boundaries: use a framing other than raw"
+    if callable(args.framing):
+        try:
+            framer = args.framing(args.max_frame)
+        except Exception as e:
+            why = f"{type(e).__name__}: {e}"
+            return f"--framing: calling it with the frame limit raised {why}"
+        if not isinstance(framer, Framer):
+            return (
+                f"--framing: {type(framer).__name__} is not a framer (it needs "
+                "messages, unconsumed, frame and errorMessage; see "
+                "statemachines.framing)"
+            )
     if isinstance(protocol, ServedMachine):
         options = _machineOptions(args)
         try:

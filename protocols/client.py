@@ -15,10 +15,16 @@ from twisted.python.failure import Failure
 
 from statemachines.client import ClientMachine
 from statemachines.echo import EchoClientMachine
+from statemachines.framing import (
+    DEFAULT_MAX_FRAME_LENGTH,
+    FramerFactory,
+    RawFramer,
+    framerFactory,
+)
 from statemachines.greeting import GreetingClientMachine
 from statemachines.transport import Link, TransportMachine
 
-from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
+from .adapter import MachineAdapter
 
 M = TypeVar("M", bound=ClientMachine)
 
@@ -29,11 +35,11 @@ class EndpointDialer:
     def __init__(
         self,
         endpoint: IStreamClientEndpoint,
-        framing: str = "line",
+        framing: str | FramerFactory = "line",
         maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
     ) -> None:
         self.endpoint = endpoint
-        self.adapterClass = adapterFor(framing)
+        self.makeFramer = framerFactory(framing)
         self.maxFrameLength = maxFrameLength
 
     def dial(self, machine: TransportMachine) -> Deferred[Link]:
@@ -46,7 +52,8 @@ class EndpointDialer:
 
         def buildAdapter() -> MachineAdapter:
             nonlocal adapter
-            adapter = self.adapterClass(machine, self.maxFrameLength, ready)
+            framer = self.makeFramer(self.maxFrameLength)
+            adapter = MachineAdapter(machine, framer, ready)
             return adapter
 
         def cancel(ready: Deferred[Link]) -> None:
@@ -116,7 +123,7 @@ class GreetingClient(EchoClient):
 def echoClient(
     reactor: IReactorTime,
     endpoint: IStreamClientEndpoint,
-    framing: str = "line",
+    framing: str | FramerFactory = "line",
     maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
     *,
     start: bool = True,
@@ -125,7 +132,10 @@ def echoClient(
     """An echo client, started unless ``start=False`` (say, for a service)."""
     dialer = EndpointDialer(endpoint, framing, maxFrameLength)
     machine = EchoClientMachine(
-        dialer, reactor, boundaries=(framing != "raw"), **machineOptions
+        dialer,
+        reactor,
+        boundaries=(framerFactory(framing) is not RawFramer),
+        **machineOptions,
     )
     client = EchoClient(machine)
     if start:
@@ -137,7 +147,7 @@ def greetingClient(
     reactor: IReactorTime,
     endpoint: IStreamClientEndpoint,
     name: str,
-    framing: str = "line",
+    framing: str | FramerFactory = "line",
     maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
     *,
     start: bool = True,
@@ -147,7 +157,7 @@ def greetingClient(
     A greeting client that introduces itself as ``name``, started unless
     ``start=False``.
     """
-    if framing == "raw":
+    if framerFactory(framing) is RawFramer:
         raise ValueError("greeting needs message boundaries; raw has none")
     dialer = EndpointDialer(endpoint, framing, maxFrameLength)
     machine = GreetingClientMachine(dialer, reactor, name=name, **machineOptions)

@@ -27,8 +27,13 @@ from twisted.python.failure import Failure
 from statemachines import limits
 from statemachines.connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
 from statemachines.eventrate import EventRate
+from statemachines.framing import (
+    DEFAULT_MAX_FRAME_LENGTH,
+    FramerFactory,
+    framerFactory,
+)
 
-from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
+from .adapter import MachineAdapter
 
 MachineMaker = Callable[[], ConnectionMachine]
 DEFAULT_MAX_CONNECTIONS = 10_000
@@ -62,7 +67,7 @@ class MachineServerFactory(Factory):
     def __init__(
         self,
         makeMachine: MachineMaker,
-        framing: str = "line",
+        framing: str | FramerFactory = "line",
         maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
         maxConnections: int | None = DEFAULT_MAX_CONNECTIONS,
         maxPerPeer: int | None = DEFAULT_MAX_PER_PEER,
@@ -70,6 +75,8 @@ class MachineServerFactory(Factory):
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         """
+        @param framing: a framing's name or a framer factory (see
+            `statemachines.framing`); each connection gets a fresh framer.
         @param clock: the refused connections' clock (default: the reactor).
         @param closeTimeout: how long a refused connection may take to close
             before it is aborted.
@@ -81,7 +88,7 @@ class MachineServerFactory(Factory):
         self.clock: IReactorTime = clock
         self.closeTimeout = limits.timeout("closeTimeout", closeTimeout)
         self.makeMachine = makeMachine
-        self.adapterClass = adapterFor(framing)
+        self.makeFramer = framerFactory(framing)
         self.maxFrameLength = limits.limit("maxFrameLength", maxFrameLength)
         self.maxConnections = limits.optionalLimit("maxConnections", maxConnections)
         self.maxPerPeer = limits.optionalLimit("maxPerPeer", maxPerPeer)
@@ -104,12 +111,12 @@ class MachineServerFactory(Factory):
             refused = RefusedConnection(self.clock, reason, self.closeTimeout)
             self.refused.add(refused)
             refused.notifyClosed(self.refused.discard)
-            return self.adapterClass(refused, self.maxFrameLength)
+            return MachineAdapter(refused, self.makeFramer(self.maxFrameLength))
         machine = self.makeMachine()
         self.machines[machine] = peer
         self.perPeer[peer] = self.perPeer.get(peer, 0) + 1
         machine.notifyClosed(self._onClosed)
-        return self.adapterClass(machine, self.maxFrameLength)
+        return MachineAdapter(machine, self.makeFramer(self.maxFrameLength))
 
     def _refusal(self, peer: str) -> str | None:
         if (

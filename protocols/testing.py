@@ -19,7 +19,6 @@ transitions a test drives.
 from __future__ import annotations
 
 import os
-import struct
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -29,67 +28,58 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from statemachines.connection import ConnectionMachine
+from statemachines.framing import (
+    DEFAULT_MAX_FRAME_LENGTH,
+    FramerFactory,
+    framerFactory,
+)
 
-from .framing import DEFAULT_MAX_FRAME_LENGTH, MachineAdapter, adapterFor
+from .adapter import MachineAdapter
 
 __all__ = ["Wire", "cpuSeconds", "frame", "residentBytes", "unframe"]
 
 M = TypeVar("M", bound=ConnectionMachine)
 
 
-def frame(framing: str, message: bytes) -> bytes:
+def frame(framing: str | FramerFactory, message: bytes) -> bytes:
     """``message`` as a peer puts it on the wire in ``framing``."""
-    if framing == "line":
-        return message + b"\r\n"
-    if framing == "netstring":
-        return b"%d:%s," % (len(message), message)
-    if framing == "int32":
-        return struct.pack("!I", len(message)) + message
-    if framing == "raw":
-        return message
-    raise ValueError(f"unknown framing {framing!r}")
+    return framerFactory(framing)(DEFAULT_MAX_FRAME_LENGTH).frame(message)
 
 
-def unframe(framing: str, data: bytes) -> list[bytes]:
-    """Split what was written in ``framing`` into messages (``[data]`` for raw)."""
-    messages = []
-    while data:
-        if framing == "line":
-            message, _, data = data.partition(b"\r\n")
-        elif framing == "netstring":
-            length, _, rest = data.partition(b":")
-            n = int(length)
-            if rest[n : n + 1] != b",":
-                raise ValueError(f"not a netstring: {data!r}")
-            message, data = rest[:n], rest[n + 1 :]
-        elif framing == "int32":
-            (n,) = struct.unpack("!I", data[:4])
-            message, data = data[4 : 4 + n], data[4 + n :]
-        elif framing == "raw":
-            message, data = data, b""
-        else:
-            raise ValueError(f"unknown framing {framing!r}")
-        messages.append(message)
+def unframe(framing: str | FramerFactory, data: bytes) -> list[bytes]:
+    """
+    Split what was written in ``framing`` into messages (``[data]`` for raw);
+    ValueError if ``data`` does not end with a complete message.
+    """
+    framer = framerFactory(framing)(max(len(data), 1))
+    messages = list(framer.messages(data))
+    rest = framer.unconsumed()
+    if rest:
+        raise ValueError(f"incomplete message at the end: {rest[:60]!r}")
     return messages
 
 
 class Wire(Generic[M]):
     """
-    A fresh ``machineClass(clock, **options)`` behind the adapter of
-    ``framing``, connected to a ``StringTransport``; ``clock`` is a ``Clock``.
+    A fresh ``machineClass(clock, **options)`` behind an adapter framing
+    with ``framing`` (a name or a framer factory), connected to a
+    ``StringTransport``; ``clock`` is a ``Clock``.  `received` reads what the
+    machine wrote in ``framing``; after the machine switches framing, read
+    ``transport.value()`` instead.
     """
 
     def __init__(
         self,
         machineClass: type[M],
-        framing: str = "line",
+        framing: str | FramerFactory = "line",
         maxFrameLength: int = DEFAULT_MAX_FRAME_LENGTH,
         **options: Any,
     ) -> None:
         self.framing = framing
         self.clock = Clock()
         self.machine: M = machineClass(self.clock, **options)
-        self.adapter: MachineAdapter = adapterFor(framing)(self.machine, maxFrameLength)
+        framer = framerFactory(framing)(maxFrameLength)
+        self.adapter = MachineAdapter(self.machine, framer)
         self.transport = StringTransport()
         self.adapter.makeConnection(self.transport)
 

@@ -316,6 +316,10 @@ class ClientMachine(TransportMachine):
         """The server sent one message (a hook: override it)."""
 
     @_machine.output()
+    def onSecured(self) -> None:
+        """TLS this machine started with ``link.startTLS`` is up (a hook)."""
+
+    @_machine.output()
     def _logConnectFailure(self, reason: Failure) -> None:
         self.log.info(
             "{machine} could not connect: {reason}",
@@ -490,7 +494,10 @@ class ClientMachine(TransportMachine):
         outputs=[_disconnected, _countFailure, _scheduleRetry],
     )
 
+    connected.upon(transport.secured, enter=connected, outputs=[onSecured])
+
     receiving.upon(transport.dataArrived, enter=receiving, outputs=[])
+    receiving.upon(transport.secured, enter=receiving, outputs=[onSecured])
     receiving.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
     receiving.upon(
         transport.badFrame,
@@ -516,6 +523,7 @@ class ClientMachine(TransportMachine):
     )
 
     closing.upon(transport.dataArrived, enter=closing, outputs=[])
+    closing.upon(transport.secured, enter=closing, outputs=[])
     closing.upon(transport.messageReceived, enter=closing, outputs=[onMessage])
     closing.upon(
         transport.badFrame, enter=closing, outputs=[_logBadFrame, _abortConnection]
@@ -535,6 +543,7 @@ class ClientMachine(TransportMachine):
     reconnecting.upon(attemptsExhausted, enter=stopped, outputs=[_giveUp, _stopped])
 
     restarting.upon(transport.dataArrived, enter=restarting, outputs=[])
+    restarting.upon(transport.secured, enter=restarting, outputs=[])
     restarting.upon(transport.messageReceived, enter=restarting, outputs=[onMessage])
     restarting.upon(
         transport.badFrame, enter=restarting, outputs=[_logBadFrame, _abortConnection]
@@ -577,6 +586,7 @@ class ClientMachine(TransportMachine):
             transport.messageReceived,
             transport.badFrame,
             transport.connectionLost,
+            transport.secured,
         ],
         "there is no connection to hear from",
     )

@@ -159,6 +159,10 @@ class ConnectionMachine(TransportMachine):
         """One message (a line, a string, or a chunk of raw bytes) arrived."""
 
     @_machine.output()
+    def onSecured(self) -> None:
+        """TLS this machine started with ``link.startTLS`` is up."""
+
+    @_machine.output()
     def _reportError(self, reason: str) -> None:
         self.logNoteworthy("{machine} closing: {reason}", reason=reason)
         self.link.reportError(reason)
@@ -224,6 +228,7 @@ class ConnectionMachine(TransportMachine):
     connected.upon(
         transport.connectionLost, enter=closed, outputs=[_logLoss, _disconnected]
     )
+    connected.upon(transport.secured, enter=connected, outputs=[onSecured])
 
     receiving.upon(transport.dataArrived, enter=receiving, outputs=[_startIdleTimer])
     receiving.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
@@ -241,6 +246,7 @@ class ConnectionMachine(TransportMachine):
     receiving.upon(
         transport.connectionLost, enter=closed, outputs=[_logLoss, _disconnected]
     )
+    receiving.upon(transport.secured, enter=receiving, outputs=[onSecured])
 
     closing.upon(transport.dataArrived, enter=closing, outputs=[])
     closing.upon(transport.messageReceived, enter=closing, outputs=[])
@@ -250,6 +256,7 @@ class ConnectionMachine(TransportMachine):
     closing.upon(transport.timeout, enter=closing, outputs=[_abortConnection])
     closing.upon(transport.failed, enter=closing, outputs=[_abortConnection])
     closing.upon(transport.connectionLost, enter=closed, outputs=[_disconnected])
+    closing.upon(transport.secured, enter=closing, outputs=[])
 
     closed.upon(closeRequested, enter=closed, outputs=[])
     closed.upon(transport.failed, enter=closed, outputs=[])

@@ -409,6 +409,7 @@ class GreetingClientMachine(EchoClientMachine):
         outputs=[parent._cancelWaiters, parent._loseConnection],
     )
     naming.upon(parent.waiterAdded, enter=naming, outputs=[parent._fireWaiters])
+    naming.upon(parent.secured, enter=naming, outputs=[parent.onSecured])
     naming.upon(  # not greeted: a failed attempt
         parent.connectionLost,
         enter=parent.reconnecting,
@@ -418,6 +419,7 @@ class GreetingClientMachine(EchoClientMachine):
     quitting.upon(parent.dataArrived, enter=quitting, outputs=[])
     quitting.upon(parent.messageReceived, enter=quitting, outputs=[])
     quitting.upon(parent.badFrame, enter=quitting, outputs=[])
+    quitting.upon(parent.secured, enter=quitting, outputs=[])
     quitting.upon(
         parent.requestQueued, enter=quitting, outputs=[parent._failOutstanding]
     )

@@ -29,7 +29,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IAddress
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
@@ -42,6 +44,7 @@ from .engine.coverage import (
     TransitionRecorder,
     uncoveredTransitions,
 )
+from .framing import Framer
 from .transport import Link
 
 __all__ = [
@@ -62,13 +65,36 @@ __all__ = [
 
 
 class RecordingLink:
-    """A `Link` that records what the machine asked of it."""
+    """
+    A `Link` that records what the machine asked of it: messages ``sent``,
+    ``errors`` reported, ``framers`` switched to, ``tlsStarted`` (the
+    context factories), ``closing``, ``aborted``.  Its ``peer`` is
+    127.0.0.1:40000 and its ``host`` 127.0.0.1:1234 unless given.
+    """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, peer: IAddress | None = None, host: IAddress | None = None
+    ) -> None:
         self.sent: list[bytes] = []
         self.errors: list[str] = []
+        self.framers: list[Framer] = []
+        self.sendingFramers: list[Framer] = []
+        self.tlsStarted: list[Any] = []
         self.closing = False
         self.aborted = False
+        self.peer = peer or IPv4Address("TCP", "127.0.0.1", 40000)
+        self.host = host or IPv4Address("TCP", "127.0.0.1", 1234)
+
+    secure = False
+    peerCertificate = None
+
+    def switchFraming(self, framer: Framer, *, sending: bool = False) -> None:
+        self.framers.append(framer)
+        if sending:
+            self.sendingFramers.append(framer)
+
+    def startTLS(self, contextFactory: Any) -> None:
+        self.tlsStarted.append(contextFactory)
 
     def sendMessage(self, message: bytes) -> None:
         self.sent.append(message)
@@ -84,6 +110,9 @@ class RecordingLink:
 
     def describePeer(self) -> str:
         return "test-peer"
+
+    peer: IAddress | None
+    host: IAddress | None
 
 
 class RecordingDialer:

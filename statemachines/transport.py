@@ -22,14 +22,17 @@ loops and never raises.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from .engine import Machine, MachineError, StateMachine, Timer
 from .eventrate import EventRate
+
+if TYPE_CHECKING:
+    from .framing import Framer
 
 __all__ = ["NO_LINK", "Link", "NoLink", "TransportMachine"]
 
@@ -54,6 +57,36 @@ class Link(Protocol):
 
     def describePeer(self) -> str:
         """The peer's address, for log events."""
+
+    @property
+    def peer(self) -> IAddress | None:
+        """The peer's address (behind a PROXY-protocol balancer: the client's)."""
+
+    @property
+    def host(self) -> IAddress | None:
+        """This end's address."""
+
+    @property
+    def secure(self) -> bool:
+        """Whether the connection is TLS (with its handshake completed)."""
+
+    @property
+    def peerCertificate(self) -> Any:
+        """The peer's certificate (an ``OpenSSL.crypto.X509``) if it sent one."""
+
+    def switchFraming(self, framer: Framer, *, sending: bool = False) -> None:
+        """
+        Frame what arrives after the current message with ``framer``,
+        including what has already arrived (see `statemachines.framing`);
+        with ``sending``, also frame what is sent from now on with it.
+        """
+
+    def startTLS(self, contextFactory: Any) -> None:
+        """
+        Start TLS after what has been sent so far: a server's
+        ``CertificateOptions`` or a client's ``optionsForClientTLS(...)``.
+        The ``secured`` input follows when the handshake completes.
+        """
 
 
 class NoLink:
@@ -80,6 +113,15 @@ class NoLink:
 
     def describePeer(self) -> str:
         return "-"
+
+    peer = host = peerCertificate = None
+    secure = False
+
+    def switchFraming(self, framer: Framer, *, sending: bool = False) -> None:
+        pass
+
+    def startTLS(self, contextFactory: Any) -> None:
+        raise ValueError("no connection to start TLS on")
 
 
 NO_LINK = NoLink()
@@ -134,6 +176,10 @@ class TransportMachine(StateMachine):
     @_machine.input()
     def timeout(self) -> None:
         "The timer fired."
+
+    @_machine.input()
+    def secured(self) -> None:
+        "TLS started by ``link.startTLS`` completed its handshake."
 
     def logNoteworthy(self, format: str, **fields: Any) -> None:
         """

@@ -17,9 +17,10 @@ from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from protocols.framing import LineAdapter
+from protocols.adapter import MachineAdapter
 from statemachines.client import ClientMachine
 from statemachines.echo import ClientStopped, EchoClientMachine
+from statemachines.framing import LineFramer
 from statemachines.greeting import GreetingClientMachine
 from statemachines.transport import NO_LINK
 
@@ -512,7 +513,7 @@ class StopMidChunkTests(SynchronousTestCase):
     def test_linesAfterAStopInTheSameChunkAreNotDelivered(self) -> None:
         machine = StopsOnFirstMessage(RecordingDialer(), Clock())
         machine.start()
-        adapter = LineAdapter(machine)
+        adapter = MachineAdapter(machine, LineFramer())
         adapter.makeConnection(StringTransport())
         adapter.dataReceived(b"one\r\ntwo\r\nthree\r\n")
         self.assertEqual(machine.heard, [b"one"])

@@ -15,8 +15,9 @@ from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
-from protocols.framing import LineAdapter
+from protocols.adapter import MachineAdapter
 from statemachines.echo import ClientStopped, EchoClientMachine, EchoMachine
+from statemachines.framing import LineFramer
 
 from .helpers import (
     TIMEOUT,
@@ -236,7 +237,7 @@ class HalfCloseTests(SynchronousTestCase):
 
     def test_clientAdapterClosesWhenTheServerFinishes(self) -> None:
         machine, dialer, clock = makeClient(EchoClientMachine)
-        adapter = LineAdapter(machine, ready=Deferred())
+        adapter = MachineAdapter(machine, LineFramer(), ready=Deferred())
         transport = StringTransport()
         adapter.makeConnection(transport)
         adapter.readConnectionLost()

@@ -56,6 +56,7 @@ class ShapeTests(SynchronousTestCase):
                 ("closed", "peerFinished"),
                 ("closed", "connectionLost"),
                 ("closed", "timeout"),
+                ("closed", "secured"),
             ],
         )
 

@@ -25,10 +25,11 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import directlyProvides
 
+from protocols.adapter import MachineAdapter
 from protocols.client import EndpointDialer, echoClient, greetingClient
-from protocols.framing import LineAdapter
 from protocols.server import MachineServerFactory, Server
 from statemachines.echo import EchoClientMachine, EchoMachine
+from statemachines.framing import LineFramer
 from statemachines.greeting import GreetingMachine
 
 from .certificates import Authority, endpointQuote
@@ -87,7 +88,7 @@ class HandshakeRuleTests(SynchronousTestCase):
         clock = Clock()
         machine = EchoMachine(clock, idleTimeout=5)
         transport = tlsTransport()
-        LineAdapter(machine).makeConnection(transport)
+        MachineAdapter(machine, LineFramer()).makeConnection(transport)
         self.assertEqual(machine.state, "connected")
         with capturedLogs():
             clock.advance(5)
@@ -98,7 +99,7 @@ class HandshakeRuleTests(SynchronousTestCase):
         # handshake is done (a greeting's banner); if that stopped reading,
         # the handshake would never complete.
         transport = tlsTransport()
-        adapter = LineAdapter(EchoMachine(Clock()))
+        adapter = MachineAdapter(EchoMachine(Clock()), LineFramer())
         adapter.makeConnection(transport)
         adapter.pauseProducing()
         self.assertEqual(transport.producerState, "producing")

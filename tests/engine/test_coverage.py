@@ -135,7 +135,7 @@ class CoverageTests(SynchronousTestCase):
         )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         out = result.stdout
-        self.assertRegex(out, r"\nstatemachines\.echo\.EchoMachine: \d+/28\n")
+        self.assertRegex(out, r"\nstatemachines\.echo\.EchoMachine: \d+/31\n")
         self.assertIn("    never: closing --timeout-->", out)
         self.assertRegex(out, r"transition coverage: .* in 1 machine classes")
         self.assertNotIn("GreetingMachine", out)

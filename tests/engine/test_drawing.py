@@ -113,7 +113,7 @@ class DrawingTests(SynchronousTestCase):
         self.assertIn(
             's3 -> s3 [label="dataArrived\\lmessageReceived\\lbadFrame\\l'
             "peerFinished\\lfailed / _abortConnection\\ltimeout / _abortConnection\\l"
-            'closeRequested\\l"];',
+            'secured\\lcloseRequested\\l"];',
             greeting.dot,
         )
 

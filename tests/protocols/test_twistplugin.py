@@ -21,6 +21,7 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.twistplugin import Options, TwistServer, makeService
+from statemachines.framing import Int32Framer
 
 from ..helpers import TIMEOUT
 
@@ -77,7 +78,7 @@ class OptionsTests(SynchronousTestCase):
         self.assertTrue(IService.providedBy(service))
         self.assertIsInstance(service, TwistServer)
         assert isinstance(service, TwistServer)
-        self.assertEqual(service.factory.adapterClass.framing, "int32")
+        self.assertEqual(service.factory.makeFramer, Int32Framer)
         self.assertEqual(service.factory.maxConnections, 7)
 
 

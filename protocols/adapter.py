@@ -1,0 +1,318 @@
+"""
+The thin adapter from a Twisted protocol to a machine.
+
+`MachineAdapter` turns transport events into machine inputs and implements
+the machine's `statemachines.transport.Link`.  It decides nothing: every
+event, including a framing error, goes to the machine, which decides what
+happens.  How bytes become messages is the job of its framer (see
+`statemachines.framing`); the adapter only feeds it and delivers what it
+yields.
+
+Switching framing: a machine calls ``link.switchFraming(framer)`` from an
+output to change how what *arrives* is framed, as ``LineReceiver``'s
+``setRawMode`` does: what it sends keeps the connection's framing (SMTP
+replies stay lines while a message body arrives) unless it asks for
+``sending=True`` too.  While the adapter is delivering messages (the usual case: the
+switch follows a message such as SMTP's ``DATA``), it stops after the
+current message, takes the old framer's unconsumed bytes and feeds them to
+the new one, so nothing that already arrived is lost, duplicated or
+reordered.  A switch at any other time (from a timer, say) moves the old
+framer's bytes to the new one and delivers what they complete on the next
+turn of the reactor, never inside the machine's own output.
+
+STARTTLS: ``link.startTLS(contextFactory)`` starts TLS on the connection
+(server or client side, by which end the connection is).  Bytes the peer
+sent in plain text after the message that started it are not fed to TLS:
+they are dropped, with a log event (a peer that pipelines commands behind a
+STARTTLS is either broken or injecting them).  When the handshake completes
+the machine gets the ``secured`` input; a handshake that fails loses the
+connection, which the machine hears as ``connectionLost``.
+
+Half-close: the adapter is an ``IHalfCloseableProtocol``.  On a server, a
+peer that finished sending (``readConnectionLost``) is the machine's
+``peerFinished`` input: it may still read, so the machine decides when to
+close (echo: once every reply is written).  A client adapter closes when the
+server finishes sending, and the loss that follows is handled as any other.
+
+Backpressure: the adapter registers itself as its transport's streaming
+producer.  When the transport's write buffer fills (a peer that sends but
+does not read what comes back), the transport pauses the adapter, which stops
+reading from that peer until the buffer drains; so one such peer cannot make
+the process buffer without bound, and the others are served meanwhile.  A
+paused producer keeps a closing connection open forever, so the adapter
+unregisters before it closes.
+
+Connecting: a server adapter tells its machine ``connectionMade`` at once
+(on TLS too, so the idle timeout also covers a peer that never finishes its
+handshake).  A client adapter instead fires the ``ready`` Deferred of the
+dial that made it (see `protocols.client.EndpointDialer`), on TLS only once
+the handshake has completed and the server's certificate has been verified;
+a connection lost before that fails the dial, so a wrong hostname or an
+untrusted certificate counts against the client's attempts like a refused
+connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import (
+    IAddress,
+    IConsumer,
+    IHalfCloseableProtocol,
+    IHandshakeListener,
+    INegotiated,
+    IPushProducer,
+    ISSLTransport,
+    ITCPTransport,
+    ITLSTransport,
+)
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from statemachines.framing import FrameError, Framer
+from statemachines.transport import Link, TransportMachine
+
+__all__ = ["MachineAdapter", "isTLS"]
+
+
+def isTLS(transport: object) -> bool:
+    """Whether ``transport`` is a TLS connection (either Twisted flavour)."""
+    return ISSLTransport.providedBy(transport) or INegotiated.providedBy(transport)
+
+
+@implementer(IPushProducer, IHandshakeListener, IHalfCloseableProtocol)
+class MachineAdapter(Protocol):
+    """One connection: transport events in, machine inputs out; the `Link`."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        machine: TransportMachine,
+        framer: Framer,
+        ready: Deferred[Link] | None = None,
+    ) -> None:
+        """
+        @param framer: this connection's framer, until the machine switches.
+        @param ready: a client's dial, fired with this adapter once the
+            connection is ready (see the module doc); None on a server.
+        """
+        self.machine = machine
+        self.framer = framer  # frames what arrives
+        self.sender = framer  # frames what is sent
+        if ready is not None:
+            self.ready = ready
+            self.isClient = True
+
+    ready: Deferred[Link] | None = None  # a client's dial, until it fires
+    isClient = False
+    _producing = False  # registered as the transport's producer
+    handshaking = False  # a TLS handshake is in progress
+    _startedTLS = False  # the machine started TLS (so it hears `secured`)
+    _delivering = False  # inside the loop of `_deliver`
+    _afterMessage: Callable[[bytes], None] | None = None  # a switch, pending
+    _carried = b""  # bytes a switch moved, delivered on the next turn
+
+    def connectionMade(self) -> None:
+        cast(IConsumer, self.transport).registerProducer(self, True)
+        self._producing = True
+        if isTLS(self.transport):
+            self.handshaking = True  # only then: an idle connection stays small
+        if self.ready is None:
+            self.machine.connectionMade(self)
+        elif not self.handshaking:
+            self._fireReady()
+
+    def handshakeCompleted(self) -> None:
+        # Twisted calls this even when verifying the certificate failed
+        # during the handshake; the transport is aborting then.
+        if not self.handshaking or getattr(self.transport, "disconnecting", False):
+            return
+        self.handshaking = False
+        if self._startedTLS:
+            self.machine.secured()
+        elif self.ready is not None:
+            self._fireReady()
+
+    def _fireReady(self) -> None:
+        ready = self.ready
+        assert ready is not None
+        if ready.called:
+            # The dial was cancelled, but the endpoint connected anyway:
+            # nobody wants this connection.  (``ready`` stays set, so its
+            # loss is not reported to the machine either.)
+            self.abortConnection()
+            return
+        self.ready = None
+        ready.callback(self)
+
+    # -- bytes in, messages out ------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        self.machine.dataArrived()
+        if self._carried:
+            data, self._carried = self._carried + data, b""
+        self._deliver(data)
+
+    def _deliver(self, data: bytes) -> None:
+        """Feed ``data`` to the framer; each message it completes to the machine."""
+        framer = self.framer
+        messageReceived = self.machine.messageReceived
+        transport: Any = self.transport
+        self._delivering = True
+        try:
+            for message in framer.messages(data):
+                messageReceived(message)
+                if self._afterMessage is not None or transport.disconnecting:
+                    break
+        except FrameError as e:
+            self._delivering = False
+            self._afterMessage = None
+            self.machine.badFrame(str(e))
+            return
+        finally:
+            self._delivering = False
+        switch, self._afterMessage = self._afterMessage, None
+        if switch is not None and not transport.disconnecting:
+            switch(framer.unconsumed())
+
+    def switchFraming(self, framer: Framer, *, sending: bool = False) -> None:
+        """
+        From the next message on, ``framer`` frames what arrives (and, with
+        ``sending``, from now on what is sent).
+        """
+        if sending:
+            self.sender = framer
+
+        def switch(rest: bytes) -> None:
+            self.framer = framer
+            if rest:
+                self._deliver(rest)
+
+        if self._delivering:
+            self._afterMessage = switch
+            return
+        rest = self._carried + self.framer.unconsumed()
+        self.framer = framer
+        if rest:
+            # Not from inside the machine's output: on the next turn.
+            self._carried = rest
+            self.machine.clock.callLater(0, self._deliverCarried)
+
+    def _deliverCarried(self) -> None:
+        data, self._carried = self._carried, b""
+        if data and self.transport is not None and not self.transport.disconnecting:  # type: ignore[attr-defined]
+            self._deliver(data)
+
+    def startTLS(self, contextFactory: object) -> None:
+        """Start TLS after what has been written so far (see the module doc)."""
+        if not ITLSTransport.providedBy(self.transport):
+            raise TypeError(f"{type(self.transport).__name__} cannot start TLS")
+        if isTLS(self.transport):
+            raise ValueError("this connection is already TLS")
+
+        def start(plaintext: bytes) -> None:
+            plaintext = self._carried + plaintext
+            self._carried = b""
+            if plaintext:
+                self.log.warn(
+                    "dropped {length} bytes {peer} sent in plain text before TLS"
+                    " started",
+                    length=len(plaintext),
+                    peer=self.describePeer(),
+                )
+            self.handshaking = True
+            self._startedTLS = True
+            cast(ITLSTransport, self.transport).startTLS(contextFactory)  # type: ignore[arg-type]
+
+        if self._delivering:
+            self._afterMessage = start
+        else:
+            start(self.framer.unconsumed())
+
+    # -- IPushProducer: the transport pauses us while its buffer is full -------
+
+    def pauseProducing(self) -> None:
+        # TLS also pauses its producer while it holds writes made before the
+        # handshake completed; reading must go on then, or the handshake
+        # (and so the connection) never completes.
+        if not self.handshaking:
+            cast(IPushProducer, self.transport).pauseProducing()
+
+    def resumeProducing(self) -> None:
+        cast(IPushProducer, self.transport).resumeProducing()
+
+    def stopProducing(self) -> None:
+        pass  # the connection is going; connectionLost follows
+
+    # -- IHalfCloseableProtocol: the peer may finish sending and still read -----
+
+    def readConnectionLost(self) -> None:
+        if self.isClient:
+            # A server that finished sending has nothing more for us: close,
+            # and the loss that follows is handled as any other.
+            assert self.transport is not None
+            self.transport.loseConnection()
+        else:
+            self.machine.peerFinished()
+
+    def writeConnectionLost(self) -> None:
+        pass  # we never half-close
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.handshaking = False
+        ready, self.ready = self.ready, None
+        if ready is None:
+            self.machine.connectionLost(reason)
+        elif not ready.called:  # the dial may have been cancelled already
+            ready.errback(reason)
+
+    # -- Link ---------------------------------------------------------------
+
+    def sendMessage(self, message: bytes) -> None:
+        self.transport.write(self.sender.frame(message))  # type: ignore[union-attr]
+
+    def reportError(self, reason: str) -> None:
+        message = self.sender.errorMessage(reason)
+        if message is not None:
+            self.sendMessage(message)
+
+    def loseConnection(self) -> None:
+        assert self.transport is not None
+        if self._producing:
+            self._producing = False
+            cast(IConsumer, self.transport).unregisterProducer()
+        self.transport.loseConnection()
+
+    def abortConnection(self) -> None:
+        cast(ITCPTransport, self.transport).abortConnection()
+
+    @property
+    def peer(self) -> IAddress | None:
+        return None if self.transport is None else self.transport.getPeer()
+
+    @property
+    def host(self) -> IAddress | None:
+        return None if self.transport is None else self.transport.getHost()
+
+    @property
+    def secure(self) -> bool:
+        return isTLS(self.transport) and not self.handshaking
+
+    @property
+    def peerCertificate(self) -> Any:
+        if not self.secure:
+            return None
+        return cast(ISSLTransport, self.transport).getPeerCertificate()
+
+    def describePeer(self) -> str:
+        peer = self.peer
+        host, port = getattr(peer, "host", None), getattr(peer, "port", None)
+        if peer is None:
+            return "-"
+        return f"{host}:{port}" if host is not None else str(peer)

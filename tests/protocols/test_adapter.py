@@ -1,0 +1,249 @@
+"""
+The adapter: framing switches from a machine's output (no byte lost,
+duplicated or reordered, however the bytes arrive), STARTTLS on both sides,
+the peer's and host's addresses, user framings.
+
+This module defines its machines without ``from __future__ import
+annotations``, as a user's module would.
+"""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.internet import reactor
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.endpoints import clientFromString
+from twisted.internet.interfaces import ITLSTransport
+from twisted.internet.ssl import Certificate, PrivateCertificate, optionsForClientTLS
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface import implementer
+
+from protocols.adapter import MachineAdapter
+from protocols.client import EndpointDialer
+from protocols.server import MachineServerFactory, Server
+from protocols.testing import Wire
+from statemachines import ClientMachine, ConnectionMachine
+from statemachines.framing import FixedLengthFramer, LineFramer, RawFramer
+
+from ..certificates import Authority
+
+
+class Blocks(ConnectionMachine):
+    """
+    A line protocol with binary blocks: ``BLOCK <n>`` is followed by n raw
+    bytes (any bytes, CRLF included), then lines again.  ``TLS`` starts TLS.
+    """
+
+    tlsOptions = None
+
+    def __init__(self, clock, **options):
+        super().__init__(clock, **options)
+        self.received = []
+        self.securedCount = 0
+        self.inBlock = False
+
+    def onMessage(self, message):
+        self.received.append(message)
+        if self.inBlock:
+            self.inBlock = False
+            self.link.switchFraming(LineFramer(100))
+            self.link.sendMessage(b"got %d bytes" % len(message))
+        elif message.startswith(b"BLOCK "):
+            self.inBlock = True
+            self.link.switchFraming(FixedLengthFramer(int(message[6:])))
+        elif message == b"TLS":
+            self.link.sendMessage(b"GO")
+            self.link.startTLS(self.tlsOptions)
+        else:
+            state = b"secure" if self.link.secure else b"plain"
+            self.link.sendMessage(state + b": " + message)
+
+    def onSecured(self):
+        self.securedCount += 1
+
+
+ITEMS = st.lists(
+    st.one_of(
+        st.binary(max_size=8).map(lambda b: ("line", b.replace(b"\n", b""))),
+        st.binary(min_size=1, max_size=12).map(lambda b: ("block", b)),
+    ),
+    max_size=10,
+)
+
+
+class SwitchTests(SynchronousTestCase):
+    @settings(max_examples=300, deadline=None)
+    @given(items=ITEMS, cuts=st.lists(st.integers(min_value=0), max_size=12))
+    def test_everyByteOnceInOrderUnderAnySplit(self, items, cuts):
+        stream, expected = b"", []
+        for kind, data in items:
+            if kind == "line":
+                stream += data + b"\r\n"
+                expected.append(data)
+            else:
+                header = b"BLOCK %d" % len(data)
+                stream += header + b"\r\n" + data
+                expected += [header, data]
+        points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
+        wire = Wire(Blocks, idleTimeout=None)
+        for a, b in zip(points, points[1:], strict=False):
+            wire.sendBytes(stream[a:b])
+        self.assertEqual(wire.machine.received, expected)
+        self.assertFalse(wire.transport.disconnecting)
+
+    def test_switchInTheMiddleOfOneChunk(self):
+        wire = Wire(Blocks)
+        wire.sendBytes(b"BLOCK 4\r\n\r\n\r\nafter\r\nBLOCK 1\r\nxy\r\n")
+        self.assertEqual(
+            wire.machine.received,
+            [b"BLOCK 4", b"\r\n\r\n", b"after", b"BLOCK 1", b"x", b"y"],
+        )
+        self.assertEqual(
+            wire.received(),
+            [b"got 4 bytes", b"plain: after", b"got 1 bytes", b"plain: y"],
+        )
+
+    def test_switchOutsideAMessageWaitsForTheNextTurn(self):
+        """
+        A switch from outside the adapter's delivery (a timer, say) moves
+        what waits in the old framer to the new one, and delivers it on the
+        next turn of the reactor, not inside the machine's output.
+        """
+        wire = Wire(Blocks)
+        wire.sendBytes(b"partial")
+        wire.machine.link.switchFraming(RawFramer())
+        self.assertEqual(wire.machine.received, [])
+        wire.sendBytes(b" line")  # before that turn: still in order
+        wire.advance(0)
+        self.assertEqual(wire.machine.received, [b"partial line"])
+
+    def test_badFrameAfterASwitch(self):
+        wire = Wire(Blocks)
+        wire.sendBytes(b"BLOCK 2\r\nab" + b"x" * 200 + b"\r\n")
+        self.assertEqual(wire.machine.received, [b"BLOCK 2", b"ab"])
+        self.assertEqual(
+            wire.received(), [b"got 2 bytes", b"Error: line longer than 100 bytes"]
+        )
+        self.assertTrue(wire.transport.disconnecting)
+
+
+@implementer(ITLSTransport)
+class FakeTLSTransport(StringTransport):
+    def __init__(self):
+        super().__init__(
+            peerAddress=IPv4Address("TCP", "10.0.0.7", 5555),
+            hostAddress=IPv4Address("TCP", "10.0.0.1", 25),
+        )
+        self.started = []
+
+    def startTLS(self, contextFactory, normal=True):
+        self.started.append(contextFactory)
+
+
+class StartTLSUnitTests(SynchronousTestCase):
+    def connect(self):
+        machine = Blocks(Clock(), idleTimeout=None)
+        machine.tlsOptions = "the options"
+
+        adapter = MachineAdapter(machine, LineFramer())
+        transport = FakeTLSTransport()
+        adapter.makeConnection(transport)
+        return machine, adapter, transport
+
+    def test_plaintextAfterTheCommandIsDroppedNotReadAsTLS(self):
+        machine, adapter, transport = self.connect()
+        with capturedLogs() as events:
+            adapter.dataReceived(b"TLS\r\nMAIL FROM:<injected>\r\npart")
+        self.assertEqual(transport.started, ["the options"])
+        self.assertEqual(machine.received, [b"TLS"])
+        self.assertEqual(transport.value(), b"GO\r\n")
+        [dropped] = [e for e in events if "plain text" in e["log_format"]]
+        self.assertEqual(dropped["length"], len(b"MAIL FROM:<injected>\r\npart"))
+        self.assertEqual(machine.securedCount, 0)
+        adapter.handshakeCompleted()
+        self.assertEqual(machine.securedCount, 1)
+
+    def test_addresses(self):
+        machine, adapter, transport = self.connect()
+        self.assertEqual(machine.link.peer, IPv4Address("TCP", "10.0.0.7", 5555))
+        self.assertEqual(machine.link.host, IPv4Address("TCP", "10.0.0.1", 25))
+        self.assertFalse(machine.link.secure)
+        self.assertIsNone(machine.link.peerCertificate)
+        self.assertEqual(machine.link.describePeer(), "10.0.0.7:5555")
+
+    def test_cannotStartTLSOnAStringTransport(self):
+        wire = Wire(Blocks)
+        with capturedLogs():
+            wire.send(b"TLS")
+        # The machine's error policy: an internal error closes the connection.
+        self.assertTrue(wire.transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
+
+
+class StartTLSClient(ClientMachine):
+    """Asks for TLS, then sends one line; ``result`` fires with the reply."""
+
+    def __init__(self, dialer, clock, tlsOptions, **options):
+        super().__init__(dialer, clock, **options)
+        self.tlsOptions = tlsOptions
+        self.result = Deferred()
+
+    def onConnected(self):
+        self.link.sendMessage(b"before")
+        self.link.sendMessage(b"TLS")
+
+    def onMessage(self, message):
+        if message == b"GO":
+            self.link.startTLS(self.tlsOptions)
+        elif message.startswith(b"secure: "):
+            certificate = self.link.peerCertificate
+            self.result.callback((message, certificate.get_subject().commonName))
+        elif not message.startswith(b"plain: "):
+            self.result.errback(ValueError(message))
+
+    def onSecured(self):
+        self.link.sendMessage(b"after")
+
+
+class StartTLSEndToEndTests(TestCase):
+    @inlineCallbacks
+    def test_bothSidesSwitchToTLS(self):
+        here = self.mktemp()
+        from pathlib import Path
+
+        authority = Authority.create(Path(here) / "ca")
+        pem = authority.issue(Path(here) / "server.pem", "localhost").read_bytes()
+        serverOptions = PrivateCertificate.loadPEM(pem).options()
+        machines = []
+
+        def makeMachine():
+            machine = Blocks(reactor)
+            machine.tlsOptions = serverOptions
+            machines.append(machine)
+            return machine
+
+        server = Server(
+            reactor, "tcp:0:interface=127.0.0.1", MachineServerFactory(makeMachine)
+        )
+        port = (yield server.start()).getHost().port
+        self.addCleanup(server.stop)
+        trust = Certificate.loadPEM((authority.trustRoots / "ca.pem").read_bytes())
+        client = StartTLSClient(
+            EndpointDialer(clientFromString(reactor, f"tcp:127.0.0.1:{port}")),
+            reactor,
+            optionsForClientTLS("localhost", trustRoot=trust),
+            maxAttempts=1,
+        )
+        client.start()
+        self.addCleanup(client.stop)
+        reply, commonName = yield client.result
+        self.assertEqual((reply, commonName), (b"secure: after", "localhost"))
+        [machine] = machines
+        self.assertEqual(machine.received, [b"before", b"TLS", b"after"])
+        self.assertEqual(machine.securedCount, 1)
+        self.assertTrue(machine.link.secure)
+        self.assertEqual(machine.link.peer.host, "127.0.0.1")
+        self.assertEqual(machine.link.host.port, port)
