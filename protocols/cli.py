@@ -238,9 +238,10 @@ def _framingOptions(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--max-frame",
-        type=_checked(limits.limit, int, "--max-frame"),
+        type=_checked(limits.limit, limits.byteSize, "--max-frame"),
         default=DEFAULT_MAX_FRAME_LENGTH,
-        help="largest message accepted, in bytes (default %(default)s)",
+        help="largest message accepted, in bytes; units work: 64KiB, 16MiB "
+        "(default %(default)s)",
     )
 
 
@@ -274,7 +275,8 @@ def _checked(
         try:
             value = convert(text)
         except ValueError:
-            kind = "a whole number" if convert is int else "a number"
+            kinds: dict[object, str] = {int: "a whole number", float: "a number"}
+            kind = kinds.get(convert, "a size")
             raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
         try:
             return check(option, value)

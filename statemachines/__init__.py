@@ -11,6 +11,7 @@ module                 what
 ``client``             `ClientMachine`: connect, reconnect, stop; `Dialer`
 ``echo``               echo, server and client
 ``greeting``           greeting, server and client
+``framing``            `Framer`: bytes to messages and back; the framings
 ``limits``             timeouts and limits, checked alike everywhere
 ``eventrate``          per-connection log events at a bounded rate
 ``testing``            helpers for testing machines
@@ -28,6 +29,15 @@ from .engine import (
     StateMachine,
     inherited,
     rejects,
+)
+from .framing import (
+    FixedLengthFramer,
+    FrameError,
+    Framer,
+    Int32Framer,
+    LineFramer,
+    NetstringFramer,
+    RawFramer,
 )
 from .greeting import (
     GreetingClientMachine,
@@ -49,13 +59,20 @@ __all__ = [
     "Dialer",
     "EchoClientMachine",
     "EchoMachine",
+    "FixedLengthFramer",
+    "FrameError",
+    "Framer",
     "GreetingClientMachine",
     "GreetingMachine",
     "GreetingRefused",
     "InvalidName",
+    "Int32Framer",
+    "LineFramer",
     "Link",
     "Machine",
     "MachineError",
+    "NetstringFramer",
+    "RawFramer",
     "StateMachine",
     "TransportMachine",
     "UnexpectedReply",

@@ -8,6 +8,9 @@ code and on the command line.
 - A *limit* is a whole number; where it may be lifted, ``None`` and ``0``
   both mean no limit.  Negative values are refused.
 
+A *size* on the command line is a number of bytes, optionally with a unit:
+``64MiB``, ``16k`` (K, M, G: powers of 1024, with or without ``iB``/``B``).
+
 Each check raises ``ValueError`` naming what it checked; the command line
 turns that into a usage error naming the option.
 """
@@ -15,8 +18,21 @@ turns that into a usage error naming the option.
 from __future__ import annotations
 
 import math
+import re
 
-__all__ = ["limit", "optionalLimit", "optionalTimeout", "timeout"]
+__all__ = ["byteSize", "limit", "optionalLimit", "optionalTimeout", "timeout"]
+
+_SIZE = re.compile(r"\s*(\d+)\s*(?:([kmg])(?:i?b)?|b)?\s*", re.IGNORECASE)
+_UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def byteSize(text: str) -> int:
+    """``"64MiB"``, ``"16k"``, ``"512"`` to bytes; ValueError otherwise."""
+    found = _SIZE.fullmatch(text)
+    if found is None:
+        raise ValueError(f"{text!r} is not a size (say 512, 16KiB or 64MiB)")
+    number, unit = found.groups()
+    return int(number) * _UNITS[unit.lower() if unit else None]
 
 
 def timeout(name: str, seconds: float) -> float:

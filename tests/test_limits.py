@@ -95,3 +95,18 @@ class CommandLineTests(SynchronousTestCase):
         with self.assertRaises(usage.UsageError) as caught:
             Options().parseOptions(["serve", "echo", "--idle-timeout", "-1"])
         self.assertIn("--idle-timeout", str(caught.exception))
+
+    def test_sizesTakeUnits(self) -> None:
+        for text, size in [
+            ("64MiB", 64 << 20),
+            ("16k", 16 << 10),
+            ("16KB", 16 << 10),
+            ("1g", 1 << 30),
+            ("512", 512),
+            ("512b", 512),
+        ]:
+            args = parser().parse_args(["serve", "echo", "--max-frame", text])
+            self.assertEqual(args.max_frame, size, text)
+        for bad in ("12 parsecs", "1.5MiB", "MiB", "0KiB"):
+            message = self.usageError("serve", "echo", "--max-frame", bad)
+            self.assertIn("argument --max-frame: ", message, bad)

@@ -25,7 +25,7 @@ from protocols.adapter import MachineAdapter
 from protocols.client import EndpointDialer
 from protocols.server import MachineServerFactory, Server
 from protocols.testing import Wire
-from statemachines import ClientMachine, ConnectionMachine
+from statemachines import ClientMachine, ConnectionMachine, EchoMachine
 from statemachines.framing import FixedLengthFramer, LineFramer, RawFramer
 
 from ..certificates import Authority
@@ -247,3 +247,33 @@ class StartTLSEndToEndTests(TestCase):
         self.assertTrue(machine.link.secure)
         self.assertEqual(machine.link.peer.host, "127.0.0.1")
         self.assertEqual(machine.link.host.port, port)
+
+
+class Pipes:
+    """A user's framer: messages end in ``|``."""
+
+    def __init__(self, maxLength):
+        self.lines = LineFramer(maxLength, delimiter=b"|")
+        self.messages = self.lines.messages
+        self.unconsumed = self.lines.unconsumed
+        self.frame = self.lines.frame
+
+    def errorMessage(self, reason):
+        return None
+
+
+class UserFramingTests(SynchronousTestCase):
+    def test_wireTakesAFramerFactory(self):
+        wire = Wire(EchoMachine, framing=Pipes)
+        wire.sendBytes(b"a|b|c")
+        self.assertEqual(wire.received(), [b"a", b"b"])
+        self.assertEqual(wire.transport.value(), b"")
+
+    def test_serverTakesAFramerFactory(self):
+        factory = MachineServerFactory(lambda: EchoMachine(Clock()), framing=Pipes)
+        adapter = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        transport = StringTransport()
+        adapter.makeConnection(transport)
+        adapter.dataReceived(b"x|y")
+        self.assertEqual(transport.value(), b"x|")
+        self.assertIsInstance(adapter.framer, Pipes)

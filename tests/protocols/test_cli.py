@@ -306,6 +306,15 @@ class ServeYourOwnMachineTests(SynchronousTestCase):
         "\n"
         "class NotAMachine:\n"
         "    pass\n"
+        "\n"
+        "from statemachines import LineFramer\n"
+        "\n"
+        "class Semicolons(LineFramer):\n"
+        "    def __init__(self, maxLength):\n"
+        "        super().__init__(maxLength, delimiter=b';')\n"
+        "\n"
+        "def notAFramer(maxLength):\n"
+        "    return object()\n"
     )
 
     def setUp(self) -> None:
@@ -316,25 +325,40 @@ class ServeYourOwnMachineTests(SynchronousTestCase):
 
     def test_classAndFactoryServe(self) -> None:
         for target in ("mymachines:Upper", "mymachines:make"):
-            proc = subprocess.Popen(
-                COMMAND + ["serve", target, "--listen", "tcp:0:interface=127.0.0.1"],
-                stderr=subprocess.PIPE,
-                cwd=self.here,
-                env=self.env,
+            self.assertEqual(
+                self.serveOnce([target], b"shout\r\n"), b"SHOUT\r\n", target
             )
-            self.addCleanup(proc.wait, TIMEOUT)
-            self.addCleanup(proc.kill)
-            assert proc.stderr is not None
-            self.addCleanup(proc.stderr.close)
-            for line in proc.stderr:
-                found = re.search(rb"listening on .*port=(\d+)", line)
-                if found:
-                    break
-            assert found is not None
-            with socket.create_connection(("127.0.0.1", int(found.group(1)))) as peer:
-                peer.sendall(b"shout\r\n")
-                peer.shutdown(socket.SHUT_WR)
-                self.assertEqual(peer.makefile("rb").read(), b"SHOUT\r\n", target)
+
+    def test_userFraming(self) -> None:
+        self.assertEqual(
+            self.serveOnce(
+                ["mymachines:Upper", "--framing", "mymachines:Semicolons"],
+                b"a\r\nb;c;",
+            ),
+            b"A\r\nB;C;",
+        )
+
+    def serveOnce(self, args: list[str], send: bytes) -> bytes:
+        """Serve with ``args``; one peer sends ``send`` then half-closes."""
+        proc = subprocess.Popen(
+            COMMAND + ["serve", *args, "--listen", "tcp:0:interface=127.0.0.1"],
+            stderr=subprocess.PIPE,
+            cwd=self.here,
+            env=self.env,
+        )
+        self.addCleanup(proc.wait, TIMEOUT)
+        self.addCleanup(proc.kill)
+        assert proc.stderr is not None
+        self.addCleanup(proc.stderr.close)
+        for line in proc.stderr:
+            found = re.search(rb"listening on .*port=(\d+)", line)
+            if found:
+                break
+        assert found is not None
+        with socket.create_connection(("127.0.0.1", int(found.group(1)))) as peer:
+            peer.sendall(send)
+            peer.shutdown(socket.SHUT_WR)
+            return peer.makefile("rb").read()
 
     def test_badTargetsAreOneLine(self) -> None:
         for target, fragment in (
@@ -343,9 +367,14 @@ class ServeYourOwnMachineTests(SynchronousTestCase):
             ("mymachines:NotAMachine", "is not a ConnectionMachine"),
             ("mymachines:needsMore", "cannot be called as NAME(clock"),
             ("bogus", "is not of the form"),
+            ("echo --framing smoke", "unknown framing 'smoke'"),
+            ("echo --framing mymachines:Nope", "has no 'Nope'"),
+            ("echo --framing mymachines:NotAMachine", "NotAMachine() takes no arg"),
+            ("echo --framing mymachines:notAFramer", "object is not a framer"),
+            ("echo --framing mymachines:needsMore", "--framing: calling it"),
         ):
             result = subprocess.run(
-                COMMAND + ["serve", target],
+                COMMAND + ["serve", *target.split()],
                 capture_output=True,
                 timeout=TIMEOUT,
                 cwd=self.here,
