@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,10 @@ from statemachines.testing import unhandledPairs
 from .helpers import Wire
 
 README = Path(__file__).parent.parent / "README.md"
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).hexdigest().encode()
 
 
 def readmeNamespace() -> dict[str, Any]:
@@ -44,6 +49,34 @@ class ReadmeTests(SynchronousTestCase):
         wire.machine.close()
         self.assertEqual(wire.machine.state, "closing")
         self.assertTrue(wire.transport.disconnecting)
+
+    def test_digestProtocol(self) -> None:
+        machineClass = readmeNamespace()["DigestMachine"]
+        self.assertEqual(unhandledPairs(machineClass), [])
+        stream = b"PUT 7\r\nab\r\ncd\nPUT 1\r\nxPUT\r\n"
+        expected = [
+            b"7 bytes from 192.168.1.1: sha256 " + sha256(b"ab\r\ncd\n"),
+            b"1 bytes from 192.168.1.1: sha256 " + sha256(b"x"),
+            b"Error: say PUT <size>, size 1 to 16777216",
+        ]
+        for cut in range(len(stream) + 1):
+            wire = Wire(machineClass)
+            wire.sendBytes(stream[:cut])
+            wire.sendBytes(stream[cut:])
+            self.assertEqual(wire.received(), expected, cut)
+            self.assertEqual(wire.machine.state, "receiving")
+
+    def test_digestAnswersAHalfClosingPeerThenCloses(self) -> None:
+        machineClass = readmeNamespace()["DigestMachine"]
+        for sent, reply in [
+            (b"PUT 3\r\nabc", b"3 bytes from 192.168.1.1: sha256 " + sha256(b"abc")),
+            (b"PUT 3\r\nab", b"Error: the upload ended early"),
+        ]:
+            wire = Wire(machineClass)
+            wire.sendBytes(sent)
+            wire.adapter.readConnectionLost()
+            self.assertEqual(wire.received(), [reply])
+            self.assertTrue(wire.transport.disconnecting)
 
     def test_echoParentUnchanged(self) -> None:
         readmeNamespace()

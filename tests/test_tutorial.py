@@ -40,6 +40,13 @@ class TutorialTests(TestCase):
         suite.run(result)
         self.assertEqual((result.testsRun, result.errors, result.failures), (2, [], []))
 
+    def test_step4TestsPass(self) -> None:
+        cases = tutorial()["RawModeTests"]
+        suite = unittest.defaultTestLoader.loadTestsFromTestCase(cases)
+        result = unittest.TestResult()
+        suite.run(result)
+        self.assertEqual((result.testsRun, result.errors, result.failures), (2, [], []))
+
 
 class TutorialSamplesTests(SynchronousTestCase):
     def test_everyBrokenSampleIsMapped(self) -> None:
