@@ -38,9 +38,11 @@ Backpressure: the adapter registers itself as its transport's streaming
 producer.  When the transport's write buffer fills (a peer that sends but
 does not read what comes back), the transport pauses the adapter, which stops
 reading from that peer until the buffer drains; so one such peer cannot make
-the process buffer without bound, and the others are served meanwhile.  A
-paused producer keeps a closing connection open forever, so the adapter
-unregisters before it closes.
+the process buffer without bound, and the others are served meanwhile.  On
+a server, "fills" is the connection's share of a total budget (see
+`protocols.budget`), applied on each read.  A paused producer keeps a
+closing connection open forever, so the adapter unregisters before it
+closes.
 
 Connecting: a server adapter tells its machine ``connectionMade`` at once
 (on TLS too, so the idle timeout also covers a peer that never finishes its
@@ -77,6 +79,8 @@ from zope.interface import implementer
 from statemachines.framing import FrameError, Framer
 from statemachines.transport import Link, TransportMachine
 
+from .budget import BufferBudget, socketOf
+
 __all__ = ["MachineAdapter", "isTLS"]
 
 
@@ -96,20 +100,26 @@ class MachineAdapter(Protocol):
         machine: TransportMachine,
         framer: Framer,
         ready: Deferred[Link] | None = None,
+        budget: BufferBudget | None = None,
     ) -> None:
         """
         @param framer: this connection's framer, until the machine switches.
         @param ready: a client's dial, fired with this adapter once the
             connection is ready (see the module doc); None on a server.
+        @param budget: the server's budget for unsent replies, if any.
         """
         self.machine = machine
         self.framer = framer  # frames what arrives
         self.sender = framer  # frames what is sent
+        if budget is not None:
+            self.budget = budget
         if ready is not None:
             self.ready = ready
             self.isClient = True
 
     ready: Deferred[Link] | None = None  # a client's dial, until it fires
+    budget: BufferBudget | None = None
+    _socket: Any = None  # the socket transport whose share the budget sets
     isClient = False
     _producing = False  # registered as the transport's producer
     handshaking = False  # a TLS handshake is in progress
@@ -119,6 +129,12 @@ class MachineAdapter(Protocol):
     _carried = b""  # bytes a switch moved, delivered on the next turn
 
     def connectionMade(self) -> None:
+        if self.budget is not None:
+            self._socket = socketOf(self.transport)
+            if self._socket is None:
+                self.budget = None  # not a socket: nothing to share
+            else:
+                self._socket.bufferSize = self.budget.share
         cast(IConsumer, self.transport).registerProducer(self, True)
         self._producing = True
         if isTLS(self.transport):
@@ -154,6 +170,8 @@ class MachineAdapter(Protocol):
     # -- bytes in, messages out ------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
+        if self.budget is not None:
+            self._socket.bufferSize = self.budget.share
         self.machine.dataArrived()
         if self._carried:
             data, self._carried = self._carried + data, b""

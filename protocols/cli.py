@@ -53,6 +53,7 @@ from statemachines.greeting import (
 )
 
 from . import diagrams
+from .budget import DEFAULT_MAX_BUFFERED
 from .client import EchoClient, echoClient, greetingClient
 from .server import (
     DEFAULT_MAX_CONNECTIONS,
@@ -187,6 +188,14 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_PER_PEER,
         help="refuse connections past this many from one address "
         "(0: no limit; default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-buffered",
+        type=_checked(limits.optionalLimit, limits.byteSize, "--max-buffered"),
+        default=DEFAULT_MAX_BUFFERED,
+        help="unsent replies all connections may hold together, roughly; each "
+        "connection that holds more than its share is not read until it has "
+        "sent it (0: only 64 KiB per connection; default 64MiB)",
     )
     serve.add_argument(
         "--name-timeout",
@@ -397,6 +406,7 @@ def serverFromOptions(
         args.max_frame,
         maxConnections=args.max_connections,
         maxPerPeer=args.max_per_peer,
+        maxBuffered=args.max_buffered,
         clock=reactor,
         closeTimeout=args.close_timeout,
     )

@@ -34,6 +34,7 @@ from statemachines.framing import (
 )
 
 from .adapter import MachineAdapter
+from .budget import DEFAULT_MAX_BUFFERED, BufferBudget
 
 MachineMaker = Callable[[], ConnectionMachine]
 DEFAULT_MAX_CONNECTIONS = 10_000
@@ -73,6 +74,7 @@ class MachineServerFactory(Factory):
         maxPerPeer: int | None = DEFAULT_MAX_PER_PEER,
         clock: IReactorTime | None = None,
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
+        maxBuffered: int | None = DEFAULT_MAX_BUFFERED,
     ) -> None:
         """
         @param framing: a framing's name or a framer factory (see
@@ -80,6 +82,9 @@ class MachineServerFactory(Factory):
         @param clock: the refused connections' clock (default: the reactor).
         @param closeTimeout: how long a refused connection may take to close
             before it is aborted.
+        @param maxBuffered: bytes of unsent replies all connections may hold
+            together, roughly (see `protocols.budget`); None or 0: only
+            Twisted's 64 KiB per connection.
         """
         if clock is None:
             from twisted.internet import reactor
@@ -92,6 +97,8 @@ class MachineServerFactory(Factory):
         self.maxFrameLength = limits.limit("maxFrameLength", maxFrameLength)
         self.maxConnections = limits.optionalLimit("maxConnections", maxConnections)
         self.maxPerPeer = limits.optionalLimit("maxPerPeer", maxPerPeer)
+        total = limits.optionalLimit("maxBuffered", maxBuffered)
+        self.budget = None if total is None else BufferBudget(total)
         self.machines: dict[ConnectionMachine, str] = {}  # machine -> peerKey
         self.perPeer: dict[str, int] = {}
         self.refused: set[RefusedConnection] = set()  # until they are closed
@@ -116,7 +123,11 @@ class MachineServerFactory(Factory):
         self.machines[machine] = peer
         self.perPeer[peer] = self.perPeer.get(peer, 0) + 1
         machine.notifyClosed(self._onClosed)
-        return MachineAdapter(machine, self.makeFramer(self.maxFrameLength))
+        if self.budget is not None:
+            self.budget.opened()
+        return MachineAdapter(
+            machine, self.makeFramer(self.maxFrameLength), budget=self.budget
+        )
 
     def _refusal(self, peer: str) -> str | None:
         if (
@@ -129,6 +140,8 @@ class MachineServerFactory(Factory):
         return None
 
     def _closed(self, machine: ConnectionMachine) -> None:
+        if self.budget is not None:
+            self.budget.closed()
         peer = self.machines.pop(machine)
         left = self.perPeer[peer] - 1
         if left:
