@@ -51,10 +51,16 @@ from statemachines.greeting import (
     GreetingMachine,
     GreetingRefused,
 )
+from statemachines.smtp import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_RECIPIENTS,
+    SMTPMachine,
+)
 
 from . import diagrams
 from .budget import DEFAULT_MAX_BUFFERED
 from .client import EchoClient, echoClient, greetingClient
+from .maildir import Maildir
 from .server import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_PER_PEER,
@@ -65,8 +71,13 @@ from .server import (
 from .targets import TargetError, loadObject
 
 DEFAULT_LISTEN = "tcp:1234:interface=127.0.0.1"
+DEFAULT_SMTP_LISTEN = "tcp:8025:interface=127.0.0.1"
 DEFAULT_CONNECT = "tcp:127.0.0.1:1234"
-SERVER_MACHINES = {"echo": EchoMachine, "greeting": GreetingMachine}
+SERVER_MACHINES = {
+    "echo": EchoMachine,
+    "greeting": GreetingMachine,
+    "smtp": SMTPMachine,
+}
 
 log = Logger()
 
@@ -159,14 +170,39 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
         "protocol",
         metavar="PROTOCOL",
         type=_servedMachine,
-        help="echo, greeting, or MODULE:NAME: your ConnectionMachine subclass, or a "
-        "callable that makes one, called as NAME(clock, idleTimeout=..., "
-        "closeTimeout=...) (and nameTimeout=... for greeting machines)",
+        help="echo, greeting, smtp, or MODULE:NAME: your ConnectionMachine "
+        "subclass, or a callable that makes one, called as NAME(clock, "
+        "idleTimeout=..., closeTimeout=...) (and nameTimeout=... for greeting "
+        "machines)",
     )
     serve.add_argument(
         "--listen",
-        default=DEFAULT_LISTEN,
-        help=f"server endpoint description (default {DEFAULT_LISTEN})",
+        default=None,
+        help=f"server endpoint description (default {DEFAULT_LISTEN}; "
+        f"for smtp {DEFAULT_SMTP_LISTEN})",
+    )
+    smtp = serve.add_argument_group("smtp")
+    smtp.add_argument("--maildir", type=Path, help="smtp: store mail in this Maildir")
+    smtp.add_argument(
+        "--hostname",
+        default="localhost",
+        help="smtp: this server's name in replies and headers (default %(default)s)",
+    )
+    smtp.add_argument(
+        "--max-message-size",
+        type=_checked(limits.limit, limits.byteSize, "--max-message-size"),
+        default=DEFAULT_MAX_MESSAGE_SIZE,
+        help="smtp: refuse larger messages, with 552 (default 32MiB)",
+    )
+    smtp.add_argument(
+        "--max-recipients",
+        type=_checked(limits.limit, int, "--max-recipients"),
+        default=DEFAULT_MAX_RECIPIENTS,
+        help="smtp: recipients per message (default %(default)s)",
+    )
+    smtp.add_argument("--tls-key", type=Path, help="smtp: offer STARTTLS with this key")
+    smtp.add_argument(
+        "--tls-cert", type=Path, help="smtp: ... and this certificate (chain), PEM"
     )
     _framingOptions(serve)
     serve.add_argument(
@@ -324,6 +360,11 @@ class ServedMachine:
         """Whether it is a greeting machine (it takes ``nameTimeout``)."""
         return isinstance(self.make, type) and issubclass(self.make, GreetingMachine)
 
+    @property
+    def smtp(self) -> bool:
+        """Whether it is an SMTP machine (it takes a mailbox and more)."""
+        return isinstance(self.make, type) and issubclass(self.make, SMTPMachine)
+
 
 def _servedMachine(spec: str) -> ServedMachine:
     """An argparse ``type``: ``echo``, ``greeting`` or ``MODULE:NAME``."""
@@ -352,6 +393,10 @@ def invalidCombination(args: argparse.Namespace) -> str | None:
     )
     if greeting and framerFactory(args.framing) is RawFramer:
         return "greeting needs message boundaries: use a framing other than raw"
+    if getattr(protocol, "smtp", False):
+        problem = _prepareSMTP(args)
+        if problem:
+            return problem
     if callable(args.framing):
         try:
             framer = args.framing(args.max_frame)
@@ -376,6 +421,32 @@ def invalidCombination(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _prepareSMTP(args: argparse.Namespace) -> str | None:
+    """Open the Maildir and load the TLS key of ``serve smtp``; what is wrong."""
+    if args.framing != "line":
+        return "smtp is a line protocol: leave --framing out"
+    if args.maildir is None:
+        return "smtp needs --maildir DIR (created if need be)"
+    if (args.tls_key is None) != (args.tls_cert is None):
+        return "STARTTLS needs both --tls-key and --tls-cert"
+    try:
+        args.mailbox = Maildir(args.maildir)
+    except OSError as e:
+        return f"--maildir: {e.strerror}: {e.filename}"
+    args.tls_options = None
+    if args.tls_key is not None:
+        from twisted.internet.ssl import PrivateCertificate
+
+        try:
+            pem = args.tls_key.read_bytes() + b"\n" + args.tls_cert.read_bytes()
+            args.tls_options = PrivateCertificate.loadPEM(pem).options()
+        except OSError as e:
+            return f"--tls-key/--tls-cert: {e.strerror}: {e.filename}"
+        except Exception as e:
+            return f"--tls-key/--tls-cert: not a key and certificate: {e}"
+    return None
+
+
 def _machineOptions(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments each machine ``serve`` makes is called with."""
     options: dict[str, Any] = {
@@ -384,7 +455,22 @@ def _machineOptions(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.protocol.greeting:
         options["nameTimeout"] = args.name_timeout
+    if args.protocol.smtp:
+        options.update(
+            mailbox=getattr(args, "mailbox", None),
+            hostname=args.hostname,
+            maxMessageSize=args.max_message_size,
+            maxRecipients=args.max_recipients,
+            tlsOptions=getattr(args, "tls_options", None),
+        )
     return options
+
+
+def listenDescription(args: argparse.Namespace) -> str:
+    """``--listen``, or the protocol's default."""
+    if args.listen is not None:
+        return str(args.listen)
+    return DEFAULT_SMTP_LISTEN if args.protocol.smtp else DEFAULT_LISTEN
 
 
 def serverFromOptions(
@@ -410,7 +496,7 @@ def serverFromOptions(
         clock=reactor,
         closeTimeout=args.close_timeout,
     )
-    return serverClass(reactor, args.listen, factory)
+    return serverClass(reactor, listenDescription(args), factory)
 
 
 @inlineCallbacks
@@ -420,7 +506,7 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
         yield server.start()
     except Exception as e:  # a bad description, a port in use, a missing key
         raise SystemExit(
-            f"txmachines: could not listen on {args.listen}: {_reason(e)}"
+            f"txmachines: could not listen on {listenDescription(args)}: {_reason(e)}"
         ) from None
     _beginLogging(args)
 

@@ -32,6 +32,7 @@ SHIPPED = [
     "statemachines.connection:ConnectionMachine",
     "statemachines.echo:EchoMachine",
     "statemachines.greeting:GreetingMachine",
+    "statemachines.smtp:SMTPMachine",
     "statemachines.client:ClientMachine",
     "statemachines.echo:EchoClientMachine",
     "statemachines.greeting:GreetingClientMachine",

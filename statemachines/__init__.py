@@ -11,6 +11,7 @@ module                 what
 ``client``             `ClientMachine`: connect, reconnect, stop; `Dialer`
 ``echo``               echo, server and client
 ``greeting``           greeting, server and client
+``smtp``               an SMTP receiver (RFC 5321) into a `Mailbox`
 ``framing``            `Framer`: bytes to messages and back; the framings
 ``limits``             timeouts and limits, checked alike everywhere
 ``eventrate``          per-connection log events at a bounded rate
@@ -47,6 +48,7 @@ from .greeting import (
     UnexpectedReply,
     validateName,
 )
+from .smtp import Envelope, Mailbox, SMTPMachine
 from .transport import NO_LINK, Link, TransportMachine
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "Dialer",
     "EchoClientMachine",
     "EchoMachine",
+    "Envelope",
     "FixedLengthFramer",
     "FrameError",
     "Framer",
@@ -70,9 +73,11 @@ __all__ = [
     "LineFramer",
     "Link",
     "Machine",
+    "Mailbox",
     "MachineError",
     "NetstringFramer",
     "RawFramer",
+    "SMTPMachine",
     "StateMachine",
     "TransportMachine",
     "UnexpectedReply",

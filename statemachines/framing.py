@@ -37,8 +37,10 @@ name                a message is                                    text
 ``raw``             whatever arrived in one read                    no
 =================== =============================================== ========
 
-`FixedLengthFramer` (the next N bytes are one message) has no name: a
-machine switches to it when a header has said how long the body is.
+`FixedLengthFramer` (the next N bytes are one message) and `DotFramer` (text
+up to a line holding only ``.``, dot-unstuffed: SMTP's ``DATA``, POP3, NNTP)
+have no name: a machine switches to them when a command says a body
+follows.
 
 Anywhere a framing is named (``Server``, ``Wire``, ``--framing``), a
 *framer factory* works too: a callable taking the length limit and returning
@@ -54,6 +56,7 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "DEFAULT_MAX_FRAME_LENGTH",
     "FRAMINGS",
+    "DotFramer",
     "FixedLengthFramer",
     "FrameError",
     "Framer",
@@ -61,6 +64,7 @@ __all__ = [
     "Int32Framer",
     "LineFramer",
     "NetstringFramer",
+    "Oversized",
     "RawFramer",
     "framerFactory",
 ]
@@ -328,6 +332,98 @@ class NetstringFramer(_BufferedFramer):
 
     def frame(self, message: bytes) -> bytes:
         return b"%d:%s," % (len(message), message)
+
+
+class Oversized(bytes):
+    """
+    What `DotFramer` delivers instead of a text over its limit: empty bytes
+    whose ``size`` says how long the text was (the connection stays usable).
+    """
+
+    size: int
+
+    def __new__(cls, size: int) -> Oversized:
+        self = super().__new__(cls)
+        self.size = size
+        return self
+
+
+class DotFramer:
+    """
+    One message: the text up to a line holding only ``.`` (RFC 5321
+    4.5.2), without that line, with the first ``.`` of every line that
+    starts with one removed.  Only CRLF ``.`` CRLF ends it: a bare LF or CR
+    around the dot does not (the "SMTP smuggling" of 2023 relied on servers
+    that accepted one).  Texts over ``maxLength`` bytes are counted, not
+    kept, and delivered as `Oversized`.  Linear: the text waits in pieces,
+    and only the last four bytes of each are searched again.
+    """
+
+    _END = b"\r\n.\r\n"
+
+    def __init__(self, maxLength: int = DEFAULT_MAX_FRAME_LENGTH) -> None:
+        self.maxLength = maxLength
+        self._pieces: list[bytes] = []
+        self._size = 0
+        # The text starts at the beginning of a line: as if after a CRLF.
+        self._tail = b"\r\n"
+        self._rest = b""  # what arrived after the end, once found
+        self._done = False
+
+    def messages(self, data: bytes) -> Iterator[bytes]:
+        if self._done:
+            self._rest += data
+            return _NOTHING
+        tail = self._tail
+        at = (tail + data).find(self._END)
+        if at < 0:
+            self._keep(data)
+            self._tail = (tail + data)[-4:]
+            return _NOTHING
+        cut = at + 2 - len(tail)  # where the "." line starts, in ``data``
+        self._rest = data[at + 5 - len(tail) :]
+        self._done = True
+        if cut >= 0:
+            self._keep(data[:cut])
+        else:  # the end began in earlier pieces
+            self._drop(-cut)
+        if self._size > self.maxLength:
+            return iter((Oversized(self._size),))
+        text = b"".join(self._pieces)
+        self._pieces = []
+        if b"\n." in text or text.startswith(b"."):
+            text = (b"\r\n" + text).replace(b"\r\n.", b"\r\n")[2:]
+        return iter((text,))
+
+    def _keep(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size <= self.maxLength:
+            self._pieces.append(data)
+        else:
+            self._pieces = []
+
+    def _drop(self, count: int) -> None:
+        self._size -= count
+        if self._pieces:
+            joined = b"".join(self._pieces)[:-count]
+            self._pieces = [joined]
+
+    def unconsumed(self) -> bytes:
+        if self._done:
+            rest, self._rest = self._rest, b""
+            return rest
+        # Switched away mid-text: give back what is kept (all of it, unless
+        # it was over the limit and so already dropped).
+        pieces, self._pieces = self._pieces, []
+        return b"".join(pieces)
+
+    def frame(self, message: bytes) -> bytes:
+        if message and not message.endswith(b"\r\n"):
+            message += b"\r\n"
+        return (b"\r\n" + message).replace(b"\r\n.", b"\r\n..")[2:] + b".\r\n"
+
+    def errorMessage(self, reason: str) -> bytes | None:
+        return None
 
 
 class RawFramer:

@@ -26,6 +26,7 @@ from statemachines import (
     EchoMachine,
     GreetingClientMachine,
     GreetingMachine,
+    SMTPMachine,
 )
 from statemachines.testing import RecordingDialer, RecordingLink, connected
 
@@ -75,6 +76,7 @@ SHIPPED_MACHINES = [
     ConnectionMachine,
     EchoMachine,
     GreetingMachine,
+    SMTPMachine,
     ClientMachine,
     EchoClientMachine,
     GreetingClientMachine,

@@ -21,12 +21,14 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines.framing import (
     FRAMINGS,
+    DotFramer,
     FixedLengthFramer,
     FrameError,
     Framer,
     Int32Framer,
     LineFramer,
     NetstringFramer,
+    Oversized,
     RawFramer,
     framerFactory,
     lfLines,
@@ -237,6 +239,63 @@ class BinaryFramerTests(SynchronousTestCase):
 
     def test_rawIsWhateverArrived(self) -> None:
         self.assertEqual(feed(RawFramer(), [b"ab", b"", b"c\r\n"]), [b"ab", b"c\r\n"])
+
+
+TEXT_LINES = st.lists(
+    st.sampled_from(
+        [b"", b".", b"..", b".x", b"x.", b"a\rb", b"a\nb", b"\xff", b"text"]
+    ),
+    max_size=8,
+)
+
+
+class DotFramerTests(SynchronousTestCase):
+    @settings(max_examples=400, deadline=None)
+    @given(lines=TEXT_LINES, after=st.binary(max_size=10), cuts=CUTS)
+    def test_textUpToTheDotUnstuffedUnderAnySplit(
+        self, lines: list[bytes], after: bytes, cuts: list[int]
+    ) -> None:
+        text = b"".join(line + b"\r\n" for line in lines)
+        framer = DotFramer(1000)
+        wire = framer.frame(text)
+        self.assertTrue(wire.endswith(b"\r\n.\r\n") or wire == b".\r\n")
+        delivered: list[bytes] = []
+        for chunk in chunked(wire + after, cuts):
+            delivered.extend(framer.messages(chunk))
+        self.assertEqual(delivered, [text])
+        self.assertEqual(framer.unconsumed(), after)
+
+    def test_onlyCRLFDotCRLFEnds(self) -> None:
+        framer = DotFramer(1000)
+        self.assertEqual(list(framer.messages(b"a\n.\nb\r\n.\nc\n.\r\nd\r.\r\n")), [])
+        [text] = framer.messages(b"\r\n.\r\nMAIL")
+        # Lines end at CRLF only, so ".\nc\n." is one line: its first dot goes.
+        self.assertEqual(text, b"a\n.\nb\r\n\nc\n.\r\nd\r.\r\n\r\n")
+        self.assertEqual(framer.unconsumed(), b"MAIL")
+
+    def test_overTheLimitIsCountedNotKept(self) -> None:
+        framer = DotFramer(10)
+        for _ in range(100):
+            self.assertEqual(list(framer.messages(b"0123456789\r\n")), [])
+        [text] = framer.messages(b".\r\nQUIT\r\n")
+        self.assertIsInstance(text, Oversized)
+        self.assertEqual((text, text.size), (b"", 1200))
+        self.assertEqual(framer.unconsumed(), b"QUIT\r\n")
+
+    def test_aLongTextWaitsInPieces(self) -> None:
+        piece = b"x" * 65534 + b"\r\n"
+        framer = DotFramer(64 * 1024 * 1024)
+        for _ in range(160):  # 10 MiB
+            framer.messages(piece)
+        tracemalloc.start()
+        try:
+            framer.messages(piece)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertLess(peak, 4 * len(piece))
+        [text] = framer.messages(b".\r\n")
+        self.assertEqual(text, piece * 161)
 
 
 SWITCHABLE: dict[str, Callable[[], Framer]] = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from protocols.cli import DEFAULT_LISTEN, parser
+from protocols.cli import DEFAULT_LISTEN, listenDescription, parser
 
 from ..helpers import COMMAND, ROOT, TIMEOUT, serveInSubprocess
 
@@ -21,8 +21,11 @@ class ParserTests(SynchronousTestCase):
     def test_defaults(self) -> None:
         args = parser().parse_args(["serve", "echo"])
         self.assertEqual(
-            (args.listen, args.framing, args.max_frame), (DEFAULT_LISTEN, "line", 16384)
+            (listenDescription(args), args.framing, args.max_frame),
+            (DEFAULT_LISTEN, "line", 16384),
         )
+        smtp = parser().parse_args(["serve", "smtp", "--maildir", "m"])
+        self.assertEqual(listenDescription(smtp), "tcp:8025:interface=127.0.0.1")
         self.assertIn("interface=127.0.0.1", DEFAULT_LISTEN)
         self.assertEqual(
             (args.max_connections, args.max_per_peer, args.name_timeout),

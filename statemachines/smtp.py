@@ -1,0 +1,473 @@
+"""
+An SMTP receiver (RFC 5321) as a subclass of the server lifecycle: it
+accepts mail for any recipient, hands each message to a `Mailbox`, and never
+relays.  ESMTP: PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, and
+STARTTLS (RFC 3207) when it has TLS options.
+
+Theory of operation
+-------------------
+
+The states are the protocol's, on top of the lifecycle's::
+
+    connected    the banner is out; waiting for EHLO or HELO
+    receiving    greeted; no mail transaction
+    mail         MAIL FROM accepted; waiting for recipients
+    recipients   at least one RCPT TO accepted
+    data         DATA accepted; the message text is arriving
+    startingTLS  STARTTLS accepted; the TLS handshake is under way
+
+Each command line is parsed by one output, ``_command``, which answers what
+does not depend on the state (unknown commands ``500``, bad syntax ``501``
+or ``555``, a line over 512 bytes ``500``, NOOP, VRFY, HELP) and feeds every
+other command back in as an input: ``hello``, ``mailFrom``, ``rcptTo``,
+``dataCommand``, ``reset``, ``startTLS``, ``quit``.  Whether a command is
+allowed now is the table's business: a command in the wrong state is a
+rejection, declared below with its reason, and a rejected command is
+answered ``503 5.5.1 <reason>`` (see `machineError`); the connection goes
+on.
+
+DATA switches the framing to `DotFramer` (the text up to ``CRLF . CRLF``,
+dot-unstuffed) and the message arrives as one message; the machine switches
+back to lines for whatever follows, which is already waiting if the client
+pipelined it.  A message is handed to the mailbox, which stores it
+atomically, before ``250`` is sent; if storing fails the reply is ``451``
+and the client may retry.  A connection lost in ``data`` stores nothing.
+
+Replies go out in the order the commands came, however they arrive
+(PIPELINING), because each command is answered before the next is read.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+import attrs
+from twisted.internet.interfaces import IAddress, IReactorTime
+
+from .connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
+from .engine import Machine, MachineError, inherited, rejects
+from .framing import DotFramer, LineFramer, Oversized
+from .limits import limit, optionalTimeout
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_MAX_RECIPIENTS",
+    "Envelope",
+    "Mailbox",
+    "SMTPMachine",
+]
+
+DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
+DEFAULT_MAX_RECIPIENTS = 100
+DEFAULT_SMTP_TIMEOUT = 300.0  # RFC 5321 4.5.3.2: at least 5 minutes per command
+COMMAND_LINE_LIMIT = 512  # RFC 5321 4.5.3.1.4, CRLF included
+_COMMAND_FRAME = 4096  # longer lines than this end the connection
+
+_MAIL = re.compile(rb"FROM:\s?<([^<>\s]*)>((?:\s+\S+)*)\s*", re.IGNORECASE)
+_RCPT = re.compile(rb"TO:\s?<([^<>\s]+)>((?:\s+\S+)*)\s*", re.IGNORECASE)
+
+
+@attrs.frozen
+class Envelope:
+    """One message as the server received it."""
+
+    sender: bytes  # b"" for the null reverse-path
+    recipients: tuple[bytes, ...]
+    text: bytes  # the message itself, CRLF line ends, dot-unstuffed
+    clientName: str  # what the client said in EHLO or HELO
+    peer: IAddress | None
+    hostname: str  # this server's name
+    protocol: str  # "ESMTP", "ESMTPS" (with TLS), "SMTP" (after HELO)
+
+
+class Mailbox(Protocol):
+    """Where messages go: `protocols.maildir.Maildir`, or a test's list."""
+
+    def deliver(self, envelope: Envelope) -> str:
+        """Store ``envelope`` for good before returning its id; raise if not."""
+        ...
+
+
+class SMTPMachine(ConnectionMachine):
+    """One SMTP session, server side.  See the module doc."""
+
+    _machine = Machine()
+    parent = inherited(_machine, ConnectionMachine)
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        mailbox: Mailbox,
+        *,
+        hostname: str = "localhost",
+        maxMessageSize: int = DEFAULT_MAX_MESSAGE_SIZE,
+        maxRecipients: int = DEFAULT_MAX_RECIPIENTS,
+        tlsOptions: Any = None,
+        idleTimeout: float | None = DEFAULT_SMTP_TIMEOUT,
+        closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
+    ) -> None:
+        """
+        @param tlsOptions: a server ``CertificateOptions``: offers STARTTLS.
+        @param idleTimeout: how long to wait for a command, or for more of a
+            message's text (RFC 5321 4.5.3.2 asks for at least 5 minutes).
+        """
+        super().__init__(
+            clock,
+            idleTimeout=optionalTimeout("idleTimeout", idleTimeout),
+            closeTimeout=closeTimeout,
+        )
+        self.mailbox = mailbox
+        self.hostname = hostname
+        self.maxMessageSize = limit("maxMessageSize", maxMessageSize)
+        self.maxRecipients = limit("maxRecipients", maxRecipients)
+        self.tlsOptions = tlsOptions
+        self.clientName = ""
+        self.extended = False  # EHLO rather than HELO
+        self._sender = b""
+        self._recipients: list[bytes] = []
+
+    # -- states ---------------------------------------------------------------
+
+    @_machine.state()
+    def mail(self) -> None:
+        "MAIL FROM accepted; waiting for recipients."
+
+    @_machine.state()
+    def recipients(self) -> None:
+        "At least one recipient accepted; DATA may follow."
+
+    @_machine.state()
+    def data(self) -> None:
+        "DATA accepted; the message text is arriving."
+
+    @_machine.state()
+    def startingTLS(self) -> None:
+        "STARTTLS accepted; the TLS handshake is under way."
+
+    # -- inputs: the commands whose meaning depends on the state --------------
+
+    @_machine.input()
+    def hello(self, verb: bytes, name: str) -> None:
+        "EHLO or HELO."
+
+    @_machine.input()
+    def mailFrom(self, sender: bytes) -> None:
+        "MAIL FROM, its parameters valid."
+
+    @_machine.input()
+    def rcptTo(self, recipient: bytes) -> None:
+        "RCPT TO."
+
+    @_machine.input()
+    def dataCommand(self) -> None:
+        "DATA."
+
+    @_machine.input()
+    def reset(self) -> None:
+        "RSET."
+
+    @_machine.input()
+    def startTLS(self) -> None:
+        "STARTTLS, with TLS configured and not started yet."
+
+    @_machine.input()
+    def quit(self) -> None:
+        "QUIT."
+
+    COMMANDS = frozenset(
+        ["hello", "mailFrom", "rcptTo", "dataCommand", "reset", "startTLS", "quit"]
+    )
+
+    # -- replies ----------------------------------------------------------------
+
+    def reply(self, code: int, *lines: str) -> None:
+        """One reply: ``code``, then each line (the last with a space)."""
+        for i, line in enumerate(lines):
+            sep = " " if i == len(lines) - 1 else "-"
+            self.send(f"{code}{sep}{line}".encode("utf-8", "replace"))
+
+    def onConnected(self) -> None:
+        self.reply(220, f"{self.hostname} ESMTP txmachines")
+
+    def machineError(self, error: MachineError) -> None:
+        """A command the current state does not take is answered 503."""
+        if error.kind == "rejected" and error.input in self.COMMANDS:
+            self.reply(503, f"5.5.1 {error.why or 'bad sequence of commands'}")
+            return
+        super().machineError(error)
+
+    def _reportError(self, reason: str) -> None:
+        self.logNoteworthy("{machine} closing: {reason}", reason=reason)
+        self.reply(421, f"4.7.0 {self.hostname} {reason}, closing connection")
+
+    def _reportIdle(self) -> None:
+        self.logNoteworthy(
+            "{machine} closing: idle for {seconds} seconds", seconds=self.idleTimeout
+        )
+        self.reply(421, f"4.4.2 {self.hostname} timeout, closing connection")
+
+    # -- the parser -------------------------------------------------------------
+
+    @_machine.output()
+    def _command(self, message: bytes) -> None:
+        if len(message) + 2 > COMMAND_LINE_LIMIT:
+            self.reply(500, "5.5.2 line too long")
+            return
+        verb, _, argument = message.partition(b" ")
+        verb = verb.upper()
+        handler = self._VERBS.get(verb)
+        if handler is None:
+            self.reply(500, "5.5.2 command not recognized")
+            return
+        handler(self, verb, argument.strip())
+
+    def _hello(self, verb: bytes, argument: bytes) -> None:
+        if not argument:
+            self.reply(501, f"5.5.4 {verb.decode()} needs a domain or address")
+            return
+        self.hello(verb, argument.decode("ascii", "replace"))
+
+    def _mail(self, verb: bytes, argument: bytes) -> None:
+        found = _MAIL.fullmatch(argument)
+        if found is None:
+            self.reply(501, "5.5.4 syntax: MAIL FROM:<address>")
+            return
+        sender, parameters = found.groups()
+        for parameter in parameters.split():
+            key, _, value = parameter.upper().partition(b"=")
+            if key == b"SIZE" and value.isdigit():
+                if int(value) > self.maxMessageSize:
+                    self.reply(552, "5.3.4 message size exceeds fixed maximum")
+                    return
+            elif key == b"BODY" and value in (b"7BIT", b"8BITMIME"):
+                pass
+            else:
+                self.reply(555, "5.5.4 unsupported parameter " + parameter.decode())
+                return
+        self.mailFrom(sender)
+
+    def _rcpt(self, verb: bytes, argument: bytes) -> None:
+        found = _RCPT.fullmatch(argument)
+        if found is None:
+            self.reply(501, "5.5.4 syntax: RCPT TO:<address>")
+            return
+        recipient, parameters = found.groups()
+        if parameters.strip():
+            self.reply(555, "5.5.4 RCPT TO takes no parameters here")
+            return
+        self.rcptTo(recipient)
+
+    def _noArgument(self, verb: bytes, argument: bytes) -> None:
+        if argument:
+            self.reply(501, f"5.5.4 {verb.decode()} takes no argument")
+            return
+        if verb == b"DATA":
+            self.dataCommand()
+        elif verb == b"RSET":
+            self.reset()
+        elif verb == b"QUIT":
+            self.quit()
+        elif verb == b"STARTTLS":
+            if self.tlsOptions is None:
+                self.reply(502, "5.5.1 STARTTLS not available")
+            elif self.link.secure:
+                self.reply(503, "5.5.1 TLS already started")
+            else:
+                self.startTLS()
+
+    def _noop(self, verb: bytes, argument: bytes) -> None:
+        self.reply(250, "2.0.0 OK")
+
+    def _vrfy(self, verb: bytes, argument: bytes) -> None:
+        self.reply(252, "2.5.0 cannot VRFY, but will accept the message")
+
+    def _help(self, verb: bytes, argument: bytes) -> None:
+        self.reply(214, "2.0.0 commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY")
+
+    _VERBS = {
+        b"EHLO": _hello,
+        b"HELO": _hello,
+        b"MAIL": _mail,
+        b"RCPT": _rcpt,
+        b"DATA": _noArgument,
+        b"RSET": _noArgument,
+        b"QUIT": _noArgument,
+        b"STARTTLS": _noArgument,
+        b"NOOP": _noop,
+        b"VRFY": _vrfy,
+        b"HELP": _help,
+    }
+
+    # -- outputs ----------------------------------------------------------------
+
+    @_machine.output()
+    def _greet(self, verb: bytes, name: str) -> None:
+        self._forget()
+        self.clientName = name
+        self.extended = verb == b"EHLO"
+        peer = getattr(self.link.peer, "host", "unknown")
+        if not self.extended:
+            self.reply(250, f"{self.hostname} greets {name} [{peer}]")
+            return
+        lines = [
+            f"{self.hostname} greets {name} [{peer}]",
+            "PIPELINING",
+            f"SIZE {self.maxMessageSize}",
+            "8BITMIME",
+            "ENHANCEDSTATUSCODES",
+        ]
+        if self.tlsOptions is not None and not self.link.secure:
+            lines.append("STARTTLS")
+        self.reply(250, *lines)
+
+    @_machine.output()
+    def _acceptSender(self, sender: bytes) -> None:
+        self._sender = sender
+        self._recipients = []
+        self.reply(250, "2.1.0 sender OK")
+
+    @_machine.output()
+    def _acceptRecipient(self, recipient: bytes) -> None:
+        if len(self._recipients) >= self.maxRecipients:
+            self.reply(452, "4.5.3 too many recipients")
+            return
+        self._recipients.append(recipient)
+        self.reply(250, "2.1.5 recipient OK")
+
+    @_machine.output()
+    def _beginData(self) -> None:
+        self.reply(354, "end data with <CR><LF>.<CR><LF>")
+        self.link.switchFraming(DotFramer(self.maxMessageSize))
+
+    @_machine.output()
+    def _store(self, message: bytes) -> None:
+        self.link.switchFraming(LineFramer(_COMMAND_FRAME))
+        sender, recipients = self._sender, tuple(self._recipients)
+        self._forget()
+        if isinstance(message, Oversized):
+            self.reply(552, "5.3.4 message size exceeds fixed maximum")
+            return
+        envelope = Envelope(
+            sender=sender,
+            recipients=recipients,
+            text=message,
+            clientName=self.clientName,
+            peer=self.link.peer,
+            hostname=self.hostname,
+            protocol=("ESMTPS" if self.link.secure else "ESMTP")
+            if self.extended
+            else "SMTP",
+        )
+        try:
+            messageId = self.mailbox.deliver(envelope)
+        except Exception:
+            self.log.failure("{machine} could not store a message", machine=self)
+            self.reply(451, "4.3.0 could not store the message; try again later")
+            return
+        self.reply(250, f"2.0.0 OK queued as {messageId}")
+
+    @_machine.output()
+    def _resetTransaction(self) -> None:
+        self._forget()
+        self.reply(250, "2.0.0 OK")
+
+    @_machine.output()
+    def _beginTLS(self) -> None:
+        self.reply(220, "2.0.0 ready to start TLS")
+        self.link.startTLS(self.tlsOptions)
+
+    @_machine.output()
+    def _afterTLS(self) -> None:
+        # RFC 3207 4.2: forget everything the client said before TLS.
+        self._forget()
+        self.clientName = ""
+        self.extended = False
+
+    @_machine.output()
+    def _bye(self) -> None:
+        self.reply(221, f"2.0.0 {self.hostname} closing connection")
+
+    def _forget(self) -> None:
+        self._sender = b""
+        self._recipients = []
+
+    # -- transitions ------------------------------------------------------------
+
+    _connected, _receiving = parent.connected, parent.receiving
+    _closing, _closed = parent.closing, parent.closed
+    _lose = parent._loseConnection
+
+    # Between transactions (before or after EHLO): commands.
+    for _state in (_connected, _receiving):
+        _state.upon(parent.messageReceived, enter=_state, outputs=[_command])
+        _state.upon(hello, enter=_receiving, outputs=[_greet])
+        _state.upon(reset, enter=_state, outputs=[_resetTransaction])
+        _state.upon(quit, enter=_closing, outputs=[_bye, _lose])
+    _receiving.upon(mailFrom, enter=mail, outputs=[_acceptSender])
+    _receiving.upon(startTLS, enter=startingTLS, outputs=[_beginTLS])
+
+    # In a transaction: commands, and everything a live connection hears.
+    for _state in (mail, recipients):
+        _state.upon(parent.messageReceived, enter=_state, outputs=[_command])
+        _state.upon(hello, enter=_receiving, outputs=[_greet])
+        _state.upon(rcptTo, enter=recipients, outputs=[_acceptRecipient])
+        _state.upon(reset, enter=_receiving, outputs=[_resetTransaction])
+        _state.upon(quit, enter=_closing, outputs=[_bye, _lose])
+    recipients.upon(dataCommand, enter=data, outputs=[_beginData])
+
+    # The message text: one message, then commands again.
+    data.upon(parent.messageReceived, enter=_receiving, outputs=[_store])
+
+    for _state in (mail, recipients, data, startingTLS):
+        _state.upon(parent.dataArrived, enter=_state, outputs=[parent._startIdleTimer])
+        _state.upon(parent.timeout, enter=_closing, outputs=[parent._reportIdle, _lose])
+        _state.upon(parent.failed, enter=_closing, outputs=[parent._reportError, _lose])
+        _state.upon(parent.closeRequested, enter=_closing, outputs=[_lose])
+        _state.upon(parent.peerFinished, enter=_closing, outputs=[_lose])
+        _state.upon(
+            parent.connectionLost,
+            enter=_closed,
+            outputs=[parent._logLoss, parent._disconnected],
+        )
+    for _state in (mail, recipients):
+        _state.upon(
+            parent.badFrame, enter=_closing, outputs=[parent._reportError, _lose]
+        )
+
+    startingTLS.upon(parent.secured, enter=_connected, outputs=[_afterTLS])
+
+    # -- rejected on purpose -----------------------------------------------------
+    # A command rejected here is answered "503 5.5.1 <reason>".
+
+    helloFirst = rejects(_connected, [mailFrom, startTLS], "send EHLO or HELO first")
+    noNestedMail = rejects([mail, recipients], mailFrom, "nested MAIL command")
+    mailFirst = rejects(
+        [_connected, _receiving], [rcptTo, dataCommand], "need MAIL command first"
+    )
+    recipientFirst = rejects(mail, dataCommand, "need RCPT command first")
+    notInATransaction = rejects(
+        [mail, recipients], startTLS, "STARTTLS is not allowed in a mail transaction"
+    )
+    noCommandsNow = rejects(
+        [data, startingTLS],
+        [hello, mailFrom, rcptTo, dataCommand, reset, startTLS, quit],
+        "no commands while a message or a TLS handshake is under way",
+    )
+    noCommandsNowEither = rejects(
+        [_closing],
+        [hello, mailFrom, rcptTo, dataCommand, reset, startTLS, quit],
+        "closing",
+    )
+    textHasNoFrameErrors = rejects(
+        [data, startingTLS],
+        [parent.badFrame, parent.connectionMade],
+        "the text and the handshake cannot be mis-framed; a connection is made once",
+    )
+    handshakeFirst = rejects(
+        startingTLS, parent.messageReceived, "nothing is read until TLS is up"
+    )
+    secureOnlyAfterSTARTTLS = rejects(
+        [mail, recipients, data], parent.secured, "only STARTTLS starts TLS"
+    )
+    madeOnce = rejects([mail, recipients], parent.connectionMade, "made once")
