@@ -11,7 +11,12 @@ parent's and compile them.  Everything it needs is here, as plain data:
 - a machine's transitions (`transitionsOf`, through the public
   ``Automaton.allTransitions()``) and initial state (`initialStateOf`);
 - the state an instance is in on Automat's own runtime (`automatStateOf`),
-  for the differential tests' reference runtime.
+  for the differential tests' reference runtime;
+- which methods a class body made with ``@machine.serializer()`` and
+  ``@machine.unserializer()`` (`persistenceOf`): Automat's versions read and
+  set Automat's own per-instance state, which the compiled dispatcher never
+  uses, so `building` replaces them with versions that read and set the
+  state the machine runs in.
 
 It also holds `Machine`, the ``MethodicalMachine`` to declare with: Automat's
 ``upon()`` compares the annotations of an input and its outputs, so an
@@ -43,6 +48,7 @@ __all__ = [
     "DeclaredTransition",
     "automatStateOf",
     "belongsTo",
+    "persistenceOf",
     "initialStateOf",
     "kindOf",
     "missingParameters",
@@ -71,6 +77,8 @@ def _checkAutomat() -> None:
         "MethodicalInput.automaton": lambda: machine.input()(m).automaton,
         "MethodicalInput.collectors": lambda: machine.input()(m).collectors,
         "MethodicalOutput.machine": lambda: machine.output()(m).machine,
+        "serializer() code": lambda: _persistenceCode(machine.serializer()),
+        "unserializer() code": lambda: _persistenceCode(machine.unserializer()),
     }
     for name, read in needed.items():
         try:
@@ -82,7 +90,37 @@ def _checkAutomat() -> None:
             ) from None
 
 
+def _persistenceCode(decorator: Callable[..., Any]) -> Any:
+    """The code of the functions a serializer or unserializer decorator makes."""
+
+    def decoratee(self: object, state: object = None) -> object:
+        return state
+
+    made = decorator(decoratee)
+    if getattr(made, "__wrapped__", None) is not decoratee:
+        raise AttributeError("__wrapped__")
+    return made.__code__
+
+
 _checkAutomat()
+_PERSISTENCE_CODES = {
+    _persistenceCode(MethodicalMachine().serializer()): "serializer",
+    _persistenceCode(MethodicalMachine().unserializer()): "unserializer",
+}
+
+
+def persistenceOf(value: object) -> tuple[str, Callable[..., Any]] | None:
+    """
+    ``("serializer", method)`` if ``value`` is what ``@machine.serializer()``
+    made of ``method`` (for any ``MethodicalMachine``), ``("unserializer",
+    method)`` likewise, and None for anything else.
+    """
+    code = getattr(value, "__code__", None)
+    kind = _PERSISTENCE_CODES.get(code) if code is not None else None
+    if kind is None:
+        return None
+    method: Callable[..., Any] = value.__wrapped__  # type: ignore[attr-defined]
+    return kind, method
 
 
 def missingParameters(

@@ -136,6 +136,14 @@ class StateMachine:
         self._txmWatchers += delta
         self._txmSelectTables()
 
+    def _txmEnter(self, name: str) -> None:
+        """Put this machine in state ``name``, as an unserializer does."""
+        self._txmWhenIdle(self._txmEnterNow, name)
+
+    def _txmEnterNow(self, name: str) -> None:
+        self._txmTable = self._txmTables[name]
+        self._txmSelectTables()
+
     def _txmWhenIdle(self, change: Callable[[Any], None], argument: Any) -> None:
         # A change made mid-transition is queued like any re-entrant call.
         table = self._txmTable
