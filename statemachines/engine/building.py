@@ -29,8 +29,6 @@ import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from automat import MethodicalMachine
-
 from . import automatinternals as automat
 from .automatinternals import Machine
 from .blueprint import Blueprint
@@ -95,7 +93,7 @@ def _automatMachine(
     blueprint: Blueprint,
     inputs: dict[str, Callable[..., Any]],
     outputs: dict[str, Callable[..., Any]],
-) -> tuple[MethodicalMachine, dict[str, Any], dict[str, Any]]:
+) -> tuple[Machine, dict[str, Any], dict[str, Any]]:
     """Automat's own machine for ``blueprint``: (machine, states, inputs)."""
     machine = Machine()
     states = {
@@ -198,9 +196,14 @@ def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None
     tables, traced, functions = compileMachine(
         cls.__qualname__, blueprint, inputs, outputs, OBSERVERS.transition
     )
+    for name, function in functions.items():
+        automat.markBuilt(function, inputs[name])
+    for function in outputs.values():
+        automat.markBuilt(function, function)
     for group in (states, outputs, functions):
         for name, obj in group.items():
             setattr(cls, name, obj)
+    machine.builtFor = cls.__qualname__
     setattr(cls, attribute, machine)
     _installPersistence(cls)
     cls._automatMachine = machine

@@ -26,6 +26,13 @@ Rules
   ``rejects(...)`` declares pairs rejected on purpose, with a reason, so that
   tests can tell them from pairs nobody decided about; it changes nothing but
   the reason in the error.
+- Declaration mistakes are a ``TypeError`` when the class is created, one
+  sentence naming the class and the state, input or output at fault: a
+  transition naming another machine's state, input or output (a parent's
+  included: use `inherited`), ``upon()`` on a built class's state, an output
+  parameter the input does not give, a state the class declares that no
+  transition from another state enters, no initial state, two states
+  serialized alike, and a ``rejects(...)`` naming what is not the class's.
 """
 
 from __future__ import annotations
@@ -102,7 +109,11 @@ class StateMachine:
         cls.blueprint = blueprint
         if blueprint.states:
             if blueprint.initial is None:
-                raise TypeError(f"{cls.__qualname__}'s machine has no initial state")
+                names = ", ".join(repr(name) for name in blueprint.states)
+                raise TypeError(
+                    f"{cls.__qualname__} has no initial state: mark one of its "
+                    f"states ({names}) with @machine.state(initial=True)"
+                )
             build(cls, _machineAttribute(cls), blueprint)
             cls._txmFreshTable = _freshTable(cls)
 

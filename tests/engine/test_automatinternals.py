@@ -197,8 +197,9 @@ class AnnotationsNeverMatterTests(SynchronousTestCase):
 
         self.assertEqual(
             str(caught.exception),
-            "output '_weigh' takes 'scale', which input 'messageReceived' "
-            "(in state 'connected') does not give",
+            f"{type(self).__name__}.test_parameterTheInputLacksNamedClearly."
+            "<locals>.Greedy: output '_weigh' takes 'scale', which input "
+            "'messageReceived' (in state 'connected') does not give",
         )
 
     def test_machineStatesBehaveAsAutomats(self) -> None:
