@@ -101,6 +101,8 @@ class StateMachine:
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         self = super().__new__(cls)
         self._txmTable = cls._txmFreshTable
+        if OBSERVERS.everything:
+            OBSERVERS.created(self)
         return self
 
     def __init_subclass__(cls, **kwargs: object) -> None:
