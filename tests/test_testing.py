@@ -166,14 +166,19 @@ class ShapeTests(SynchronousTestCase):
 
             @m.state()
             def island(self) -> None:
-                "no way in"
+                "no way in from here"
+
+            @m.state()
+            def isle(self) -> None:
+                "entered from island only"
 
             @m.input()
             def go(self) -> None:
                 "go"
 
             here.upon(go, enter=here, outputs=[])
-            island.upon(go, enter=here, outputs=[])
+            island.upon(go, enter=isle, outputs=[])
+            isle.upon(go, enter=island, outputs=[])
 
         self.assertEqual(reachableStates(Island), ["here"])
 

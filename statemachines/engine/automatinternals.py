@@ -11,7 +11,12 @@ parent's and compile them.  Everything it needs is here, as plain data:
 - a machine's transitions (`transitionsOf`, through the public
   ``Automaton.allTransitions()``) and initial state (`initialStateOf`);
 - the state an instance is in on Automat's own runtime (`automatStateOf`),
-  for the differential tests' reference runtime.
+  for the differential tests' reference runtime;
+- which methods a class body made with ``@machine.serializer()`` and
+  ``@machine.unserializer()`` (`persistenceOf`): Automat's versions read and
+  set Automat's own per-instance state, which the compiled dispatcher never
+  uses, so `building` replaces them with versions that read and set the
+  state the machine runs in.
 
 It also holds `Machine`, the ``MethodicalMachine`` to declare with: Automat's
 ``upon()`` compares the annotations of an input and its outputs, so an
@@ -28,12 +33,18 @@ versions, instead of failing later in some class body.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 from automat import MethodicalMachine
-from automat._methodical import MethodicalInput, MethodicalOutput, MethodicalState
+from automat._methodical import (
+    MethodicalInput,
+    MethodicalOutput,
+    MethodicalState,
+    _getArgSpec,
+)
 
 SUPPORTED = "Automat 24.8 to 25.x"
 
@@ -43,8 +54,10 @@ __all__ = [
     "DeclaredTransition",
     "automatStateOf",
     "belongsTo",
+    "persistenceOf",
     "initialStateOf",
     "kindOf",
+    "markBuilt",
     "missingParameters",
     "methodOf",
     "nameOf",
@@ -71,6 +84,8 @@ def _checkAutomat() -> None:
         "MethodicalInput.automaton": lambda: machine.input()(m).automaton,
         "MethodicalInput.collectors": lambda: machine.input()(m).collectors,
         "MethodicalOutput.machine": lambda: machine.output()(m).machine,
+        "serializer() code": lambda: _persistenceCode(machine.serializer()),
+        "unserializer() code": lambda: _persistenceCode(machine.unserializer()),
     }
     for name, read in needed.items():
         try:
@@ -82,7 +97,37 @@ def _checkAutomat() -> None:
             ) from None
 
 
+def _persistenceCode(decorator: Callable[..., Any]) -> Any:
+    """The code of the functions a serializer or unserializer decorator makes."""
+
+    def decoratee(self: object, state: object = None) -> object:
+        return state
+
+    made = decorator(decoratee)
+    if getattr(made, "__wrapped__", None) is not decoratee:
+        raise AttributeError("__wrapped__")
+    return made.__code__
+
+
 _checkAutomat()
+_PERSISTENCE_CODES = {
+    _persistenceCode(MethodicalMachine().serializer()): "serializer",
+    _persistenceCode(MethodicalMachine().unserializer()): "unserializer",
+}
+
+
+def persistenceOf(value: object) -> tuple[str, Callable[..., Any]] | None:
+    """
+    ``("serializer", method)`` if ``value`` is what ``@machine.serializer()``
+    made of ``method`` (for any ``MethodicalMachine``), ``("unserializer",
+    method)`` likewise, and None for anything else.
+    """
+    code = getattr(value, "__code__", None)
+    kind = _PERSISTENCE_CODES.get(code) if code is not None else None
+    if kind is None:
+        return None
+    method: Callable[..., Any] = value.__wrapped__  # type: ignore[attr-defined]
+    return kind, method
 
 
 def missingParameters(
@@ -96,6 +141,31 @@ def missingParameters(
     return [p for p in list(inspect.signature(output).parameters)[1:] if p not in given]
 
 
+def _inClass(message: str) -> str:
+    """
+    ``message``, prefixed with the name of the class being defined, if our
+    caller (``upon``) was called from a class body: which class is at fault.
+    """
+    names = sys._getframe(2).f_locals
+    where = names.get("__qualname__") if "__module__" in names else None
+    return f"{where}: {message}" if isinstance(where, str) else message
+
+
+def markBuilt(function: Callable[..., Any], method: Callable[..., Any]) -> None:
+    """
+    Let a built class's input or output ``function`` (declared as ``method``)
+    pass where a class body's ``upon()`` expects one of its own machine's, as
+    a subclass that uses ``Parent.input`` instead of an `inherited` stand-in
+    does: Automat's ``upon()`` would fail with an AttributeError.  Passed,
+    it reaches `declaring`, which refuses it when the class is created, with
+    a message naming the class and the input or output.
+    """
+    attributes = vars(function)
+    attributes.setdefault("argSpec", _getArgSpec(method))
+    attributes.setdefault("collectors", {})
+    attributes.setdefault("method", method)
+
+
 class _ByNameState(MethodicalState):
     """A state whose ``upon()`` matches outputs to inputs by parameter name."""
 
@@ -107,14 +177,26 @@ class _ByNameState(MethodicalState):
         collector: Callable[[Iterable[Any]], Any] = list,
     ) -> None:
         """As Automat's, but annotations never matter: names do."""
+        builtFor = getattr(self.machine, "builtFor", None)
+        if builtFor is not None:
+            raise TypeError(
+                _inClass(
+                    f"state {nameOf(self)!r} is {builtFor}'s, whose machine is "
+                    f"built; declare transitions on it through a stand-in, "
+                    f"inherited(machine, {builtFor}).{nameOf(self)}"
+                )
+            )
         enter = self if enter is None else enter
         outputs = list(outputs or [])
         for output in outputs:
             missing = missingParameters(methodOf(input), methodOf(output))
             if missing:
                 raise TypeError(
-                    f"output {nameOf(output)!r} takes {missing[0]!r}, which input "
-                    f"{nameOf(input)!r} (in state {nameOf(self)!r}) does not give"
+                    _inClass(
+                        f"output {nameOf(output)!r} takes {missing[0]!r}, which "
+                        f"input {nameOf(input)!r} (in state {nameOf(self)!r}) "
+                        "does not give"
+                    )
                 )
         self.machine._oneTransition(self, input, enter, outputs, collector)
 
@@ -133,7 +215,12 @@ class Machine(MethodicalMachine):
     Automat's ``MethodicalMachine``, whose states match a transition's
     outputs to its input by parameter name: annotations never matter.
     Declare a machine's states, inputs and outputs with it.
+
+    ``builtFor`` names the class a machine was built for (by `building`):
+    its states refuse new transitions, which would change that class.
     """
+
+    builtFor: str | None = None
 
     def state(  # type: ignore[override]
         self, *, initial: bool = False, terminal: bool = False, serialized: Any = None

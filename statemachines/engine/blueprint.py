@@ -87,6 +87,21 @@ class Blueprint:
     def transitionsFrom(self, state: str) -> Iterator[TransitionDecl]:
         return (t for (s, _), t in self.transitions.items() if s == state)
 
+    def serializedOf(self, state: str) -> Any:
+        """
+        What a serializer gets for ``state``: its ``serialized=`` value, or
+        its name if it was declared without one.
+        """
+        serialized = self.states[state].serialized
+        return state if serialized is None else serialized
+
+    def stateSerializedAs(self, value: Any) -> str:
+        """The state whose `serializedOf` is ``value``; KeyError if none."""
+        for name in self.states:
+            if self.serializedOf(name) == value:
+                return name
+        raise KeyError(f"no state is serialized as {value!r}")
+
     def rejectionOf(self, state: str, input: str) -> str | None:
         """Why ``input`` in ``state`` is rejected on purpose, if it is."""
         if (state, input) in self.transitions:

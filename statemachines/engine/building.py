@@ -11,6 +11,12 @@ that runs.  The blueprint is then built twice:
 - as the compiled dispatcher (`compiler`), whose generated input functions
   become the class's inputs.  That is what runs.
 
+Methods made with Automat's ``@machine.serializer()`` and
+``@machine.unserializer()`` are replaced by ones that read and set the state
+the dispatcher runs in (Automat's would read and set a state of its own,
+which nothing runs in).  A state serializes as its ``serialized=`` value, or
+its name if it has none (Automat would give None).
+
 Outputs are installed on the class as the plain methods they are, so a hook
 that is an output can be called, and extended with ``super()``, like any
 method.  Parameters are matched by name and kind; annotations never matter.
@@ -18,11 +24,10 @@ method.  Parameters are matched by name and kind; annotations never matter.
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-from automat import MethodicalMachine
 
 from . import automatinternals as automat
 from .automatinternals import Machine
@@ -88,7 +93,7 @@ def _automatMachine(
     blueprint: Blueprint,
     inputs: dict[str, Callable[..., Any]],
     outputs: dict[str, Callable[..., Any]],
-) -> tuple[MethodicalMachine, dict[str, Any], dict[str, Any]]:
+) -> tuple[Machine, dict[str, Any], dict[str, Any]]:
     """Automat's own machine for ``blueprint``: (machine, states, inputs)."""
     machine = Machine()
     states = {
@@ -120,6 +125,59 @@ def _checkStates(cls: type, blueprint: Blueprint) -> None:
             )
 
 
+def _checkSerialized(cls: type, blueprint: Blueprint) -> None:
+    """Each state serializes to a value of its own (see `Blueprint.serializedOf`)."""
+    seen: dict[Any, str] = {}
+    for name in blueprint.states:
+        value = blueprint.serializedOf(name)
+        try:
+            other = seen.setdefault(value, name)
+        except TypeError:
+            raise TypeError(
+                f"{cls.__qualname__}: state {name!r} is serialized as {value!r}, "
+                "which is not hashable"
+            ) from None
+        if other != name:
+            raise TypeError(
+                f"{cls.__qualname__}: states {other!r} and {name!r} are both "
+                f"serialized as {value!r}, so an unserializer could not tell them apart"
+            )
+
+
+def _serializer(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``@machine.serializer()``, on the state the machine runs in."""
+
+    @functools.wraps(method)
+    def serialize(self: StateMachine) -> Any:
+        return method(self, type(self).blueprint.serializedOf(self.state))
+
+    return serialize
+
+
+def _unserializer(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``@machine.unserializer()``, setting the state the machine runs in."""
+
+    @functools.wraps(method)
+    def unserialize(self: StateMachine, *args: Any, **kwargs: Any) -> None:
+        value = method(self, *args, **kwargs)
+        self._txmEnter(type(self).blueprint.stateSerializedAs(value))
+
+    return unserialize
+
+
+def _installPersistence(cls: type) -> None:
+    """
+    Replace what Automat's ``serializer()`` and ``unserializer()`` made in
+    ``cls``'s body: Automat's read and set a state the dispatcher never uses.
+    """
+    for name, value in list(vars(cls).items()):
+        found = automat.persistenceOf(value)
+        if found is not None:
+            kind, method = found
+            wrap = _serializer if kind == "serializer" else _unserializer
+            setattr(cls, name, wrap(method))
+
+
 def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None:
     """Build and install ``cls``'s machine; ``attribute`` names its Automat one."""
     _checkStates(cls, blueprint)
@@ -133,14 +191,21 @@ def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None
     }
     checkOutputs(cls, outputs)
     _checkParameters(cls, blueprint, inputs, outputs)
+    _checkSerialized(cls, blueprint)
     machine, states, automatInputs = _automatMachine(blueprint, inputs, outputs)
     tables, traced, functions = compileMachine(
         cls.__qualname__, blueprint, inputs, outputs, OBSERVERS.transition
     )
+    for name, function in functions.items():
+        automat.markBuilt(function, inputs[name])
+    for function in outputs.values():
+        automat.markBuilt(function, function)
     for group in (states, outputs, functions):
         for name, obj in group.items():
             setattr(cls, name, obj)
+    machine.builtFor = cls.__qualname__
     setattr(cls, attribute, machine)
+    _installPersistence(cls)
     cls._automatMachine = machine
     cls._automatInputs = automatInputs
     cls._txmTables = tables

@@ -39,7 +39,7 @@ the same on every run.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -128,11 +128,14 @@ def inherited(machine: MethodicalMachine, parent: type) -> Inherited:
 
 
 class Rejects:
-    """A class-body declaration made by `rejects`."""
+    """
+    A class-body declaration made by `rejects`; its states and inputs are
+    checked, and named, when the class is created (see `collect`).
+    """
 
     def __init__(self, states: Any, inputs: Any, why: str) -> None:
-        self.states = _names(states, "state")
-        self.inputs = _names(inputs, "input")
+        self.stateSpec = states
+        self.inputSpec = inputs
         self.why = why
 
 
@@ -154,21 +157,52 @@ def rejects(states: Any, inputs: Any, why: str) -> Rejects:
     return Rejects(states, inputs, why)
 
 
-def _names(spec: Any, kind: str) -> tuple[str, ...]:
+def _names(
+    cls: type,
+    spec: Any,
+    kind: str,
+    machine: MethodicalMachine | None,
+    known: Iterable[str],
+) -> tuple[str, ...]:
+    """The names in a `rejects` spec, which must be ``cls``'s own."""
     if isinstance(spec, str) and spec == ANY:
         return (ANY,)
+    where = cls.__qualname__
     items = spec if isinstance(spec, (list, tuple)) else [spec]
     names = []
     for item in items:
-        if automat.kindOf(item) != kind:
+        built = kind == "input" and getattr(item, "__txmachinesInput__", False)
+        if automat.kindOf(item) != kind and not built:
             hint = (
                 " (a name is not enough: use the object)"
                 if isinstance(item, str)
                 else ""
             )
-            raise TypeError(f"rejects: {item!r} is not a {kind} or ANY{hint}")
-        names.append(automat.nameOf(item))
+            raise TypeError(
+                f"{where}: rejects {item!r}, which is not {_article(kind)} or ANY{hint}"
+            )
+        name = automat.nameOf(item)
+        if name not in known:
+            raise TypeError(f"{where}: rejects in unknown {kind} {name!r}")
+        if built or machine is None or not automat.belongsTo(item, machine):
+            raise TypeError(
+                f"{where}: rejects {kind} {name!r} of another machine; name a "
+                f"parent's {kind} through inherited(machine, {_owner(cls, name)})"
+            )
+        names.append(name)
     return tuple(names)
+
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def _owner(cls: type, name: str) -> str:
+    """The nearest parent of ``cls`` that has ``name``, for messages."""
+    for klass in cls.__mro__[1:]:
+        if name in vars(klass):
+            return klass.__qualname__
+    return "Parent"
 
 
 def ownMachine(cls: type) -> tuple[str, MethodicalMachine] | None:
@@ -188,19 +222,22 @@ def ownMachine(cls: type) -> tuple[str, MethodicalMachine] | None:
 
 def collect(cls: type, base: Blueprint) -> Blueprint:
     """``cls``'s blueprint: what its body declares, laid over ``base``."""
+    standIns = {
+        name: value for name, value in vars(cls).items() if isinstance(value, Inherited)
+    }
+    for value in standIns.values():
+        if value._parent not in cls.__mro__[1:]:
+            raise TypeError(
+                f"{cls.__qualname__}: inherited({value._parent.__qualname__}) "
+                f"names a class that is not one of its parents"
+            )
     own = ownMachine(cls)
     blueprint = base if own is None else _layOver(cls, own[1], base)
-    blueprint = _withOwnRejections(cls, blueprint)
+    blueprint = _withOwnRejections(cls, blueprint, None if own is None else own[1])
     # Stand-ins serve the class body only: the class does not keep them.
-    for name, value in list(vars(cls).items()):
-        if isinstance(value, Inherited):
-            if value._parent not in cls.__mro__[1:]:
-                raise TypeError(
-                    f"{cls.__qualname__}: inherited({value._parent.__qualname__}) "
-                    f"names a class that is not one of its parents"
-                )
-            value._close()
-            delattr(cls, name)
+    for name, value in standIns.items():
+        value._close()
+        delattr(cls, name)
     return blueprint
 
 
@@ -213,6 +250,7 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
     # Class-body order first, then anything only the transitions mention.
     declared: list[Any] = [v for v in vars(cls).values() if automat.kindOf(v)]
     for start, inp, end, outs in automat.transitionObjectsOf(machine):
+        _refuseForeign(cls, machine, base, start, inp, end, outs)
         declared.extend([start, inp, end, *outs])
 
     for obj in declared:
@@ -249,7 +287,7 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
         (k for k in own if k not in base.transitions),
         key=lambda k: (stateOrder[k[0]], inputOrder[k[1]]),
     )
-    return Blueprint(
+    blueprint = Blueprint(
         initial=automat.initialStateOf(machine) or base.initial,
         states=states,
         inputs=inputs,
@@ -257,6 +295,64 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
         transitions={k: transitions[k] for k in [*base.transitions, *newKeys]},
         rejections=base.rejections,
     )
+    _refuseUnenterable(cls, blueprint, [s for s in states if s not in base.states])
+    return blueprint
+
+
+def _refuseUnenterable(cls: type, blueprint: Blueprint, own: list[str]) -> None:
+    """
+    Each state ``cls`` declares, but the initial one, is entered by some
+    transition from another state in the class's complete (merged) table:
+    otherwise it was declared and never wired.  A parent's state that a
+    subclass routes around (by replacing the transitions into it) is not
+    a mistake of the subclass; `statemachines.testing.reachableStates`
+    finds those.
+    """
+    if blueprint.initial is None:
+        return  # StateMachine refuses that, naming the states
+    entered = {t.enter for t in blueprint.transitions.values() if t.enter != t.state}
+    for name in own:
+        if name != blueprint.initial and name not in entered:
+            raise TypeError(
+                f"{cls.__qualname__}: nothing can enter state {name!r}, since "
+                "no transition from another state leads to it; declare one "
+                f"with someState.upon(someInput, enter={name})"
+            )
+
+
+def _refuseForeign(
+    cls: type,
+    machine: MethodicalMachine,
+    base: Blueprint,
+    start: Any,
+    inp: Any,
+    end: Any,
+    outs: Iterable[Any],
+) -> None:
+    """
+    A transition declared in ``cls``'s body names only what its own machine
+    declares: its own states, inputs and outputs, and `inherited` stand-ins.
+    """
+    roles = [("state", start), ("input", inp), ("state", end)]
+    roles.extend(("output", out) for out in outs)
+    for role, obj in roles:
+        if automat.belongsTo(obj, machine):
+            continue
+        name = automat.nameOf(obj)
+        arrow = f"{automat.nameOf(start)} --{automat.nameOf(inp)}--> "
+        arrow += automat.nameOf(end)
+        parents = {"state": base.states, "input": base.inputs, "output": base.outputs}
+        if name in parents[role]:
+            parent = _owner(cls, name)
+            raise TypeError(
+                f"{cls.__qualname__}: transition {arrow} uses {parent}'s {role} "
+                f"{name!r} directly; use the stand-in "
+                f"inherited(machine, {parent}).{name}"
+            )
+        raise TypeError(
+            f"{cls.__qualname__}: transition {arrow} uses {role} {name!r} of "
+            f"another machine; declare it with {cls.__qualname__}'s own machine"
+        )
 
 
 def _refuseStarArguments(
@@ -272,19 +368,19 @@ def _refuseStarArguments(
         )
 
 
-def _withOwnRejections(cls: type, blueprint: Blueprint) -> Blueprint:
+def _withOwnRejections(
+    cls: type, blueprint: Blueprint, machine: MethodicalMachine | None
+) -> Blueprint:
     own = [
-        RejectionDecl(r.states, r.inputs, r.why, cls.__name__)
+        RejectionDecl(
+            _names(cls, r.stateSpec, "state", machine, blueprint.states),
+            _names(cls, r.inputSpec, "input", machine, blueprint.inputs),
+            r.why,
+            cls.__name__,
+        )
         for r in vars(cls).values()
         if isinstance(r, Rejects)
     ]
-    for r in own:
-        for name in r.states:
-            if name != ANY and name not in blueprint.states:
-                raise TypeError(f"{cls.__qualname__} rejects in unknown state {name!r}")
-        for name in r.inputs:
-            if name != ANY and name not in blueprint.inputs:
-                raise TypeError(f"{cls.__qualname__} rejects unknown input {name!r}")
     if not own:
         return blueprint
     return attrs.evolve(blueprint, rejections=blueprint.rejections + tuple(own))

@@ -26,6 +26,13 @@ Rules
   ``rejects(...)`` declares pairs rejected on purpose, with a reason, so that
   tests can tell them from pairs nobody decided about; it changes nothing but
   the reason in the error.
+- Declaration mistakes are a ``TypeError`` when the class is created, one
+  sentence naming the class and the state, input or output at fault: a
+  transition naming another machine's state, input or output (a parent's
+  included: use `inherited`), ``upon()`` on a built class's state, an output
+  parameter the input does not give, a state the class declares that no
+  transition from another state enters, no initial state, two states
+  serialized alike, and a ``rejects(...)`` naming what is not the class's.
 """
 
 from __future__ import annotations
@@ -94,6 +101,8 @@ class StateMachine:
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         self = super().__new__(cls)
         self._txmTable = cls._txmFreshTable
+        if OBSERVERS.everything:
+            OBSERVERS.created(self)
         return self
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -102,7 +111,11 @@ class StateMachine:
         cls.blueprint = blueprint
         if blueprint.states:
             if blueprint.initial is None:
-                raise TypeError(f"{cls.__qualname__}'s machine has no initial state")
+                names = ", ".join(repr(name) for name in blueprint.states)
+                raise TypeError(
+                    f"{cls.__qualname__} has no initial state: mark one of its "
+                    f"states ({names}) with @machine.state(initial=True)"
+                )
             build(cls, _machineAttribute(cls), blueprint)
             cls._txmFreshTable = _freshTable(cls)
 
@@ -134,6 +147,14 @@ class StateMachine:
 
     def _txmAddWatchers(self, delta: int) -> None:
         self._txmWatchers += delta
+        self._txmSelectTables()
+
+    def _txmEnter(self, name: str) -> None:
+        """Put this machine in state ``name``, as an unserializer does."""
+        self._txmWhenIdle(self._txmEnterNow, name)
+
+    def _txmEnterNow(self, name: str) -> None:
+        self._txmTable = self._txmTables[name]
         self._txmSelectTables()
 
     def _txmWhenIdle(self, change: Callable[[Any], None], argument: Any) -> None:

@@ -38,6 +38,7 @@ class TransitionObservers:
     def __init__(self) -> None:
         self.log = Logger(namespace="txmachines.trace")
         self.observers: list[TransitionObserver] = []
+        self.creationObservers: list[Callable[[Any], None]] = []
         self.everything = 0  # how many observers watch every machine
         self.classes: weakref.WeakSet[type[StateMachine]] = weakref.WeakSet()
 
@@ -69,6 +70,16 @@ class TransitionObservers:
                     "transition observer {observer!r} failed", observer=observer
                 )
 
+    def created(self, machine: StateMachine) -> None:
+        """Called for every machine created while `observeEverything` is on."""
+        for observer in self.creationObservers:
+            try:
+                observer(machine)
+            except Exception:
+                self.log.failure(
+                    "creation observer {observer!r} failed", observer=observer
+                )
+
     def add(self, observer: TransitionObserver) -> None:
         """
         Call ``observer(machine, oldState, input, newState, outputs)`` after
@@ -82,7 +93,8 @@ class TransitionObservers:
     def observeEverything(self, on: bool) -> None:
         """
         While on (calls nest), every machine created from now on, of every
-        class, runs on traced tables, so observers see it.
+        class, runs on traced tables, so observers see it, and each one
+        created is handed to every one of ``creationObservers``.
         """
         self.everything += 1 if on else -1
         assert self.everything >= 0, "observeEverything(False) without True"

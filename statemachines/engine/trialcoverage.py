@@ -41,9 +41,9 @@ class TransitionCoverageReporter(TreeReporter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.coverage = TransitionCoverage(
-            includedBy(os.environ.get(MODULES_VARIABLE, ""))
-        )
+        modules = os.environ.get(MODULES_VARIABLE, "")
+        scope = f" under {modules} ({MODULES_VARIABLE})" if modules.strip() else ""
+        self.coverage = TransitionCoverage(includedBy(modules), scope)
         self.coverage.start()
 
     def done(self) -> None:

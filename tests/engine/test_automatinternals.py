@@ -75,6 +75,23 @@ class ReadingTests(SynchronousTestCase):
         self.assertTrue(automatinternals.belongsTo(shut, machine))
         self.assertFalse(automatinternals.belongsTo(shut, MethodicalMachine()))
 
+    def test_persistenceMethodsRecognised(self) -> None:
+        machine = MethodicalMachine()
+
+        def save(self: object, state: object) -> object:
+            return state
+
+        self.assertEqual(
+            automatinternals.persistenceOf(machine.serializer()(save)),
+            ("serializer", save),
+        )
+        self.assertEqual(
+            automatinternals.persistenceOf(machine.unserializer()(save)),
+            ("unserializer", save),
+        )
+        self.assertIsNone(automatinternals.persistenceOf(save))
+        self.assertIsNone(automatinternals.persistenceOf(vars(Door)["push"]))
+
     def test_stateOnAutomatsOwnRuntime(self) -> None:
         door = Door()
         machine = vars(Door)["machine"]
@@ -180,8 +197,9 @@ class AnnotationsNeverMatterTests(SynchronousTestCase):
 
         self.assertEqual(
             str(caught.exception),
-            "output '_weigh' takes 'scale', which input 'messageReceived' "
-            "(in state 'connected') does not give",
+            f"{type(self).__name__}.test_parameterTheInputLacksNamedClearly."
+            "<locals>.Greedy: output '_weigh' takes 'scale', which input "
+            "'messageReceived' (in state 'connected') does not give",
         )
 
     def test_machineStatesBehaveAsAutomats(self) -> None:

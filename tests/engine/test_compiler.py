@@ -171,14 +171,28 @@ def machines(draw: st.DrawFn) -> tuple[type[Any], dict[str, list[str]]]:
             )
             exec(f"def o{i}_{j}({params}): {body}", namespace)
             outputs[i].append(m.output()(namespace.pop(f"o{i}_{j}")))
-    for s in states:
+    # Every state but the initial one is entered from another (a state
+    # nothing enters is refused), not necessarily one the initial reaches.
+    enters: dict[tuple[int, int], int] = {}
+    for target in range(1, nStates):
+        free = [
+            (s, i)
+            for s in range(nStates)
+            for i in range(len(inputs))
+            if s != target and (s, i) not in enters
+        ]
+        enters[draw(st.sampled_from(free))] = target
+    for s, state in enumerate(states):
         for i, inp in enumerate(inputs):
-            if draw(st.booleans()):
+            if (s, i) in enters or draw(st.booleans()):
                 chosen = [o for o in outputs[i] if draw(st.booleans())]
                 collector = draw(st.sampled_from([list, tuple, sum]))
-                s.upon(
+                target = enters.get((s, i))
+                state.upon(
                     inp,
-                    enter=draw(st.sampled_from(states)),
+                    enter=draw(st.sampled_from(states))
+                    if target is None
+                    else states[target],
                     outputs=chosen,
                     collector=collector,
                 )

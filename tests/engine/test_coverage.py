@@ -17,6 +17,8 @@ from statemachines import (
     EchoMachine,
     GreetingMachine,
 )
+from statemachines.connection import ConnectionMachine
+from statemachines.engine.coverage import ownTransitions
 from statemachines.testing import (
     Transition,
     TransitionCoverage,
@@ -112,31 +114,129 @@ class CoverageTests(SynchronousTestCase):
         lines = coverage.report().splitlines()
         total = len(EchoMachine.blueprint.transitions)
         # idle -connectionMade->, connected -dataArrived->, -messageReceived->,
-        # receiving -connectionLost->
-        self.assertEqual(lines[0], f"statemachines.echo.EchoMachine: 4/{total}")
-        self.assertIn("    never: closing --timeout-->", lines)
-        self.assertNotIn("    never: connected --dataArrived-->", lines)
-        self.assertEqual(len(lines), 1 + (total - 4) + 1)
+        # receiving -connectionLost->; EchoMachine declares none of its own.
+        self.assertEqual(
+            lines[:3],
+            [
+                f"statemachines.echo.EchoMachine: 4/{total}",
+                "    own (declared in EchoMachine): 0/0",
+                f"    inherited: 4/{total}",
+            ],
+        )
+        self.assertIn(
+            "        never: connected --timeout--> closing (from ConnectionMachine)",
+            lines,
+        )
+        self.assertNotIn(
+            "        never: connected --dataArrived--> connected "
+            "(from ConnectionMachine)",
+            lines,
+        )
+        self.assertEqual(len(lines), 3 + (total - 4) + 1)
         self.assertEqual(
             lines[-1],
             f"transition coverage: 4/{total} declared transitions taken "
             f"({400 / total:.1f}%) in 1 machine classes",
         )
 
-    def test_trialReporter(self) -> None:
+    def test_reportSeparatesOwnFromInherited(self) -> None:
+        coverage = TransitionCoverage(include=lambda cls: cls is GreetingMachine)
+        with capturedLogs():
+            coverage.start()
+            wire = Wire(GreetingMachine)
+            wire.send(b"Ada")  # connected --messageReceived--> naming: own
+            coverage.stop()
+        report = coverage.report()
+        lines = report.splitlines()
+        blueprint = GreetingMachine.blueprint
+        own = ownTransitions(GreetingMachine)
+        self.assertIn(("connected", "messageReceived"), own)  # replaces a parent's
+        self.assertIn(("naming", "nameAccepted"), own)
+        self.assertNotIn(("closing", "timeout"), own)
+        ownTaken = len([k for k in own if k in coverage.taken[GreetingMachine]])
+        inheritedTaken = len(coverage.taken[GreetingMachine]) - ownTaken
+        ownAt = lines.index(
+            f"    own (declared in GreetingMachine): {ownTaken}/{len(own)}"
+        )
+        inheritedAt = lines.index(
+            f"    inherited: {inheritedTaken}/{len(blueprint.transitions) - len(own)}"
+        )
+        neverOwn = "        never: naming --nameRejectedTooOften--> closing"
+        neverInherited = (
+            "        never: closing --timeout--> closing (from ConnectionMachine)"
+        )
+        self.assertLess(ownAt, lines.index(neverOwn))
+        self.assertLess(lines.index(neverOwn), inheritedAt)
+        self.assertLess(inheritedAt, lines.index(neverInherited))
+        self.assertNotIn("messageReceived--> naming", report)  # taken
+
+    def test_ownTransitionsOfASubclassWithoutAMachine(self) -> None:
+        class Quiet(EchoMachine):
+            pass
+
+        self.assertEqual(ownTransitions(Quiet), [])
+        self.assertEqual(ownTransitions(EchoMachine), [])
+        self.assertEqual(
+            len(ownTransitions(ConnectionMachine)),
+            len(ConnectionMachine.blueprint.transitions),
+        )
+
+    def test_machineCreatedButNeverMoved(self) -> None:
+        coverage = TransitionCoverage(include=lambda cls: cls is EchoMachine)
+        coverage.start()
+        EchoMachine(Clock())
+        coverage.stop()
+        total = len(EchoMachine.blueprint.transitions)
+        self.assertEqual(
+            coverage.report().splitlines()[0],
+            f"statemachines.echo.EchoMachine: 0/{total}",
+        )
+
+    def test_noMachineCreated(self) -> None:
+        coverage = TransitionCoverage(scope=" under nowhere")
+        coverage.start()
+        coverage.stop()
+        EchoMachine(Clock())  # after stop: not counted
+        self.assertEqual(
+            coverage.report(),
+            "transition coverage: no machine under nowhere was created in this "
+            "run, so there is no transition to count",
+        )
+
+    def runTrial(self, module: str, modules: str) -> str:
         result = subprocess.run(
             [sys.executable, "-m", "twisted.trial"]
-            + ["--reporter=txmachines-coverage", "tests.engine.test_observers"],
-            env=dict(os.environ, TXMACHINES_COVERAGE_MODULES="statemachines.echo"),
+            + ["--reporter=txmachines-coverage", module],
+            env=dict(os.environ, TXMACHINES_COVERAGE_MODULES=modules),
             cwd=ROOT,  # trial runs in _trial_temp
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
         )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        out = result.stdout
-        self.assertRegex(out, r"\nstatemachines\.echo\.EchoMachine: \d+/31\n")
-        self.assertIn("    never: closing --timeout-->", out)
+        self.assertIn("PASSED", result.stdout.splitlines()[-1])
+        return result.stdout
+
+    def test_trialReporter(self) -> None:
+        out = self.runTrial("tests.engine.test_observers", "statemachines.echo")
+        total = len(EchoMachine.blueprint.transitions)
+        self.assertRegex(
+            out,
+            rf"\nstatemachines\.echo\.EchoMachine: \d+/{total}\n"
+            rf"    own \(declared in EchoMachine\): 0/0\n"
+            rf"    inherited: \d+/{total}\n",
+        )
+        self.assertIn(
+            "        never: closing --timeout--> closing (from ConnectionMachine)",
+            out,
+        )
         self.assertRegex(out, r"transition coverage: .* in 1 machine classes")
         self.assertNotIn("GreetingMachine", out)
-        self.assertIn("PASSED", out.splitlines()[-1])
+
+    def test_trialReporterWithoutMachines(self) -> None:
+        out = self.runTrial("tests.engine.test_timer", "statemachines.echo")
+        self.assertIn(
+            "transition coverage: no machine under statemachines.echo "
+            "(TXMACHINES_COVERAGE_MODULES) was created in this run",
+            out,
+        )

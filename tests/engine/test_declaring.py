@@ -11,14 +11,14 @@ from typing import Any
 from automat import MethodicalMachine
 from twisted.trial.unittest import SynchronousTestCase
 
-from statemachines import StateMachine, inherited
+from statemachines import ANY, Machine, StateMachine, inherited, rejects
 from statemachines.connection import ConnectionMachine
 from statemachines.echo import EchoMachine
 from statemachines.engine.automatinternals import transitionsOf
 from statemachines.greeting import GreetingMachine
 
 from ..helpers import connected
-from ..sample_machines import Door
+from ..sample_machines import Door, Endings, PoliteGreetingMachine
 
 
 def snapshot(cls: type[StateMachine]) -> object:
@@ -268,6 +268,7 @@ class DeclarationMistakeTests(SynchronousTestCase):
         message = str(caught.exception)
         self.assertIn("output '_creak' takes 'loudness'", message)
         self.assertIn("input 'push'", message)
+        assertOneSentenceNaming(self, caught.exception, "Greedy", "_creak")
 
     def test_standInsServeTheClassBodyOnly(self) -> None:
         seen: list[Any] = []
@@ -312,3 +313,247 @@ class DeclarationMistakeTests(SynchronousTestCase):
                     pass
 
         self.assertIn("replaces the state 'shut'", str(caught.exception))
+
+
+def assertOneSentenceNaming(
+    test: SynchronousTestCase, error: BaseException, cls: str, culprit: str
+) -> None:
+    """``error`` is a one-sentence TypeError naming ``cls`` and ``culprit``."""
+    message = str(error)
+    test.assertIsInstance(error, TypeError)
+    test.assertIn(f".{cls}", message)  # its qualified name: defined in a test
+    test.assertIn(repr(culprit), message)
+    test.assertNotIn("\n", message)
+    test.assertNotIn(". ", message)
+
+
+class CaughtAtClassCreationTests(SynchronousTestCase):
+    """
+    Each declaration mistake is a TypeError when the class is created, whose
+    one sentence names the class and the state, input or output at fault.
+    """
+
+    def test_targetStateOfAnotherMachine(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Stray(StateMachine):
+                m = MethodicalMachine()
+
+                @m.state(initial=True)
+                def here(self) -> None:
+                    "here"
+
+                @m.input()
+                def go(self) -> None:
+                    "go"
+
+                here.upon(go, enter=vars(Endings)["won"], outputs=[])
+
+        assertOneSentenceNaming(self, caught.exception, "Stray", "won")
+        self.assertIn("another machine", str(caught.exception))
+
+    def test_parentStateAsTargetWithoutInherited(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Lockable(Door):
+                m = MethodicalMachine()
+                parent = inherited(m, Door)
+
+                @m.state()
+                def locked(self) -> None:
+                    "locked"
+
+                @m.input()
+                def lock(self) -> None:
+                    "lock"
+
+                parent.shut.upon(lock, enter=locked, outputs=[])
+                locked.upon(lock, enter=Door.shut, outputs=[])
+
+        assertOneSentenceNaming(self, caught.exception, "Lockable", "shut")
+        self.assertIn("inherited(machine, Door).shut", str(caught.exception))
+
+    def test_parentStateUponWithoutInherited(self) -> None:
+        """Would silently add a transition to the parent's own automaton."""
+        before = len(transitionsOf(Door._automatMachine))  # type: ignore[arg-type]
+        with self.assertRaises(TypeError) as caught:
+
+            class Lockable(Door):
+                m = MethodicalMachine()
+
+                @m.input()
+                def lock(self) -> None:
+                    "lock"
+
+                Door.shut.upon(lock, enter=Door.shut, outputs=[])
+
+        assertOneSentenceNaming(self, caught.exception, "Lockable", "shut")
+        after = len(transitionsOf(Door._automatMachine))  # type: ignore[arg-type]
+        self.assertEqual(after, before)
+
+    def test_parentInputWithoutInherited(self) -> None:
+        """Automat's upon() used to fail on it with an AttributeError."""
+        for declare in (MethodicalMachine, Machine):
+            with self.assertRaises(TypeError) as caught:
+
+                class Lockable(Door):
+                    m = declare()
+
+                    @m.state()
+                    def locked(self) -> None:
+                        "locked"
+
+                    @m.input()
+                    def lock(self) -> None:
+                        "lock"
+
+                    inherited(m, Door).shut.upon(lock, enter=locked, outputs=[])
+                    locked.upon(Door.push, enter=locked, outputs=[])
+
+            assertOneSentenceNaming(self, caught.exception, "Lockable", "push")
+
+    def test_parentOutputWithoutInherited(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Creaky(Door):
+                m = MethodicalMachine()
+                parent = inherited(m, Door)
+                parent.open.upon(
+                    parent.push,
+                    enter=parent.open,
+                    outputs=[Door._creak],  # type: ignore[list-item]
+                )
+
+        assertOneSentenceNaming(self, caught.exception, "Creaky", "_creak")
+
+    def test_outputParameterTheInputCannotSupply(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Weighing(Door):
+                m = Machine()
+                parent = inherited(m, Door)
+
+                @m.output()
+                def _weigh(self, grams: int) -> None:
+                    pass
+
+                parent.open.upon(parent.push, enter=parent.open, outputs=[_weigh])
+
+        assertOneSentenceNaming(self, caught.exception, "Weighing", "_weigh")
+        self.assertIn("'grams'", str(caught.exception))
+
+    def test_stateNothingCanEnter(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Forgetful(StateMachine):
+                m = MethodicalMachine()
+
+                @m.state(initial=True)
+                def first(self) -> None:
+                    "first"
+
+                @m.state()
+                def forgotten(self) -> None:
+                    "declared, never wired"
+
+                @m.input()
+                def go(self) -> None:
+                    "go"
+
+                first.upon(go, enter=first, outputs=[])
+                forgotten.upon(go, enter=first, outputs=[])
+
+        assertOneSentenceNaming(self, caught.exception, "Forgetful", "forgotten")
+
+    def test_subclassStateNothingCanEnter(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Attic(Door):
+                m = MethodicalMachine()
+                parent = inherited(m, Door)
+
+                @m.state()
+                def attic(self) -> None:
+                    "no stairs"
+
+                attic.upon(parent.pull, enter=parent.shut, outputs=[])
+
+        assertOneSentenceNaming(self, caught.exception, "Attic", "attic")
+
+    def test_enterableStatesThroughTheMergedTable(self) -> None:
+        """
+        A parent's states are entered by inherited transitions, and a parent's
+        state a subclass routes around is not the subclass's mistake.
+        """
+
+        class Bypass(Door):
+            m = MethodicalMachine()
+            parent = inherited(m, Door)
+
+            @m.state()
+            def ajar(self) -> None:
+                "ajar"
+
+            parent.shut.upon(parent.push, enter=ajar, outputs=[])  # open: orphaned
+            ajar.upon(parent.pull, enter=parent.shut, outputs=[])
+
+        self.assertEqual(list(Bypass.blueprint.states), ["shut", "open", "ajar"])
+        for cls in (Door, Endings, PoliteGreetingMachine, GreetingMachine):
+            self.assertTrue(cls.blueprint.states)
+
+    def test_noInitialState(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Startless(StateMachine):
+                m = MethodicalMachine()
+
+                @m.state()
+                def somewhere(self) -> None:
+                    "somewhere"
+
+                @m.input()
+                def go(self) -> None:
+                    "go"
+
+                somewhere.upon(go, enter=somewhere, outputs=[])
+
+        assertOneSentenceNaming(self, caught.exception, "Startless", "somewhere")
+        self.assertIn("no initial state", str(caught.exception))
+
+    def test_rejectingAName(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class ByName(Door):
+                byName = rejects("shut", ANY, "a name, not a state")
+
+        assertOneSentenceNaming(self, caught.exception, "ByName", "shut")
+
+    def test_rejectingAnUnknownState(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Unknown(Door):
+                m = MethodicalMachine()
+                parent = inherited(m, Door)
+                elsewhere = rejects(vars(Endings)["won"], ANY, "not ours")
+
+        assertOneSentenceNaming(self, caught.exception, "Unknown", "won")
+
+    def test_rejectingAnUnknownInput(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+
+            class Unknown(Door):
+                m = MethodicalMachine()
+                parent = inherited(m, Door)
+                elsewhere = rejects(ANY, vars(Endings)["win"], "not ours")
+
+        assertOneSentenceNaming(self, caught.exception, "Unknown", "win")
+
+    def test_rejectingAParentsStateWithoutInherited(self) -> None:
+        """Once silently accepted, by name."""
+        with self.assertRaises(TypeError) as caught:
+
+            class Direct(Door):
+                shutShut = rejects(Door.shut, Door.pull, "not a stand-in")  # type: ignore[arg-type]
+
+        assertOneSentenceNaming(self, caught.exception, "Direct", "shut")
+        self.assertIn("inherited(machine, Door)", str(caught.exception))
