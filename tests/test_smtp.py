@@ -1,0 +1,348 @@
+"""
+The SMTP receiver: the protocol through its real adapter (every reply, in
+order, however the commands arrive), then end to end with Python's own
+``smtplib`` against ``txmachines serve smtp``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import mailbox
+import smtplib
+import socket
+import ssl
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.internet.error import ConnectionLost
+from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from protocols.maildir import Maildir
+from statemachines.smtp import Envelope, SMTPMachine
+from statemachines.testing import unhandledPairs
+
+from .certificates import Authority
+from .helpers import TIMEOUT, Wire, serveInSubprocess
+
+
+class ListMailbox:
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+        self.failing = False
+
+    def deliver(self, envelope: Envelope) -> str:
+        if self.failing:
+            raise OSError("disk full")
+        self.envelopes.append(envelope)
+        return f"id{len(self.envelopes)}"
+
+
+def session(**options: object) -> tuple[Wire[SMTPMachine], ListMailbox]:
+    box = ListMailbox()
+    wire: Wire[SMTPMachine] = Wire(SMTPMachine, mailbox=box, **options)
+    return wire, box
+
+
+def codes(wire: Wire[SMTPMachine]) -> list[bytes]:
+    return [line[:4] for line in wire.received()]
+
+
+TRANSACTION = (
+    b"EHLO client.example\r\n"
+    b"MAIL FROM:<a@example.com> SIZE=20 BODY=8BITMIME\r\n"
+    b"RCPT TO:<b@example.com>\r\n"
+    b"RCPT TO:<c@example.com>\r\n"
+    b"DATA\r\n"
+    b"Subject: hi\r\n\r\n..leading dot\r\n\xff 8 bit\r\n.\r\n"
+    b"QUIT\r\n"
+)
+TRANSACTION_CODES = [b"220 "]
+TRANSACTION_CODES += [b"250-"] * 4 + [b"250 "] + [b"250 "] * 3 + [b"354 "]
+TRANSACTION_CODES += [b"250 ", b"221 "]
+
+
+class ProtocolTests(SynchronousTestCase):
+    def test_everyPairDecided(self) -> None:
+        self.assertEqual(unhandledPairs(SMTPMachine), [])
+
+    def test_aTransaction(self) -> None:
+        wire, box = session()
+        wire.sendBytes(TRANSACTION)
+        self.assertEqual(codes(wire), TRANSACTION_CODES)
+        [envelope] = box.envelopes
+        self.assertEqual(envelope.sender, b"a@example.com")
+        self.assertEqual(envelope.recipients, (b"b@example.com", b"c@example.com"))
+        self.assertEqual(
+            envelope.text, b"Subject: hi\r\n\r\n.leading dot\r\n\xff 8 bit\r\n"
+        )
+        self.assertEqual(
+            (envelope.clientName, envelope.protocol), ("client.example", "ESMTP")
+        )
+        self.assertTrue(wire.transport.disconnecting)
+
+    @settings(max_examples=100, deadline=None)
+    @given(cuts=st.lists(st.integers(0, len(TRANSACTION)), max_size=8))
+    def test_pipelinedUnderAnySplit(self, cuts: list[int]) -> None:
+        wire, box = session()
+        points = sorted({0, len(TRANSACTION), *cuts})
+        for a, b in zip(points, points[1:], strict=False):
+            wire.sendBytes(TRANSACTION[a:b])
+        self.assertEqual(codes(wire), TRANSACTION_CODES)
+        self.assertEqual(len(box.envelopes), 1)
+
+    def test_sequenceErrorsAre503FromTheTable(self) -> None:
+        wire, box = session()
+        for line, reply in [
+            (b"MAIL FROM:<a@b>", b"503 5.5.1 send EHLO or HELO first"),
+            (b"RCPT TO:<a@b>", b"503 5.5.1 need MAIL command first"),
+            (b"DATA", b"503 5.5.1 need MAIL command first"),
+            (b"HELO me", b"250 localhost greets me [192.168.1.1]"),
+            (b"RCPT TO:<a@b>", b"503 5.5.1 need MAIL command first"),
+            (b"MAIL FROM:<>", b"250 2.1.0 sender OK"),
+            (b"DATA", b"503 5.5.1 need RCPT command first"),
+            (b"MAIL FROM:<x@y>", b"503 5.5.1 nested MAIL command"),
+            (b"RSET", b"250 2.0.0 OK"),
+            (b"DATA", b"503 5.5.1 need MAIL command first"),
+        ]:
+            wire.received()
+            wire.send(line)
+            self.assertEqual(wire.received()[-1:], [reply], line)
+        self.assertFalse(wire.transport.disconnecting)
+        self.assertEqual(box.envelopes, [])
+
+    def test_badCommands(self) -> None:
+        wire, _ = session()
+        wire.received()
+        for line, reply in [
+            (b"FROB", b"500 5.5.2 command not recognized"),
+            (b"EHLO", b"501 5.5.4 EHLO needs a domain or address"),
+            (b"HELO x", b"250 localhost greets x [192.168.1.1]"),
+            (b"MAIL TO:<a@b>", b"501 5.5.4 syntax: MAIL FROM:<address>"),
+            (b"MAIL FROM:<a@b> FOO=1", b"555 5.5.4 unsupported parameter FOO=1"),
+            (
+                b"MAIL FROM:<a@b> SIZE=999999999999",
+                b"552 5.3.4 message size exceeds fixed maximum",
+            ),
+            (b"NOOP", b"250 2.0.0 OK"),
+            (b"VRFY someone", b"252 2.5.0 cannot VRFY, but will accept the message"),
+            (b"DATA now", b"501 5.5.4 DATA takes no argument"),
+            (b"STARTTLS", b"502 5.5.1 STARTTLS not available"),
+            (b"NOOP " + b"x" * 600, b"500 5.5.2 line too long"),
+        ]:
+            wire.send(line)
+            self.assertEqual(wire.received(), [reply], line)
+        self.assertFalse(wire.transport.disconnecting)
+
+    def test_oversizedBodyIs552AndTheConnectionStaysUsable(self) -> None:
+        wire, box = session(maxMessageSize=100)
+        wire.sendBytes(b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
+        wire.received()
+        wire.sendBytes(b"x" * 70 + b"\r\n" + b"y" * 70 + b"\r\n.\r\nNOOP\r\n")
+        self.assertEqual(
+            wire.received(),
+            [b"552 5.3.4 message size exceeds fixed maximum", b"250 2.0.0 OK"],
+        )
+        self.assertEqual(box.envelopes, [])
+        self.assertEqual(wire.machine.state, "receiving")
+
+    def test_tooManyRecipients(self) -> None:
+        wire, box = session(maxRecipients=2)
+        wire.sendBytes(b"EHLO c\r\nMAIL FROM:<a@b>\r\n")
+        wire.received()
+        for _ in range(3):
+            wire.send(b"RCPT TO:<x@y>")
+        self.assertEqual(codes(wire), [b"250 ", b"250 ", b"452 "])
+
+    def test_storeFailureIs451AndTheClientMayRetry(self) -> None:
+        wire, box = session()
+        box.failing = True
+        with capturedLogs():
+            wire.sendBytes(TRANSACTION.replace(b"QUIT\r\n", b""))
+        self.assertEqual(codes(wire)[-1], b"451 ")
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        box.failing = False
+        wire.sendBytes(TRANSACTION[TRANSACTION.index(b"MAIL") :])
+        self.assertEqual(codes(wire)[-2:], [b"250 ", b"221 "])
+        self.assertEqual(len(box.envelopes), 1)
+
+    def test_lostInTheMiddleOfDataStoresNothing(self) -> None:
+        wire, box = session()
+        wire.sendBytes(TRANSACTION[: TRANSACTION.index(b"\xff")])
+        self.assertEqual(wire.machine.state, "data")
+        with capturedLogs():
+            wire.lose(Failure(ConnectionLost()))
+        self.assertEqual(box.envelopes, [])
+        self.assertEqual(wire.machine.state, "closed")
+
+    def test_halfCloseInTheMiddleOfDataStoresNothing(self) -> None:
+        wire, box = session()
+        wire.sendBytes(TRANSACTION[: TRANSACTION.index(b"\xff")])
+        wire.adapter.readConnectionLost()
+        self.assertEqual(box.envelopes, [])
+        self.assertTrue(wire.transport.disconnecting)
+
+    def test_idleTimeoutIs421(self) -> None:
+        wire, _ = session(idleTimeout=300)
+        wire.received()
+        wire.advance(300)
+        self.assertEqual(codes(wire), [b"421 "])
+        self.assertTrue(wire.transport.disconnecting)
+
+    def test_overLongGarbageEndsWith421(self) -> None:
+        wire, _ = session()
+        wire.received()
+        with capturedLogs():
+            wire.sendBytes(b"x" * 20000)
+        self.assertEqual(codes(wire), [b"421 "])
+        self.assertTrue(wire.transport.disconnecting)
+
+
+class MaildirTests(SynchronousTestCase):
+    def test_storedAtomicallyWithHeaders(self) -> None:
+        box = Maildir(self.mktemp())
+        envelope = Envelope(
+            sender=b"a@b",
+            recipients=(b"c@d",),
+            text=b"Subject: x\r\n\r\nbody\r\n",
+            clientName="client",
+            peer=None,
+            hostname="mx.example",
+            protocol="ESMTP",
+        )
+        name = box.deliver(envelope)
+        self.assertEqual(list((box.path / "tmp").iterdir()), [])
+        stored = (box.path / "new" / name).read_bytes()
+        self.assertTrue(
+            stored.startswith(b"Return-Path: <a@b>\r\nReceived: from client")
+        )
+        self.assertTrue(stored.endswith(b"\r\n\r\nbody\r\n"))
+        self.assertIn(b"for <c@d>", stored)
+
+    def test_aFailedWriteLeavesNothing(self) -> None:
+        box = Maildir(self.mktemp())
+        envelope = Envelope(b"", (b"c@d",), b"x", "c", None, "h", "SMTP")
+        (box.path / "new").rmdir()
+        self.assertRaises(OSError, box.deliver, envelope)
+        self.assertEqual(list((box.path / "tmp").iterdir()), [])
+
+
+class SMTPLibTests(SynchronousTestCase):
+    """``txmachines serve smtp`` in a process of its own; smtplib as the client."""
+
+    def serve(self, *options: str) -> int:
+        self.maildir = Path(self.mktemp())
+        _, port = serveInSubprocess(
+            self, "smtp", "--maildir", str(self.maildir), *options
+        )
+        return port
+
+    def stored(self) -> list[bytes]:
+        box = mailbox.Maildir(self.maildir, factory=None, create=False)
+        return [box.get_bytes(key) for key in box.keys()]
+
+    def body(self, stored: bytes) -> bytes:
+        """The message as the client sent it: after our two headers."""
+        lines = stored.split(b"\r\n")
+        self.assertTrue(lines[0].startswith(b"Return-Path: <"))
+        self.assertTrue(lines[1].startswith(b"Received: from "))
+        end = 2
+        while lines[end].startswith(b"\t"):
+            end += 1
+        return b"\r\n".join(lines[end:])
+
+    def test_messagesPipelinedDotsAnd8Bit(self) -> None:
+        port = self.serve()
+        text = b"Subject: t\r\n\r\n.dot first\r\n..two dots\r\n.\r\n\xe9t\xe9 8 bit\r\n"
+        with smtplib.SMTP("127.0.0.1", port, timeout=TIMEOUT) as client:
+            self.assertIn("pipelining", client.ehlo()[1].decode().lower())
+            for _ in range(5):
+                refused = client.sendmail("a@example.com", ["b@example.com"], text)
+                self.assertEqual(refused, {})
+            client.rset()
+            self.assertEqual(client.noop()[0], 250)
+        stored = self.stored()
+        self.assertEqual(len(stored), 5)
+        for message in stored:
+            self.assertEqual(self.body(message), text)
+
+    def test_tenMiBAndSizeLimits(self) -> None:
+        port = self.serve("--max-message-size", "11MiB")
+        big = b"Subject: big\r\n\r\n" + (b"y" * 1022 + b"\r\n") * 10240
+        with smtplib.SMTP("127.0.0.1", port, timeout=TIMEOUT) as client:
+            client.sendmail("a@b", ["c@d"], big)
+            with self.assertRaises(smtplib.SMTPSenderRefused) as caught:
+                client.sendmail(
+                    "a@b", ["c@d"], big + big, mail_options=["SIZE=99999999"]
+                )
+            self.assertEqual(caught.exception.smtp_code, 552)
+            # Without a declared size, the body itself is refused, after the dot:
+            self.assertEqual(client.mail("a@b")[0], 250)
+            self.assertEqual(client.rcpt("c@d")[0], 250)
+            self.assertEqual(client.data(big + big)[0], 552)
+            self.assertEqual(client.noop()[0], 250)
+        [stored] = self.stored()
+        self.assertEqual(self.body(stored), big)
+
+    def test_sequenceErrorsFromSmtplib(self) -> None:
+        port = self.serve()
+        with smtplib.SMTP("127.0.0.1", port, timeout=TIMEOUT) as client:
+            self.assertEqual(client.docmd("RCPT TO:<a@b>")[0], 503)
+            self.assertEqual(client.docmd("DATA")[0], 503)
+            client.ehlo()
+            self.assertEqual(client.docmd("MAIL FROM:<a@b>")[0], 250)
+            self.assertEqual(client.docmd("RSET")[0], 250)
+            self.assertEqual(client.docmd("RCPT TO:<a@b>")[0], 503)
+
+    def test_disconnectInTheMiddleOfDataStoresNothing(self) -> None:
+        port = self.serve()
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as peer:
+            peer.sendall(
+                b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nhalf a mess"
+            )
+            replies = b""
+            while not replies.endswith(b"354 end data with <CR><LF>.<CR><LF>\r\n"):
+                replies += peer.recv(1000)
+        with smtplib.SMTP("127.0.0.1", port, timeout=TIMEOUT) as client:
+            client.sendmail("a@b", ["c@d"], b"after\r\n")
+        [stored] = self.stored()
+        self.assertEqual(self.body(stored), b"after\r\n")
+
+    def test_startTLS(self) -> None:
+        here = Path(self.mktemp())
+        authority = Authority.create(here / "ca")
+        pem = authority.issue(here / "server.pem", "localhost")
+        port = self.serve("--tls-key", str(pem), "--tls-cert", str(pem))
+        context = ssl.create_default_context(
+            cafile=str(authority.trustRoots / "ca.pem")
+        )
+        with smtplib.SMTP("localhost", port, timeout=TIMEOUT) as client:
+            client.ehlo()
+            self.assertTrue(client.has_extn("starttls"))
+            client.starttls(context=context)
+            client.ehlo()
+            self.assertFalse(client.has_extn("starttls"))
+            self.assertEqual(client.docmd("STARTTLS")[0], 503)
+            client.sendmail("a@b", ["c@d"], b"secret\r\n")
+        [stored] = self.stored()
+        self.assertIn(b"with ESMTPS", stored)
+
+    def test_fiftyClientsTwentyMessagesEach(self) -> None:
+        port = self.serve()
+
+        def send(client: int) -> None:
+            with smtplib.SMTP("127.0.0.1", port, timeout=TIMEOUT) as smtp:
+                for i in range(20):
+                    smtp.sendmail(
+                        "a@b", ["c@d"], b"client %d message %d\r\n" % (client, i)
+                    )
+
+        with concurrent.futures.ThreadPoolExecutor(50) as pool:
+            list(pool.map(send, range(50)))
+        bodies = sorted(self.body(m) for m in self.stored())
+        expected = sorted(
+            b"client %d message %d\r\n" % (c, i) for c in range(50) for i in range(20)
+        )
+        self.assertEqual(bodies, expected)
