@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import mailbox
+import shutil
 import smtplib
 import socket
 import ssl
+import subprocess
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -18,14 +20,14 @@ from hypothesis import strategies as st
 from twisted.internet.error import ConnectionLost
 from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from protocols.maildir import Maildir
 from statemachines.smtp import Envelope, SMTPMachine
 from statemachines.testing import unhandledPairs
 
 from .certificates import Authority
-from .helpers import TIMEOUT, Wire, serveInSubprocess
+from .helpers import COMMAND, TIMEOUT, Wire, serveInSubprocess
 
 
 class ListMailbox:
@@ -229,6 +231,30 @@ class MaildirTests(SynchronousTestCase):
         self.assertEqual(list((box.path / "tmp").iterdir()), [])
 
 
+class CommandLineTests(SynchronousTestCase):
+    def test_mistakesAreOneLine(self) -> None:
+        m = self.mktemp()
+        for options, fragment in [
+            ([], "smtp needs --maildir DIR"),
+            (["--maildir", m, "--tls-key", "k.pem"], "needs both --tls-key and"),
+            (
+                ["--maildir", m, "--tls-key", "/no/k.pem", "--tls-cert", "/no/c"],
+                "No such file or directory: /no/k.pem",
+            ),
+            (["--maildir", "/proc/nope"], "--maildir: "),
+            (["--maildir", m, "--framing", "int32"], "smtp is a line protocol"),
+            (["--maildir", m, "--max-message-size", "0"], "--max-message-size"),
+        ]:
+            result = subprocess.run(
+                [*COMMAND, "serve", "smtp", *options],
+                capture_output=True,
+                timeout=TIMEOUT,
+            )
+            lines = result.stderr.decode().splitlines()
+            self.assertEqual((result.returncode, len(lines)), (2, 1), (options, lines))
+            self.assertIn(fragment, lines[0])
+
+
 class SMTPLibTests(SynchronousTestCase):
     """``txmachines serve smtp`` in a process of its own; smtplib as the client."""
 
@@ -328,6 +354,24 @@ class SMTPLibTests(SynchronousTestCase):
             client.sendmail("a@b", ["c@d"], b"secret\r\n")
         [stored] = self.stored()
         self.assertIn(b"with ESMTPS", stored)
+
+    def test_swaks(self) -> None:
+        """A real client nobody here wrote, pipelining, dots and all."""
+        swaks = shutil.which("swaks")
+        if swaks is None:
+            raise SkipTest("swaks is not installed (apt-get install swaks)")
+        port = self.serve()
+        result = subprocess.run(
+            [swaks, "--server", f"127.0.0.1:{port}", "--pipeline"]
+            + ["--from", "a@example.com", "--to", "b@example.com,c@example.com"]
+            + ["--body", ".starts with a dot\n..two"],
+            capture_output=True,
+            timeout=TIMEOUT,
+        )
+        self.assertEqual(result.returncode, 0, result.stdout[-2000:])
+        self.assertIn(b"<-  250 2.0.0 OK queued as", result.stdout)
+        [stored] = self.stored()
+        self.assertIn(b"\r\n.starts with a dot\r\n..two\r\n", self.body(stored))
 
     def test_fiftyClientsTwentyMessagesEach(self) -> None:
         port = self.serve()

@@ -22,6 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.twistplugin import Options, TwistServer, makeService
 from statemachines.framing import Int32Framer
+from statemachines.smtp import SMTPMachine
 
 from ..helpers import TIMEOUT
 
@@ -80,6 +81,18 @@ class OptionsTests(SynchronousTestCase):
         assert isinstance(service, TwistServer)
         self.assertEqual(service.factory.makeFramer, Int32Framer)
         self.assertEqual(service.factory.maxConnections, 7)
+
+    def test_smtp(self) -> None:
+        maildir = self.mktemp()
+        service = makeService(parsed("serve", "smtp", "--maildir", maildir))
+        assert isinstance(service, TwistServer)
+        self.assertEqual(service.description, "tcp:8025:interface=127.0.0.1")
+        machine = service.factory.makeMachine()
+        self.assertIsInstance(machine, SMTPMachine)
+        self.assertEqual(machine.mailbox.path, Path(maildir))
+        with self.assertRaises(UsageError) as caught:
+            parsed("serve", "smtp")
+        self.assertIn("--maildir", str(caught.exception))
 
 
 def fromJSON(record: str) -> Any:
