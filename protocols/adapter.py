@@ -111,6 +111,7 @@ class MachineAdapter(Protocol):
         self.machine = machine
         self.framer = framer  # frames what arrives
         self.sender = framer  # frames what is sent
+        self._frame = framer.frame  # bound once: it runs for every message sent
         if budget is not None:
             self.budget = budget
         if ready is not None:
@@ -195,9 +196,10 @@ class MachineAdapter(Protocol):
             return
         finally:
             self._delivering = False
-        switch, self._afterMessage = self._afterMessage, None
-        if switch is not None and not transport.disconnecting:
-            switch(framer.unconsumed())
+        if self._afterMessage is not None:
+            switch, self._afterMessage = self._afterMessage, None
+            if not transport.disconnecting:
+                switch(framer.unconsumed())
 
     def switchFraming(self, framer: Framer, *, sending: bool = False) -> None:
         """
@@ -206,6 +208,7 @@ class MachineAdapter(Protocol):
         """
         if sending:
             self.sender = framer
+            self._frame = framer.frame
 
         def switch(rest: bytes) -> None:
             self.framer = framer
@@ -293,7 +296,7 @@ class MachineAdapter(Protocol):
     # -- Link ---------------------------------------------------------------
 
     def sendMessage(self, message: bytes) -> None:
-        self.transport.write(self.sender.frame(message))  # type: ignore[union-attr]
+        self.transport.write(self._frame(message))  # type: ignore[union-attr]
 
     def reportError(self, reason: str) -> None:
         message = self.sender.errorMessage(reason)

@@ -134,15 +134,20 @@ class ConnectionMachine(TransportMachine):
     def closeRequested(self) -> None:
         "Someone on our side asked to close."
 
-    # -- outputs --------------------------------------------------------------
+    # -- outputs: the lifecycle's building blocks ------------------------------
+    #
+    # Public, so that a subclass's own transitions can use them
+    # (``outputs=[parent.reportIdle, parent.loseConnection]``) and override
+    # them by name (SMTP answers ``421`` in ``reportError``).  They act only
+    # as outputs of a transition: call `close` or `send`, not these.
 
     @_machine.output()
-    def _attach(self, link: Link) -> None:
+    def attach(self, link: Link) -> None:
         self.link = link
         self.log.debug("{machine} connected", machine=self)
 
     @_machine.output()
-    def _startIdleTimer(self) -> None:
+    def startIdleTimer(self) -> None:
         if self.idleTimeout is None:
             self.timer.cancel()  # no idle timeout: whatever deadline came before, none
         else:
@@ -163,36 +168,36 @@ class ConnectionMachine(TransportMachine):
         """TLS this machine started with ``link.startTLS`` is up."""
 
     @_machine.output()
-    def _reportError(self, reason: str) -> None:
+    def reportError(self, reason: str) -> None:
         self.logNoteworthy("{machine} closing: {reason}", reason=reason)
         self.link.reportError(reason)
 
     @_machine.output()
-    def _reportIdle(self) -> None:
+    def reportIdle(self) -> None:
         self.logNoteworthy(
             "{machine} closing: idle for {seconds} seconds", seconds=self.idleTimeout
         )
         self.link.reportError("idle timeout")
 
     @_machine.output()
-    def _loseConnection(self) -> None:
+    def loseConnection(self) -> None:
         self.timer.start(self.closeTimeout)
         self.link.loseConnection()
 
     @_machine.output()
-    def _abortConnection(self) -> None:
+    def abortConnection(self) -> None:
         self.logNoteworthy("{machine} aborting: the peer did not close")
         self.link.abortConnection()
 
     @_machine.output()
-    def _logLoss(self, reason: Failure) -> None:
+    def logLoss(self, reason: Failure) -> None:
         if reason.check(ConnectionDone) is None:
             self.logNoteworthy(
                 "{machine} lost the connection: {why}", why=reason.getErrorMessage()
             )
 
     @_machine.output()
-    def _disconnected(self, reason: Failure) -> None:
+    def disconnected(self, reason: Failure) -> None:
         self.timer.cancel()
         self.log.debug("{machine} disconnected", machine=self)
         self.link = NO_LINK
@@ -208,43 +213,43 @@ class ConnectionMachine(TransportMachine):
     idle.upon(
         transport.connectionMade,
         enter=connected,
-        outputs=[_attach, _startIdleTimer, onConnected],
+        outputs=[attach, startIdleTimer, onConnected],
     )
     idle.upon(transport.failed, enter=closed, outputs=[])
 
-    connected.upon(transport.dataArrived, enter=connected, outputs=[_startIdleTimer])
+    connected.upon(transport.dataArrived, enter=connected, outputs=[startIdleTimer])
     connected.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
     connected.upon(
-        transport.badFrame, enter=closing, outputs=[_reportError, _loseConnection]
+        transport.badFrame, enter=closing, outputs=[reportError, loseConnection]
     )
-    connected.upon(closeRequested, enter=closing, outputs=[_loseConnection])
-    connected.upon(transport.peerFinished, enter=closing, outputs=[_loseConnection])
+    connected.upon(closeRequested, enter=closing, outputs=[loseConnection])
+    connected.upon(transport.peerFinished, enter=closing, outputs=[loseConnection])
     connected.upon(
-        transport.timeout, enter=closing, outputs=[_reportIdle, _loseConnection]
-    )
-    connected.upon(
-        transport.failed, enter=closing, outputs=[_reportError, _loseConnection]
+        transport.timeout, enter=closing, outputs=[reportIdle, loseConnection]
     )
     connected.upon(
-        transport.connectionLost, enter=closed, outputs=[_logLoss, _disconnected]
+        transport.failed, enter=closing, outputs=[reportError, loseConnection]
+    )
+    connected.upon(
+        transport.connectionLost, enter=closed, outputs=[logLoss, disconnected]
     )
     connected.upon(transport.secured, enter=connected, outputs=[onSecured])
 
-    receiving.upon(transport.dataArrived, enter=receiving, outputs=[_startIdleTimer])
+    receiving.upon(transport.dataArrived, enter=receiving, outputs=[startIdleTimer])
     receiving.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
     receiving.upon(
-        transport.badFrame, enter=closing, outputs=[_reportError, _loseConnection]
+        transport.badFrame, enter=closing, outputs=[reportError, loseConnection]
     )
-    receiving.upon(closeRequested, enter=closing, outputs=[_loseConnection])
-    receiving.upon(transport.peerFinished, enter=closing, outputs=[_loseConnection])
+    receiving.upon(closeRequested, enter=closing, outputs=[loseConnection])
+    receiving.upon(transport.peerFinished, enter=closing, outputs=[loseConnection])
     receiving.upon(
-        transport.timeout, enter=closing, outputs=[_reportIdle, _loseConnection]
-    )
-    receiving.upon(
-        transport.failed, enter=closing, outputs=[_reportError, _loseConnection]
+        transport.timeout, enter=closing, outputs=[reportIdle, loseConnection]
     )
     receiving.upon(
-        transport.connectionLost, enter=closed, outputs=[_logLoss, _disconnected]
+        transport.failed, enter=closing, outputs=[reportError, loseConnection]
+    )
+    receiving.upon(
+        transport.connectionLost, enter=closed, outputs=[logLoss, disconnected]
     )
     receiving.upon(transport.secured, enter=receiving, outputs=[onSecured])
 
@@ -253,9 +258,9 @@ class ConnectionMachine(TransportMachine):
     closing.upon(transport.badFrame, enter=closing, outputs=[])
     closing.upon(closeRequested, enter=closing, outputs=[])
     closing.upon(transport.peerFinished, enter=closing, outputs=[])
-    closing.upon(transport.timeout, enter=closing, outputs=[_abortConnection])
-    closing.upon(transport.failed, enter=closing, outputs=[_abortConnection])
-    closing.upon(transport.connectionLost, enter=closed, outputs=[_disconnected])
+    closing.upon(transport.timeout, enter=closing, outputs=[abortConnection])
+    closing.upon(transport.failed, enter=closing, outputs=[abortConnection])
+    closing.upon(transport.connectionLost, enter=closed, outputs=[disconnected])
     closing.upon(transport.secured, enter=closing, outputs=[])
 
     closed.upon(closeRequested, enter=closed, outputs=[])

@@ -142,13 +142,18 @@ class LineFramer:
             self._waiting = [rest]
             self._waitingLength = len(rest)
         # `unconsumed` reads what is left of this very iterator.
-        self._lines = iter(lines)
-        limit = self.maxLength
-        if (lines and len(max(lines, key=len)) > limit) or len(rest) >= limit + len(
-            delimiter
-        ):
+        self._lines = iterator = iter(lines)
+        # No line can be too long in data no longer than the limit: the
+        # usual case costs no check at all.
+        if len(data) > self.maxLength and self._tooLong(lines, rest):
             return self._upToTooLong()
-        return self._lines
+        return iterator
+
+    def _tooLong(self, lines: list[bytes], rest: bytes) -> bool:
+        limit = self.maxLength
+        return (bool(lines) and max(map(len, lines)) > limit) or len(
+            rest
+        ) >= limit + len(self.delimiter)
 
     def _endsAcross(self, data: bytes) -> bool:
         """Whether the delimiter starts in the waiting line and ends in ``data``."""

@@ -207,7 +207,7 @@ class GreetingMachine(EchoMachine):
         parent.connectionMade,
         enter=parent.connected,
         # parent.onConnected is resolved by name: this class's banner runs.
-        outputs=[parent._attach, _startNameTimer, parent.onConnected],
+        outputs=[parent.attach, _startNameTimer, parent.onConnected],
     )
     parent.connected.upon(
         parent.dataArrived, enter=parent.connected, outputs=[]
@@ -215,28 +215,28 @@ class GreetingMachine(EchoMachine):
     parent.connected.upon(
         parent.timeout,
         enter=parent.closing,
-        outputs=[_reportNameTimeout, parent._loseConnection],
+        outputs=[_reportNameTimeout, parent.loseConnection],
     )
     parent.connected.upon(parent.messageReceived, enter=naming, outputs=[_judgeName])
     naming.upon(
-        nameAccepted, enter=parent.receiving, outputs=[parent._startIdleTimer, _greet]
+        nameAccepted, enter=parent.receiving, outputs=[parent.startIdleTimer, _greet]
     )
     naming.upon(nameRejected, enter=parent.connected, outputs=[_complain, _askAgain])
     naming.upon(
         nameRejectedTooOften,
         enter=parent.closing,
-        outputs=[_complain, _sayGoodbye, parent._loseConnection],
+        outputs=[_complain, _sayGoodbye, parent.loseConnection],
     )
     naming.upon(
-        parent.closeRequested, enter=parent.closing, outputs=[parent._loseConnection]
+        parent.closeRequested, enter=parent.closing, outputs=[parent.loseConnection]
     )
     naming.upon(
         parent.failed,
         enter=parent.closing,
-        outputs=[parent._reportError, parent._loseConnection],
+        outputs=[parent.reportError, parent.loseConnection],
     )
     naming.upon(
-        parent.connectionLost, enter=parent.closed, outputs=[parent._disconnected]
+        parent.connectionLost, enter=parent.closed, outputs=[parent.disconnected]
     )
 
     # -- rejected on purpose ---------------------------------------------------

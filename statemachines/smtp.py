@@ -197,11 +197,11 @@ class SMTPMachine(ConnectionMachine):
             return
         super().machineError(error)
 
-    def _reportError(self, reason: str) -> None:
+    def reportError(self, reason: str) -> None:
         self.logNoteworthy("{machine} closing: {reason}", reason=reason)
         self.reply(421, f"4.7.0 {self.hostname} {reason}, closing connection")
 
-    def _reportIdle(self) -> None:
+    def reportIdle(self) -> None:
         self.logNoteworthy(
             "{machine} closing: idle for {seconds} seconds", seconds=self.idleTimeout
         )
@@ -396,7 +396,7 @@ class SMTPMachine(ConnectionMachine):
 
     _connected, _receiving = parent.connected, parent.receiving
     _closing, _closed = parent.closing, parent.closed
-    _lose = parent._loseConnection
+    _lose = parent.loseConnection
 
     # Between transactions (before or after EHLO): commands.
     for _state in (_connected, _receiving):
@@ -420,19 +420,19 @@ class SMTPMachine(ConnectionMachine):
     data.upon(parent.messageReceived, enter=_receiving, outputs=[_store])
 
     for _state in (mail, recipients, data, startingTLS):
-        _state.upon(parent.dataArrived, enter=_state, outputs=[parent._startIdleTimer])
-        _state.upon(parent.timeout, enter=_closing, outputs=[parent._reportIdle, _lose])
-        _state.upon(parent.failed, enter=_closing, outputs=[parent._reportError, _lose])
+        _state.upon(parent.dataArrived, enter=_state, outputs=[parent.startIdleTimer])
+        _state.upon(parent.timeout, enter=_closing, outputs=[parent.reportIdle, _lose])
+        _state.upon(parent.failed, enter=_closing, outputs=[parent.reportError, _lose])
         _state.upon(parent.closeRequested, enter=_closing, outputs=[_lose])
         _state.upon(parent.peerFinished, enter=_closing, outputs=[_lose])
         _state.upon(
             parent.connectionLost,
             enter=_closed,
-            outputs=[parent._logLoss, parent._disconnected],
+            outputs=[parent.logLoss, parent.disconnected],
         )
     for _state in (mail, recipients):
         _state.upon(
-            parent.badFrame, enter=_closing, outputs=[parent._reportError, _lose]
+            parent.badFrame, enter=_closing, outputs=[parent.reportError, _lose]
         )
 
     startingTLS.upon(parent.secured, enter=_connected, outputs=[_afterTLS])

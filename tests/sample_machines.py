@@ -40,10 +40,10 @@ class PoliteGreetingMachine(GreetingMachine):
     titling.upon(
         parent.failed,
         enter=parent.closing,
-        outputs=[parent._reportError, parent._loseConnection],
+        outputs=[parent.reportError, parent.loseConnection],
     )
     titling.upon(
-        parent.connectionLost, enter=parent.closed, outputs=[parent._disconnected]
+        parent.connectionLost, enter=parent.closed, outputs=[parent.disconnected]
     )
 
 

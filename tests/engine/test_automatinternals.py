@@ -156,7 +156,7 @@ class AnnotationsNeverMatterTests(SynchronousTestCase):
             shouting.upon(
                 parent.connectionLost,
                 enter=parent.closed,
-                outputs=[parent._disconnected],
+                outputs=[parent.disconnected],
             )
 
         wire = Wire(Shouting)

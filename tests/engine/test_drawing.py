@@ -112,7 +112,7 @@ class DrawingTests(SynchronousTestCase):
         [greeting] = [d for d in drawings(SHIPPED) if d.name == "GreetingMachine"]
         self.assertIn(
             's3 -> s3 [label="dataArrived\\lmessageReceived\\lbadFrame\\l'
-            "peerFinished\\lfailed / _abortConnection\\ltimeout / _abortConnection\\l"
+            "peerFinished\\lfailed / abortConnection\\ltimeout / abortConnection\\l"
             'secured\\lcloseRequested\\l"];',
             greeting.dot,
         )

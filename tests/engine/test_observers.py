@@ -37,9 +37,9 @@ class TracingTests(SynchronousTestCase):
         self.assertEqual(
             traces(events),
             [
-                ("connected", "dataArrived", "connected", ("_startIdleTimer",)),
+                ("connected", "dataArrived", "connected", ("startIdleTimer",)),
                 ("connected", "messageReceived", "receiving", ("onMessage",)),
-                ("receiving", "closeRequested", "closing", ("_loseConnection",)),
+                ("receiving", "closeRequested", "closing", ("loseConnection",)),
             ],
         )
         [event] = [e for e in events if e.get("input") == "messageReceived"]

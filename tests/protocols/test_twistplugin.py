@@ -183,9 +183,7 @@ class TwistTests(SynchronousTestCase):
         first = next(e for e in events if e.get("log_namespace") == "txmachines.trace")
         self.assertEqual(first["machineClass"], "EchoMachine")
         self.assertIsInstance(first["machineId"], int)
-        self.assertEqual(
-            first["outputs"], ["_attach", "_startIdleTimer", "onConnected"]
-        )
+        self.assertEqual(first["outputs"], ["attach", "startIdleTimer", "onConnected"])
 
     def test_installedWheelCarriesThePlugin(self) -> None:
         # Twisted finds plugins by scanning sys.path for twisted/plugins/, so
