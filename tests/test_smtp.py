@@ -373,6 +373,26 @@ class SMTPLibTests(SynchronousTestCase):
         [stored] = self.stored()
         self.assertIn(b"\r\n.starts with a dot\r\n..two\r\n", self.body(stored))
 
+    def test_swaksWithSTARTTLS(self) -> None:
+        swaks = shutil.which("swaks")
+        if swaks is None:
+            raise SkipTest("swaks is not installed (apt-get install swaks)")
+        here = Path(self.mktemp())
+        authority = Authority.create(here / "ca")
+        pem = authority.issue(here / "server.pem", "localhost")
+        port = self.serve("--tls-key", str(pem), "--tls-cert", str(pem))
+        result = subprocess.run(
+            [swaks, "--server", f"localhost:{port}", "--tls", "--pipeline"]
+            + ["--tls-ca-path", str(authority.trustRoots / "ca.pem"), "--tls-verify"]
+            + ["--from", "a@example.com", "--to", "b@example.com"],
+            capture_output=True,
+            timeout=TIMEOUT,
+        )
+        self.assertEqual(result.returncode, 0, result.stdout[-2000:] + result.stderr)
+        self.assertIn(b"TLS started", result.stdout)
+        [stored] = self.stored()
+        self.assertIn(b"with ESMTPS", stored)
+
     def test_fiftyClientsTwentyMessagesEach(self) -> None:
         port = self.serve()
 
