@@ -46,7 +46,7 @@ from automat._methodical import (
     _getArgSpec,
 )
 
-SUPPORTED = "Automat 24.8 to 25.x"
+SUPPORTED = "Automat 25.4 to 25.x"
 
 __all__ = [
     "SUPPORTED",
