@@ -300,8 +300,17 @@ class MachineAdapter(Protocol):
 
     def reportError(self, reason: str) -> None:
         message = self.sender.errorMessage(reason)
-        if message is not None:
+        if message is None:
+            return
+        try:
             self.sendMessage(message)
+        except ValueError as e:  # a framer that cannot frame its own error
+            self.log.warn(
+                "could not tell {peer} about an error ({reason}): {why}",
+                peer=self.describePeer(),
+                reason=reason,
+                why=e,
+            )
 
     def loseConnection(self) -> None:
         assert self.transport is not None

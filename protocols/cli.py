@@ -374,7 +374,7 @@ def _servedMachine(spec: str) -> ServedMachine:
         value = loadObject(spec)
     except TargetError as e:
         raise argparse.ArgumentTypeError(
-            f"{e} (give echo, greeting or MODULE:NAME)"
+            f"{e} (give echo, greeting, smtp or MODULE:NAME)"
         ) from None
     if isinstance(value, type) and not issubclass(value, ConnectionMachine):
         raise argparse.ArgumentTypeError(f"{spec!r} is not a ConnectionMachine")

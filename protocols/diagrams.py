@@ -109,7 +109,34 @@ def embedded(readme: str, drawings: Sequence[Drawing]) -> str:
     return _EMBED.sub(replace, readme)
 
 
-def check(output: Path, drawings: Sequence[Drawing], readme: Path | None) -> list[str]:
+_SIGNATURES = {
+    ".dot": b"digraph ",
+    ".mmd": b"stateDiagram-v2\n",
+    ".svg": b"<!-- txmachines-dot-sha256: ",
+}
+
+
+def generated(path: Path) -> bool:
+    """
+    Whether ``path`` is a diagram file this command wrote (so one it may
+    remove when it is no longer drawn): a ``.dot``, ``.mmd`` or ``.svg``
+    file that starts the way ours do.  Anything else in the output
+    directory is never touched.
+    """
+    signature = _SIGNATURES.get(path.suffix)
+    if signature is None or not path.is_file():
+        return False
+    with path.open("rb") as f:
+        head = f.read(200)
+    return head.startswith(signature) or (path.suffix == ".svg" and signature in head)
+
+
+def check(
+    output: Path,
+    drawings: Sequence[Drawing],
+    readme: Path | None,
+    prune: bool = True,
+) -> list[str]:
     """Every missing, stale or extra file, as ``"<problem>: <path>"``."""
     problems = []
     expected: set[str] = set()
@@ -127,9 +154,9 @@ def check(output: Path, drawings: Sequence[Drawing], readme: Path | None) -> lis
             problems.append(f"missing: {svg}")
         elif svgDigest(svg.read_bytes()) != d.digest:
             problems.append(f"stale: {svg}")
-    if output.is_dir():
+    if prune and output.is_dir():
         for path in sorted(output.iterdir()):
-            if path.name not in expected and not path.name.startswith("."):
+            if path.name not in expected and generated(path):
                 problems.append(f"extra: {path}")
     if readme is not None:
         text = readme.read_text(encoding="utf-8")
@@ -138,9 +165,16 @@ def check(output: Path, drawings: Sequence[Drawing], readme: Path | None) -> lis
     return problems
 
 
-def write(output: Path, drawings: Sequence[Drawing], readme: Path | None) -> bool:
+def write(
+    output: Path,
+    drawings: Sequence[Drawing],
+    readme: Path | None,
+    prune: bool = True,
+) -> bool:
     """
-    Write every file (leaving up-to-date SVGs alone) and remove extra ones.
+    Write every file (leaving up-to-date SVGs alone).  With ``prune`` (the
+    shipped machines' own directory), also remove diagrams this command
+    wrote before that are no longer drawn (`generated`), and only those.
     Returns False where SVGs could not be rendered.
     """
     output.mkdir(parents=True, exist_ok=True)
@@ -159,8 +193,8 @@ def write(output: Path, drawings: Sequence[Drawing], readme: Path | None) -> boo
             rendered = False
             continue
         svgPath.write_bytes(stampSvg(svg, d.digest))
-    for path in output.iterdir():
-        if path.name not in keep and not path.name.startswith("."):
+    for path in output.iterdir() if prune else ():
+        if path.name not in keep and generated(path):
             path.unlink()
     if readme is not None:
         text = readme.read_text(encoding="utf-8")
@@ -189,13 +223,14 @@ def run(
         print(f"txmachines diagrams: {e}", file=stderr)
         return 2
     if checkOnly:
-        problems = check(output, found, readme)
+        problems = check(output, found, readme, prune=not targets)
         for problem in problems:
             print(problem, file=stdout)
         if problems:
             print("run 'txmachines diagrams' to regenerate", file=stderr)
         return 1 if problems else 0
-    if not write(output, found, readme):
+    # Given targets, draw just those, next to whatever else is there.
+    if not write(output, found, readme, prune=not targets):
         print(INSTALL_GRAPHVIZ, file=stderr)
         return 1
     return 0

@@ -6,7 +6,9 @@ Delivery (https://cr.yp.to/proto/maildir.html): write the message to
 ``tmp/<unique name>``, flush and fsync it, rename it into ``new/``, fsync
 ``new/``.  A reader never sees a partial message, and once `deliver`
 returns, a crash does not lose it.  ``Return-Path`` and ``Received`` headers
-are prepended, as a final delivery does (RFC 5321 4.4).
+are prepended, as a final delivery does (RFC 5321 4.4), and one
+``Delivered-To`` per envelope recipient, so a sink shows whom each message
+was for (Bcc recipients included).
 """
 
 from __future__ import annotations
@@ -69,8 +71,12 @@ def headers(envelope: Envelope, messageId: str) -> bytes:
         else ""
     )
     client = envelope.clientName.replace("\r", "").replace("\n", "")
+    deliveredTo = "".join(
+        f"Delivered-To: {r.decode('utf-8', 'replace')}\r\n" for r in envelope.recipients
+    )
     return (
         f"Return-Path: <{envelope.sender.decode('utf-8', 'replace')}>\r\n"
+        f"{deliveredTo}"
         f"Received: from {client} ([{peer}])\r\n"
         f"\tby {envelope.hostname} (txmachines) with {envelope.protocol}"
         f" id {messageId}{recipient};\r\n"

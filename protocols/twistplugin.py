@@ -17,6 +17,7 @@ from typing import NoReturn
 from twisted.application.service import IService
 from twisted.internet.defer import Deferred
 from twisted.python import usage
+from twisted.python.failure import Failure
 
 from .cli import invalidCombination, serveOptions, serverFromOptions
 from .server import Server, abortOnSecondSignal
@@ -60,8 +61,20 @@ class TwistServer(Server):
         abortOnSecondSignal(self.reactor, self.factory)
         return super().stopService()
 
+    _starting = False
+
+    def _listenFailed(self, failure: Failure) -> None:
+        if self._starting:  # startService says so, once, and exits
+            self.listenFailure = failure
+        else:
+            super()._listenFailed(failure)
+
     def startService(self) -> None:
-        super().startService()
+        self._starting = True
+        try:
+            super().startService()
+        finally:
+            self._starting = False
         if self.listenFailure is not None:  # listening failed synchronously
             raise SystemExit(
                 f"txmachines: could not listen on {self.description}: "

@@ -43,8 +43,11 @@ have no name: a machine switches to them when a command says a body
 follows.
 
 Anywhere a framing is named (``Server``, ``Wire``, ``--framing``), a
-*framer factory* works too: a callable taking the length limit and returning
-a fresh `Framer`, such as a user's class (``--framing mymodule:MyFramer``).
+*framer factory* works too: a callable taking the length limit (one
+positional argument: ``MyFramer(maxLength)``) and returning a fresh
+`Framer`, such as a user's class (``--framing mymodule:MyFramer``).  What
+``errorMessage`` returns is a message: the adapter frames it with ``frame``
+before it is sent, so return the bare text.
 """
 
 from __future__ import annotations

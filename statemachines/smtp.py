@@ -283,7 +283,11 @@ class SMTPMachine(ConnectionMachine):
         self.reply(252, "2.5.0 cannot VRFY, but will accept the message")
 
     def _help(self, verb: bytes, argument: bytes) -> None:
-        self.reply(214, "2.0.0 commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY")
+        self.reply(
+            214,
+            "2.0.0 commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"
+            + (" STARTTLS" if self.tlsOptions is not None else ""),
+        )
 
     _VERBS = {
         b"EHLO": _hello,

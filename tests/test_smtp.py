@@ -218,7 +218,9 @@ class MaildirTests(SynchronousTestCase):
         self.assertEqual(list((box.path / "tmp").iterdir()), [])
         stored = (box.path / "new" / name).read_bytes()
         self.assertTrue(
-            stored.startswith(b"Return-Path: <a@b>\r\nReceived: from client")
+            stored.startswith(
+                b"Return-Path: <a@b>\r\nDelivered-To: c@d\r\nReceived: from client"
+            )
         )
         self.assertTrue(stored.endswith(b"\r\n\r\nbody\r\n"))
         self.assertIn(b"for <c@d>", stored)
@@ -273,8 +275,11 @@ class SMTPLibTests(SynchronousTestCase):
         """The message as the client sent it: after our two headers."""
         lines = stored.split(b"\r\n")
         self.assertTrue(lines[0].startswith(b"Return-Path: <"))
-        self.assertTrue(lines[1].startswith(b"Received: from "))
-        end = 2
+        end = 1
+        while lines[end].startswith(b"Delivered-To: "):
+            end += 1
+        self.assertTrue(lines[end].startswith(b"Received: from "))
+        end += 1
         while lines[end].startswith(b"\t"):
             end += 1
         return b"\r\n".join(lines[end:])

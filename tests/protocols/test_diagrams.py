@@ -43,7 +43,8 @@ class FilesTests(SynchronousTestCase):
         out = self.fresh()
         (out / "EchoMachine.dot").write_text("digraph {}\n")
         (out / "GreetingMachine.mmd").unlink()
-        (out / "Leftover.svg").write_text("<svg/>")
+        (out / "Leftover.svg").write_bytes((out / "EchoMachine.svg").read_bytes())
+        (out / "notes.svg").write_text("<svg/>")  # not ours: never "extra"
         svg = out / "ClientMachine.svg"
         svg.write_bytes(svg.read_bytes().replace(b"sha256: ", b"sha256: 0", 1)[:-1])
         before = snapshot(out)
@@ -78,10 +79,29 @@ class FilesTests(SynchronousTestCase):
         out = self.fresh()
         original = snapshot(out)
         (out / "EchoMachine.dot").write_text("stale")
-        (out / "extra.dot").write_text("x")
+        (out / "extra.dot").write_text('digraph "Gone" {}\n')  # ours, no longer drawn
         (out / "EchoMachine.mmd").unlink()
         write(out, drawings(SHIPPED), None)
         self.assertEqual(snapshot(out), original)
+
+    def test_neverRemovesWhatItDidNotWrite(self) -> None:
+        out = self.fresh()
+        mine = {"notes.txt": b"mine", "mine.dot": b"graph {}", "sub/x.png": b"png"}
+        for name, data in mine.items():
+            (out / name).parent.mkdir(exist_ok=True)
+            (out / name).write_bytes(data)
+        write(out, drawings(SHIPPED), None)
+        for name, data in mine.items():
+            self.assertEqual((out / name).read_bytes(), data)
+
+    def test_drawingGivenTargetsRemovesNothing(self) -> None:
+        out = self.fresh()
+        before = set(snapshot(out))
+        stdout, stderr = io.StringIO(), io.StringIO()
+        target = "statemachines.echo:EchoMachine"
+        self.assertEqual(run([target], out, False, None, stdout, stderr), 0)
+        self.assertEqual(set(snapshot(out)), before)
+        self.assertEqual(run([target], out, True, None, stdout, stderr), 0)
 
     def test_svgRecordsItsDot(self) -> None:
         for d in drawings(SHIPPED):

@@ -116,7 +116,7 @@ class TwistTests(SynchronousTestCase):
     def test_helpListsThePlugin(self) -> None:
         result = self.twist("--help", cwd=REPO)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertRegex(result.stdout, r"txmachines\s+Serve the echo or greeting")
+        self.assertRegex(result.stdout, r"txmachines\s+Serve echo, greeting, smtp")
 
     def test_cannotListen(self) -> None:
         with socket.socket() as taken:
@@ -133,6 +133,7 @@ class TwistTests(SynchronousTestCase):
             )
         self.assertEqual(result.returncode, 1)
         self.assertIn(f"txmachines: could not listen on tcp:{port}", result.stderr)
+        self.assertEqual(result.stderr.count("could not listen"), 1, result.stderr)
 
     def test_servesWithJSONTrace(self) -> None:
         proc = subprocess.Popen(
@@ -223,7 +224,7 @@ class TwistTests(SynchronousTestCase):
         env = dict(os.environ, PYTHONPATH=str(target))
         result = self.twist("--help", cwd=elsewhere, env=env)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertRegex(result.stdout, r"txmachines\s+Serve the echo or greeting")
+        self.assertRegex(result.stdout, r"txmachines\s+Serve echo, greeting, smtp")
         usage = self.twist("txmachines", "--help", cwd=elsewhere, env=env)
         self.assertIn("serve", usage.stdout)
         self.assertTrue(re.search(r"usage: twist txmachines", usage.stdout))

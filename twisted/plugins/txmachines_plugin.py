@@ -16,7 +16,7 @@ from zope.interface import implementer
 txmachines = ServiceMaker(
     "txmachines",
     "protocols.twistplugin",
-    "Serve the echo or greeting protocol (txmachines state machines)",
+    "Serve echo, greeting, smtp or your own machine (txmachines state machines)",
     "txmachines",
 )
 
