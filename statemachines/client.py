@@ -79,6 +79,10 @@ class _ConnectWaiter:
     failures: int = 0
 
 
+# Inputs that carry what the server did (the others are our own doing).
+_FROM_THE_SERVER = frozenset(["messageReceived", "badFrame", "dataArrived", "secured"])
+
+
 class ClientMachine(TransportMachine):
     """
     A client that keeps a connection up until stopped.  Subclass it and
@@ -197,7 +201,10 @@ class ClientMachine(TransportMachine):
                 if error.failure is not None
                 else f"{error.input} was not expected in state {error.state}"
             )
-            self.quitReason = f"the server broke the protocol: {what}"
+            if error.kind == "rejected" or error.input in _FROM_THE_SERVER:
+                self.quitReason = f"the server broke the protocol: {what}"
+            else:  # our own doing: sending what cannot be framed, a bug
+                self.quitReason = f"failed handling {error.input}: {what}"
         super().machineError(error)
 
     def _settleWaiters(self, keep: Callable[[_ConnectWaiter], bool]) -> None:
