@@ -126,7 +126,9 @@ class MachineAdapter(Protocol):
     handshaking = False  # a TLS handshake is in progress
     _startedTLS = False  # the machine started TLS (so it hears `secured`)
     _delivering = False  # inside the loop of `_deliver`
-    _afterMessage: Callable[[bytes], None] | None = None  # a switch, pending
+    # A switch asked for while delivering: takes the old framer's unconsumed
+    # bytes, returns what the (new) framer is to be fed next.
+    _afterMessage: Callable[[bytes], bytes] | None = None
     _carried = b""  # bytes a switch moved, delivered on the next turn
 
     def connectionMade(self) -> None:
@@ -179,27 +181,46 @@ class MachineAdapter(Protocol):
         self._deliver(data)
 
     def _deliver(self, data: bytes) -> None:
-        """Feed ``data`` to the framer; each message it completes to the machine."""
-        framer = self.framer
-        messageReceived = self.machine.messageReceived
+        """
+        Feed ``data`` to the framer; each message it completes to the
+        machine.  After a switch, what the old framer did not consume goes
+        to the new one, in this same loop (so a peer that pipelines a
+        thousand switches costs no stack).
+        """
         transport: Any = self.transport
-        self._delivering = True
-        try:
-            for message in framer.messages(data):
-                messageReceived(message)
-                if self._afterMessage is not None or transport.disconnecting:
-                    break
-        except FrameError as e:
-            self._delivering = False
-            self._afterMessage = None
-            self.machine.badFrame(str(e))
-            return
-        finally:
-            self._delivering = False
-        if self._afterMessage is not None:
+        messageReceived = self.machine.messageReceived
+        while True:
+            framer = self.framer
+            self._delivering = True
+            try:
+                for message in framer.messages(data):
+                    messageReceived(message)
+                    if self._afterMessage is not None or transport.disconnecting:
+                        break
+            except FrameError as e:
+                self._delivering = False
+                self._afterMessage = None
+                self.machine.badFrame(str(e))
+                return
+            except Exception:  # a user's framer gone wrong: that connection only
+                self._delivering = False
+                self._afterMessage = None
+                self.log.failure(
+                    "{framer} failed on bytes from {peer}",
+                    framer=type(framer).__name__,
+                    peer=self.describePeer(),
+                )
+                self.machine.failed("internal error")
+                return
+            finally:
+                self._delivering = False
             switch, self._afterMessage = self._afterMessage, None
-            if not transport.disconnecting:
-                switch(framer.unconsumed())
+            if switch is None or transport.disconnecting:
+                return
+            following = switch(framer.unconsumed())
+            if not following:
+                return
+            data = following
 
     def switchFraming(self, framer: Framer, *, sending: bool = False) -> None:
         """
@@ -210,10 +231,9 @@ class MachineAdapter(Protocol):
             self.sender = framer
             self._frame = framer.frame
 
-        def switch(rest: bytes) -> None:
+        def switch(rest: bytes) -> bytes:
             self.framer = framer
-            if rest:
-                self._deliver(rest)
+            return rest  # for the new framer
 
         if self._delivering:
             self._afterMessage = switch
@@ -237,7 +257,7 @@ class MachineAdapter(Protocol):
         if isTLS(self.transport):
             raise ValueError("this connection is already TLS")
 
-        def start(plaintext: bytes) -> None:
+        def start(plaintext: bytes) -> bytes:
             plaintext = self._carried + plaintext
             self._carried = b""
             if plaintext:
@@ -250,6 +270,7 @@ class MachineAdapter(Protocol):
             self.handshaking = True
             self._startedTLS = True
             cast(ITLSTransport, self.transport).startTLS(contextFactory)  # type: ignore[arg-type]
+            return b""  # nothing more to deliver in plain text
 
         if self._delivering:
             self._afterMessage = start
@@ -304,7 +325,7 @@ class MachineAdapter(Protocol):
             return
         try:
             self.sendMessage(message)
-        except ValueError as e:  # a framer that cannot frame its own error
+        except Exception as e:  # a framer that cannot frame its own error
             self.log.warn(
                 "could not tell {peer} about an error ({reason}): {why}",
                 peer=self.describePeer(),

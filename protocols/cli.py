@@ -493,6 +493,7 @@ def serverFromOptions(
         maxConnections=args.max_connections,
         maxPerPeer=args.max_per_peer,
         maxBuffered=args.max_buffered,
+        refusal=getattr(machineClass, "refusal", None),
         clock=reactor,
         closeTimeout=args.close_timeout,
     )

@@ -50,12 +50,26 @@ def peerKey(addr: IAddress | None) -> str:
 class RefusedConnection(ConnectionMachine):
     """A connection refused on arrival: the peer is told why, then it closes."""
 
-    def __init__(self, clock: IReactorTime, reason: str, closeTimeout: float) -> None:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        reason: str,
+        closeTimeout: float,
+        message: bytes | None = None,
+    ) -> None:
+        """
+        @param message: what to tell the peer, in the protocol's own terms
+            (SMTP's ``421``); by default the framing's error message.
+        """
         super().__init__(clock, idleTimeout=None, closeTimeout=closeTimeout)
         self.reason = reason
+        self.message = message
 
     def onConnected(self) -> None:
-        self.link.reportError(self.reason)
+        if self.message is None:
+            self.link.reportError(self.reason)
+        else:
+            self.send(self.message)
         self.close()
 
 
@@ -75,6 +89,7 @@ class MachineServerFactory(Factory):
         clock: IReactorTime | None = None,
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
         maxBuffered: int | None = DEFAULT_MAX_BUFFERED,
+        refusal: Callable[[str], bytes] | None = None,
     ) -> None:
         """
         @param framing: a framing's name or a framer factory (see
@@ -82,6 +97,9 @@ class MachineServerFactory(Factory):
         @param clock: the refused connections' clock (default: the reactor).
         @param closeTimeout: how long a refused connection may take to close
             before it is aborted.
+        @param refusal: turns the reason a connection is refused into the
+            message it gets (SMTP: ``SMTPMachine.refusal``, a ``421``); by
+            default the framing's error message (``Error: ...`` on lines).
         @param maxBuffered: bytes of unsent replies all connections may hold
             together, roughly (see `protocols.budget`); None or 0: only
             Twisted's 64 KiB per connection.
@@ -93,6 +111,7 @@ class MachineServerFactory(Factory):
         self.clock: IReactorTime = clock
         self.closeTimeout = limits.timeout("closeTimeout", closeTimeout)
         self.makeMachine = makeMachine
+        self.refusal = refusal
         self.makeFramer = framerFactory(framing)
         self.maxFrameLength = limits.limit("maxFrameLength", maxFrameLength)
         self.maxConnections = limits.optionalLimit("maxConnections", maxConnections)
@@ -115,7 +134,8 @@ class MachineServerFactory(Factory):
                 peer=peer,
                 reason=reason,
             )
-            refused = RefusedConnection(self.clock, reason, self.closeTimeout)
+            message = None if self.refusal is None else self.refusal(reason)
+            refused = RefusedConnection(self.clock, reason, self.closeTimeout, message)
             self.refused.add(refused)
             refused.notifyClosed(self.refused.discard)
             return MachineAdapter(refused, self.makeFramer(self.maxFrameLength))

@@ -220,7 +220,10 @@ class _BufferedFramer:
 
     def _take(self, data: bytes) -> None:
         if self._offset:
-            del self._buffer[: self._offset]
+            if self._offset == len(self._buffer):
+                self._buffer = bytearray()  # and its memory, however large it grew
+            else:
+                del self._buffer[: self._offset]
             self._offset = 0
         self._buffer += data
 
@@ -403,9 +406,14 @@ class DotFramer:
             text = (b"\r\n" + text).replace(b"\r\n.", b"\r\n")[2:]
         return iter((text,))
 
+    # What is kept may end with up to two bytes of the end line (".", "\r")
+    # that only a later read shows are not text: keep that much over the
+    # limit, so a text of exactly the limit is whole when its end is found.
+    _SLACK = 2
+
     def _keep(self, data: bytes) -> None:
         self._size += len(data)
-        if self._size <= self.maxLength:
+        if self._size <= self.maxLength + self._SLACK:
             self._pieces.append(data)
         else:
             self._pieces = []

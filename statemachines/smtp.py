@@ -188,7 +188,14 @@ class SMTPMachine(ConnectionMachine):
             self.send(f"{code}{sep}{line}".encode("utf-8", "replace"))
 
     def onConnected(self) -> None:
+        # Command lines have their own limit, whatever the server's framing.
+        self.link.switchFraming(LineFramer(_COMMAND_FRAME))
         self.reply(220, f"{self.hostname} ESMTP txmachines")
+
+    @staticmethod
+    def refusal(reason: str) -> bytes:
+        """What a connection the server refuses is told (see `protocols.server`)."""
+        return f"421 4.7.0 {reason}, try again later".encode()
 
     def machineError(self, error: MachineError) -> None:
         """A command the current state does not take is answered 503."""
@@ -213,6 +220,9 @@ class SMTPMachine(ConnectionMachine):
     def _command(self, message: bytes) -> None:
         if len(message) + 2 > COMMAND_LINE_LIMIT:
             self.reply(500, "5.5.2 line too long")
+            return
+        if b"\r" in message or b"\n" in message:  # nothing to echo back, or log
+            self.reply(500, "5.5.2 bare CR or LF in a command")
             return
         verb, _, argument = message.partition(b" ")
         verb = verb.upper()
@@ -243,7 +253,8 @@ class SMTPMachine(ConnectionMachine):
             elif key == b"BODY" and value in (b"7BIT", b"8BITMIME"):
                 pass
             else:
-                self.reply(555, "5.5.4 unsupported parameter " + parameter.decode())
+                shown = parameter.decode("ascii", "replace")
+                self.reply(555, f"5.5.4 unsupported parameter {shown}")
                 return
         self.mailFrom(sender)
 

@@ -273,6 +273,33 @@ class DotFramerTests(SynchronousTestCase):
         self.assertEqual(text, b"a\n.\nb\r\n\nc\n.\r\nd\r.\r\n\r\n")
         self.assertEqual(framer.unconsumed(), b"MAIL")
 
+    @settings(max_examples=300, deadline=None)
+    @given(
+        extra=st.integers(-3, 3),
+        cuts=st.lists(st.integers(0, 40), max_size=4),
+    )
+    def test_aTextOfAboutTheLimitUnderAnySplit(
+        self, extra: int, cuts: list[int]
+    ) -> None:
+        """Exactly the limit is whole; one byte over is Oversized; never empty."""
+        limit = 30
+        text = b"y" * (limit + extra - 2) + b"\r\n"
+        stream = text + b".\r\nNEXT"
+        points = sorted(
+            {0, len(stream), *(len(stream) - c for c in cuts if c <= len(stream))}
+        )
+        framer = DotFramer(limit)
+        delivered: list[bytes] = []
+        for a, b in zip(points, points[1:], strict=False):
+            delivered.extend(framer.messages(stream[a:b]))
+        [message] = delivered
+        if len(text) <= limit:
+            self.assertNotIsInstance(message, Oversized)
+            self.assertEqual(message, text)
+        else:
+            self.assertIsInstance(message, Oversized)
+        self.assertEqual(framer.unconsumed(), b"NEXT")
+
     def test_overTheLimitIsCountedNotKept(self) -> None:
         framer = DotFramer(10)
         for _ in range(100):

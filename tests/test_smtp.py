@@ -17,12 +17,16 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionLost
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from protocols.maildir import Maildir
+from protocols.server import MachineServerFactory
 from statemachines.smtp import Envelope, SMTPMachine
 from statemachines.testing import unhandledPairs
 
@@ -137,6 +141,56 @@ class ProtocolTests(SynchronousTestCase):
             wire.send(line)
             self.assertEqual(wire.received(), [reply], line)
         self.assertFalse(wire.transport.disconnecting)
+
+    def test_peerBytesNeverBecomeTracebacksOrInjectedLines(self) -> None:
+        wire, _ = session()
+        wire.received()
+        for line, reply in [
+            (b"EHLO x\nMAIL FROM:<evil>", b"500 5.5.2 bare CR or LF in a command"),
+            (b"HELO x", b"250 localhost greets x [192.168.1.1]"),
+            (b"MAIL FROM:<a@b> \xff", b"555 5.5.4 unsupported parameter \xef\xbf\xbd"),
+            (
+                b"MAIL FROM:<a@b> SIZE=\xff",
+                b"555 5.5.4 unsupported parameter SIZE=\xef\xbf\xbd",
+            ),
+        ]:
+            wire.send(line)
+            self.assertEqual(wire.received(), [reply], line)
+        self.assertFalse(wire.transport.disconnecting)
+
+    def test_thousandPipelinedTransactionsInOneRead(self) -> None:
+        wire, box = session()
+        one = b"MAIL FROM:<>\r\nRCPT TO:<a@b>\r\nDATA\r\n.\r\n"
+        wire.sendBytes(b"EHLO x\r\n" + one * 1000 + b"QUIT\r\n")
+        self.assertEqual(len(box.envelopes), 1000)
+        replies = codes(wire)
+        self.assertEqual(replies.count(b"354 "), 1000)
+        self.assertEqual(replies[-1], b"221 ")
+
+    def test_commandLinesHaveOneLimitFromTheStart(self) -> None:
+        wire, _ = session()
+        wire.received()
+        with capturedLogs():
+            wire.send(b"NOOP " + b"x" * 5000)
+        self.assertEqual(codes(wire), [b"421 "])
+        self.assertTrue(wire.transport.disconnecting)
+
+    def test_refusedConnectionsGet421(self) -> None:
+        factory = MachineServerFactory(
+            lambda: SMTPMachine(Clock(), ListMailbox()),
+            maxPerPeer=1,
+            clock=Clock(),
+            refusal=SMTPMachine.refusal,
+        )
+        peer = IPv4Address("TCP", "127.0.0.1", 1)
+        factory.buildProtocol(peer).makeConnection(StringTransport())
+        transport = StringTransport()
+        with capturedLogs():
+            factory.buildProtocol(peer).makeConnection(transport)
+        self.assertEqual(
+            transport.value(),
+            b"421 4.7.0 too many connections from your address, try again later\r\n",
+        )
 
     def test_oversizedBodyIs552AndTheConnectionStaysUsable(self) -> None:
         wire, box = session(maxMessageSize=100)

@@ -106,6 +106,12 @@ class SwitchTests(SynchronousTestCase):
             [b"got 4 bytes", b"plain: after", b"got 1 bytes", b"plain: y"],
         )
 
+    def test_thousandsOfSwitchesInOneReadCostNoStack(self):
+        wire = Wire(Blocks, idleTimeout=None)
+        wire.sendBytes(b"BLOCK 1\r\nx" * 5000 + b"end\r\n")
+        self.assertEqual(len(wire.machine.received), 10001)
+        self.assertEqual(wire.received()[-1], b"plain: end")
+
     def test_switchOutsideAMessageWaitsForTheNextTurn(self):
         """
         A switch from outside the adapter's delivery (a timer, say) moves
@@ -262,7 +268,30 @@ class Pipes:
         return None
 
 
+class Explodes(Pipes):
+    """A user's framer with a bug: it raises at the message ``boom``."""
+
+    def __init__(self, maxLength):
+        super().__init__(maxLength)
+        self.messages = self.exploding
+
+    def exploding(self, data):
+        for message in self.lines.messages(data):
+            if message == b"boom":
+                raise KeyError("a bug")
+            yield message
+
+
 class UserFramingTests(SynchronousTestCase):
+    def test_aFramerThatRaisesClosesThatConnectionOnly(self):
+        wire = Wire(EchoMachine, framing=Explodes)
+        with capturedLogs() as events:
+            wire.sendBytes(b"a|boom|b|")
+        self.assertEqual(wire.transport.value(), b"a|")  # what came before: kept
+        self.assertTrue(wire.transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
+        self.assertTrue(any("failed on bytes" in e["log_format"] for e in events))
+
     def test_wireTakesAFramerFactory(self):
         wire = Wire(EchoMachine, framing=Pipes)
         wire.sendBytes(b"a|b|c")
