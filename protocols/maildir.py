@@ -3,9 +3,10 @@ A Maildir that stores each message for good before it is acknowledged: the
 SMTP server's mailbox (`statemachines.smtp.Mailbox`).
 
 Delivery (https://cr.yp.to/proto/maildir.html): write the message to
-``tmp/<unique name>``, flush and fsync it, rename it into ``new/``, fsync
-``new/``.  A reader never sees a partial message, and once `deliver`
-returns, a crash does not lose it.  ``Return-Path`` and ``Received`` headers
+``tmp/<unique name>`` as it arrives (`MaildirDraft`), then on commit flush
+and fsync it, rename it into ``new/``, fsync ``new/``.  A reader never
+sees a partial message, and once ``commit`` returns, a crash does not lose
+it.  ``Return-Path`` and ``Received`` headers
 are prepended, as a final delivery does (RFC 5321 4.4), and one
 ``Delivered-To`` per envelope recipient, so a sink shows whom each message
 was for (Bcc recipients included).
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from statemachines.smtp import Envelope
 
-__all__ = ["Maildir"]
+__all__ = ["Maildir", "MaildirDraft"]
 
 
 class Maildir:
@@ -40,26 +41,52 @@ class Maildir:
         seconds, micro = int(now), int((now - int(now)) * 1_000_000)
         return f"{seconds}.M{micro}P{os.getpid()}Q{next(self._counter)}.{self._host}"
 
-    def deliver(self, envelope: Envelope) -> str:
-        """Store ``envelope``'s message; its name in ``new/``."""
-        name = self._uniqueName()
-        temporary = self.path / "tmp" / name
+    def begin(self, envelope: Envelope) -> MaildirDraft:
+        """A message to ``envelope``'s recipients, written as it arrives."""
+        return MaildirDraft(self, envelope, self._uniqueName())
+
+
+class MaildirDraft:
+    """
+    One message on its way into a `Maildir`: ``tmp/<name>`` while it
+    arrives, ``new/<name>`` once committed.
+    """
+
+    def __init__(self, maildir: Maildir, envelope: Envelope, name: str) -> None:
+        self.maildir = maildir
+        self.name = name
+        self.temporary = maildir.path / "tmp" / name
+        self._file = open(self.temporary, "xb")  # closed by commit or abort
         try:
-            with open(temporary, "xb") as f:
-                f.write(headers(envelope, name))
-                f.write(envelope.text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(temporary, self.path / "new" / name)
+            self._file.write(headers(envelope, name))
         except BaseException:
-            temporary.unlink(missing_ok=True)
+            self.abort()
             raise
-        directory = os.open(self.path / "new", os.O_RDONLY)
+
+    def write(self, text: bytes) -> None:
+        self._file.write(text)
+
+    def commit(self) -> str:
+        """Flush, fsync, rename into ``new/``, fsync ``new/``; the name."""
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.rename(self.temporary, self.maildir.path / "new" / self.name)
+        except BaseException:
+            self.abort()
+            raise
+        directory = os.open(self.maildir.path / "new", os.O_RDONLY)
         try:
             os.fsync(directory)
         finally:
             os.close(directory)
-        return name
+        return self.name
+
+    def abort(self) -> None:
+        """Remove the temporary file: nothing of the message is stored."""
+        self._file.close()
+        self.temporary.unlink(missing_ok=True)
 
 
 def headers(envelope: Envelope, messageId: str) -> bytes:

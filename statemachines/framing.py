@@ -67,7 +67,7 @@ __all__ = [
     "Int32Framer",
     "LineFramer",
     "NetstringFramer",
-    "Oversized",
+    "EndOfText",
     "RawFramer",
     "framerFactory",
 ]
@@ -345,39 +345,44 @@ class NetstringFramer(_BufferedFramer):
         return b"%d:%s," % (len(message), message)
 
 
-class Oversized(bytes):
+class EndOfText(bytes):
     """
-    What `DotFramer` delivers instead of a text over its limit: empty bytes
-    whose ``size`` says how long the text was (the connection stays usable).
+    What `DotFramer` delivers after the last piece of a text: empty bytes
+    whose ``size`` is the text's length and ``oversized`` whether it was over
+    the limit (then its pieces past the limit were not delivered).
     """
 
     size: int
+    oversized: bool
 
-    def __new__(cls, size: int) -> Oversized:
+    def __new__(cls, size: int, oversized: bool) -> EndOfText:
         self = super().__new__(cls)
         self.size = size
+        self.oversized = oversized
         return self
 
 
 class DotFramer:
     """
-    One message: the text up to a line holding only ``.`` (RFC 5321
-    4.5.2), without that line, with the first ``.`` of every line that
-    starts with one removed.  Only CRLF ``.`` CRLF ends it: a bare LF or CR
-    around the dot does not (the "SMTP smuggling" of 2023 relied on servers
-    that accepted one).  Texts over ``maxLength`` bytes are counted, not
-    kept, and delivered as `Oversized`.  Linear: the text waits in pieces,
-    and only the last four bytes of each are searched again.
+    A text up to a line holding only ``.`` (RFC 5321 4.5.2), delivered as
+    it arrives: a piece per read (dot-unstuffed: the first ``.`` of every
+    line that starts with one removed), then `EndOfText`.  Only CRLF ``.``
+    CRLF ends it: a bare LF or CR around the dot does not (the "SMTP
+    smuggling" of 2023 relied on servers that accepted one).  The last four
+    bytes of each read wait for the next (they may start the end line), so
+    memory stays at one read whatever the text's length; pieces past
+    ``maxLength`` bytes are counted, not delivered, and the `EndOfText`
+    says so.
     """
 
     _END = b"\r\n.\r\n"
 
     def __init__(self, maxLength: int = DEFAULT_MAX_FRAME_LENGTH) -> None:
         self.maxLength = maxLength
-        self._pieces: list[bytes] = []
         self._size = 0
-        # The text starts at the beginning of a line: as if after a CRLF.
-        self._tail = b"\r\n"
+        self._held = b"\r\n"  # not yet delivered; the text starts a line
+        self._virtual = 2  # bytes of that assumed CRLF not yet passed over
+        self._context = b""  # the last two bytes passed on, for unstuffing
         self._rest = b""  # what arrived after the end, once found
         self._done = False
 
@@ -385,53 +390,47 @@ class DotFramer:
         if self._done:
             self._rest += data
             return _NOTHING
-        tail = self._tail
-        at = (tail + data).find(self._END)
+        held = self._held + data
+        at = held.find(self._END)
         if at < 0:
-            self._keep(data)
-            self._tail = (tail + data)[-4:]
-            return _NOTHING
-        cut = at + 2 - len(tail)  # where the "." line starts, in ``data``
-        self._rest = data[at + 5 - len(tail) :]
+            piece, self._held = held[:-4], held[-4:]
+            return self._deliver(piece)
+        self._rest = held[at + 5 :]
         self._done = True
-        if cut >= 0:
-            self._keep(data[:cut])
-        else:  # the end began in earlier pieces
-            self._drop(-cut)
+        return self._ending(held[: at + 2])
+
+    def _deliver(self, piece: bytes) -> Iterator[bytes]:
+        if not piece:
+            return _NOTHING
+        return iter(self._pieces(piece))
+
+    def _pieces(self, piece: bytes) -> list[bytes]:
+        """``piece`` unstuffed, unless the text is now over the limit."""
+        context = self._context  # the two bytes before ``piece``, as received
+        self._context = (context + piece)[-2:]
+        if self._virtual:  # the CRLF the text was assumed to follow
+            n = min(self._virtual, len(piece))
+            context, piece = (context + piece[:n])[-2:], piece[n:]
+            self._virtual -= n
+        if not piece:
+            return []
+        self._size += len(piece)
         if self._size > self.maxLength:
-            return iter((Oversized(self._size),))
-        text = b"".join(self._pieces)
-        self._pieces = []
-        if b"\n." in text or text.startswith(b"."):
-            text = (b"\r\n" + text).replace(b"\r\n.", b"\r\n")[2:]
-        return iter((text,))
+            return []
+        return [(context + piece).replace(b"\r\n.", b"\r\n")[len(context) :]]
 
-    # What is kept may end with up to two bytes of the end line (".", "\r")
-    # that only a later read shows are not text: keep that much over the
-    # limit, so a text of exactly the limit is whole when its end is found.
-    _SLACK = 2
-
-    def _keep(self, data: bytes) -> None:
-        self._size += len(data)
-        if self._size <= self.maxLength + self._SLACK:
-            self._pieces.append(data)
-        else:
-            self._pieces = []
-
-    def _drop(self, count: int) -> None:
-        self._size -= count
-        if self._pieces:
-            joined = b"".join(self._pieces)[:-count]
-            self._pieces = [joined]
+    def _ending(self, last: bytes) -> Iterator[bytes]:
+        pieces = self._pieces(last) if last else []
+        end = EndOfText(self._size, self._size > self.maxLength)
+        return iter([*pieces, end])
 
     def unconsumed(self) -> bytes:
         if self._done:
             rest, self._rest = self._rest, b""
             return rest
-        # Switched away mid-text: give back what is kept (all of it, unless
-        # it was over the limit and so already dropped).
-        pieces, self._pieces = self._pieces, []
-        return b"".join(pieces)
+        # Switched away mid-text: what is held is all that is left.
+        held, self._held = self._held, b""
+        return held[self._virtual :]
 
     def frame(self, message: bytes) -> bytes:
         if message and not message.endswith(b"\r\n"):

@@ -27,11 +27,14 @@ answered ``503 5.5.1 <reason>`` (see `machineError`); the connection goes
 on.
 
 DATA switches the framing to `DotFramer` (the text up to ``CRLF . CRLF``,
-dot-unstuffed) and the message arrives as one message; the machine switches
-back to lines for whatever follows, which is already waiting if the client
-pipelined it.  A message is handed to the mailbox, which stores it
-atomically, before ``250`` is sent; if storing fails the reply is ``451``
-and the client may retry.  A connection lost in ``data`` stores nothing.
+dot-unstuffed, delivered a piece per read, then `EndOfText`); the machine
+switches back to lines for whatever follows, which is already waiting if the
+client pipelined it.  The text goes straight into a `Draft` the mailbox
+opened at DATA (a file in the Maildir's ``tmp/``), so a message costs one
+read's worth of memory however large it is; at the end the draft is
+committed - stored for good - before ``250`` is sent; if storing fails the
+reply is ``451`` and the client may retry.  A connection lost in ``data``
+discards the draft: nothing is stored.
 
 Replies go out in the order the commands came, however they arrive
 (PIPELINING), because each command is answered before the next is read.
@@ -47,12 +50,13 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 
 from .connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
 from .engine import Machine, MachineError, inherited, rejects
-from .framing import DotFramer, LineFramer, Oversized
+from .framing import DotFramer, EndOfText, LineFramer
 from .limits import limit, optionalTimeout
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_MAX_RECIPIENTS",
+    "Draft",
     "Envelope",
     "Mailbox",
     "SMTPMachine",
@@ -70,22 +74,37 @@ _RCPT = re.compile(rb"TO:\s?<([^<>\s]+)>((?:\s+\S+)*)\s*", re.IGNORECASE)
 
 @attrs.frozen
 class Envelope:
-    """One message as the server received it."""
+    """Whom a message is from and for, and how it came."""
 
     sender: bytes  # b"" for the null reverse-path
     recipients: tuple[bytes, ...]
-    text: bytes  # the message itself, CRLF line ends, dot-unstuffed
     clientName: str  # what the client said in EHLO or HELO
     peer: IAddress | None
     hostname: str  # this server's name
     protocol: str  # "ESMTP", "ESMTPS" (with TLS), "SMTP" (after HELO)
 
 
+class Draft(Protocol):
+    """One message being received (see `Mailbox.begin`)."""
+
+    def write(self, text: bytes) -> None:
+        """The next piece of the message (CRLF line ends, dot-unstuffed)."""
+        ...
+
+    def commit(self) -> str:
+        """Store the message for good before returning its id; raise if not."""
+        ...
+
+    def abort(self) -> None:
+        """Forget the message: nothing of it is stored."""
+        ...
+
+
 class Mailbox(Protocol):
     """Where messages go: `protocols.maildir.Maildir`, or a test's list."""
 
-    def deliver(self, envelope: Envelope) -> str:
-        """Store ``envelope`` for good before returning its id; raise if not."""
+    def begin(self, envelope: Envelope) -> Draft:
+        """A draft for a message to ``envelope``'s recipients."""
         ...
 
 
@@ -126,6 +145,8 @@ class SMTPMachine(ConnectionMachine):
         self.extended = False  # EHLO rather than HELO
         self._sender = b""
         self._recipients: list[bytes] = []
+        self._draft: Draft | None = None
+        self._draftFailed = False
 
     # -- states ---------------------------------------------------------------
 
@@ -174,6 +195,10 @@ class SMTPMachine(ConnectionMachine):
     @_machine.input()
     def quit(self) -> None:
         "QUIT."
+
+    @_machine.input()
+    def textEnded(self, end: EndOfText) -> None:
+        "The message's text ended (with its size, and whether it was too big)."
 
     COMMANDS = frozenset(
         ["hello", "mailFrom", "rcptTo", "dataCommand", "reset", "startTLS", "quit"]
@@ -352,21 +377,9 @@ class SMTPMachine(ConnectionMachine):
 
     @_machine.output()
     def _beginData(self) -> None:
-        self.reply(354, "end data with <CR><LF>.<CR><LF>")
-        self.link.switchFraming(DotFramer(self.maxMessageSize))
-
-    @_machine.output()
-    def _store(self, message: bytes) -> None:
-        self.link.switchFraming(LineFramer(_COMMAND_FRAME))
-        sender, recipients = self._sender, tuple(self._recipients)
-        self._forget()
-        if isinstance(message, Oversized):
-            self.reply(552, "5.3.4 message size exceeds fixed maximum")
-            return
         envelope = Envelope(
-            sender=sender,
-            recipients=recipients,
-            text=message,
+            sender=self._sender,
+            recipients=tuple(self._recipients),
             clientName=self.clientName,
             peer=self.link.peer,
             hostname=self.hostname,
@@ -375,12 +388,53 @@ class SMTPMachine(ConnectionMachine):
             else "SMTP",
         )
         try:
-            messageId = self.mailbox.deliver(envelope)
+            self._draft = self.mailbox.begin(envelope)
         except Exception:
+            # The text must still be read (to find where it ends); it is
+            # answered 451 then.
+            self.log.failure("{machine} could not begin a message", machine=self)
+            self._draft = None
+        self.reply(354, "end data with <CR><LF>.<CR><LF>")
+        self.link.switchFraming(DotFramer(self.maxMessageSize))
+
+    @_machine.output()
+    def _text(self, message: bytes) -> None:
+        if isinstance(message, EndOfText):
+            self.textEnded(message)
+        elif self._draft is not None and not self._draftFailed:
+            try:
+                self._draft.write(message)
+            except Exception:
+                self.log.failure("{machine} could not write a message", machine=self)
+                self._draftFailed = True
+
+    @_machine.output()
+    def _store(self, end: EndOfText) -> None:
+        self.link.switchFraming(LineFramer(_COMMAND_FRAME))
+        draft, failed = self._draft, self._draftFailed
+        self._forget()
+        if end.oversized:
+            if draft is not None:
+                draft.abort()
+            self.reply(552, "5.3.4 message size exceeds fixed maximum")
+            return
+        try:
+            if draft is None or failed:
+                raise OSError("the message could not be written")
+            messageId = draft.commit()
+        except Exception:
+            if draft is not None:
+                draft.abort()
             self.log.failure("{machine} could not store a message", machine=self)
             self.reply(451, "4.3.0 could not store the message; try again later")
             return
         self.reply(250, f"2.0.0 OK queued as {messageId}")
+
+    def onDisconnected(self, reason: Any) -> None:
+        """A connection lost in the middle of a message stores nothing."""
+        if self._draft is not None:
+            self._draft.abort()
+            self._draft = None
 
     @_machine.output()
     def _resetTransaction(self) -> None:
@@ -406,6 +460,8 @@ class SMTPMachine(ConnectionMachine):
     def _forget(self) -> None:
         self._sender = b""
         self._recipients = []
+        self._draft = None
+        self._draftFailed = False
 
     # -- transitions ------------------------------------------------------------
 
@@ -431,8 +487,9 @@ class SMTPMachine(ConnectionMachine):
         _state.upon(quit, enter=_closing, outputs=[_bye, _lose])
     recipients.upon(dataCommand, enter=data, outputs=[_beginData])
 
-    # The message text: one message, then commands again.
-    data.upon(parent.messageReceived, enter=_receiving, outputs=[_store])
+    # The message text: pieces, then its end, then commands again.
+    data.upon(parent.messageReceived, enter=data, outputs=[_text])
+    data.upon(textEnded, enter=_receiving, outputs=[_store])
 
     for _state in (mail, recipients, data, startingTLS):
         _state.upon(parent.dataArrived, enter=_state, outputs=[parent.startIdleTimer])
@@ -484,5 +541,10 @@ class SMTPMachine(ConnectionMachine):
     )
     secureOnlyAfterSTARTTLS = rejects(
         [mail, recipients, data], parent.secured, "only STARTTLS starts TLS"
+    )
+    textOnlyInData = rejects(
+        [_connected, _receiving, _closing, mail, recipients, startingTLS],
+        textEnded,
+        "only a message's text ends",
     )
     madeOnce = rejects([mail, recipients], parent.connectionMade, "made once")

@@ -22,13 +22,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from statemachines.framing import (
     FRAMINGS,
     DotFramer,
+    EndOfText,
     FixedLengthFramer,
     FrameError,
     Framer,
     Int32Framer,
     LineFramer,
     NetstringFramer,
-    Oversized,
     RawFramer,
     framerFactory,
     lfLines,
@@ -249,6 +249,20 @@ TEXT_LINES = st.lists(
 )
 
 
+def readText(framer: DotFramer, chunks: list[bytes]) -> tuple[bytes, EndOfText | None]:
+    """What a DotFramer delivers for ``chunks``: the text's pieces joined, its end."""
+    pieces: list[bytes] = []
+    end = None
+    for chunk in chunks:  # after the end, what follows waits in the framer
+        for message in framer.messages(chunk):
+            if isinstance(message, EndOfText):
+                end = message
+            else:
+                assert end is None, "a piece after the end"
+                pieces.append(message)
+    return b"".join(pieces), end
+
+
 class DotFramerTests(SynchronousTestCase):
     @settings(max_examples=400, deadline=None)
     @given(lines=TEXT_LINES, after=st.binary(max_size=10), cuts=CUTS)
@@ -259,18 +273,20 @@ class DotFramerTests(SynchronousTestCase):
         framer = DotFramer(1000)
         wire = framer.frame(text)
         self.assertTrue(wire.endswith(b"\r\n.\r\n") or wire == b".\r\n")
-        delivered: list[bytes] = []
-        for chunk in chunked(wire + after, cuts):
-            delivered.extend(framer.messages(chunk))
-        self.assertEqual(delivered, [text])
+        got, end = readText(framer, chunked(wire + after, cuts))
+        self.assertEqual(got, text)
+        assert end is not None
+        self.assertFalse(end.oversized)
         self.assertEqual(framer.unconsumed(), after)
 
     def test_onlyCRLFDotCRLFEnds(self) -> None:
         framer = DotFramer(1000)
-        self.assertEqual(list(framer.messages(b"a\n.\nb\r\n.\nc\n.\r\nd\r.\r\n")), [])
-        [text] = framer.messages(b"\r\n.\r\nMAIL")
+        got, end = readText(
+            framer, [b"a\n.\nb\r\n.\nc\n.\r\nd\r.\r\n", b"\r\n.\r\nMAIL"]
+        )
         # Lines end at CRLF only, so ".\nc\n." is one line: its first dot goes.
-        self.assertEqual(text, b"a\n.\nb\r\n\nc\n.\r\nd\r.\r\n\r\n")
+        self.assertEqual(got, b"a\n.\nb\r\n\nc\n.\r\nd\r.\r\n\r\n")
+        self.assertIsNotNone(end)
         self.assertEqual(framer.unconsumed(), b"MAIL")
 
     @settings(max_examples=300, deadline=None)
@@ -281,48 +297,41 @@ class DotFramerTests(SynchronousTestCase):
     def test_aTextOfAboutTheLimitUnderAnySplit(
         self, extra: int, cuts: list[int]
     ) -> None:
-        """Exactly the limit is whole; one byte over is Oversized; never empty."""
+        """Exactly the limit is whole; one byte over is oversized; never lost."""
         limit = 30
         text = b"y" * (limit + extra - 2) + b"\r\n"
         stream = text + b".\r\nNEXT"
-        points = sorted(
-            {0, len(stream), *(len(stream) - c for c in cuts if c <= len(stream))}
-        )
+        points = {len(stream) - c for c in cuts if c <= len(stream)}
         framer = DotFramer(limit)
-        delivered: list[bytes] = []
-        for a, b in zip(points, points[1:], strict=False):
-            delivered.extend(framer.messages(stream[a:b]))
-        [message] = delivered
+        got, end = readText(framer, chunked(stream, sorted(points)))
+        assert end is not None
+        self.assertEqual(end.size, len(text))
         if len(text) <= limit:
-            self.assertNotIsInstance(message, Oversized)
-            self.assertEqual(message, text)
+            self.assertFalse(end.oversized)
+            self.assertEqual(got, text)
         else:
-            self.assertIsInstance(message, Oversized)
+            self.assertTrue(end.oversized)
         self.assertEqual(framer.unconsumed(), b"NEXT")
 
-    def test_overTheLimitIsCountedNotKept(self) -> None:
+    def test_overTheLimitIsCountedNotDelivered(self) -> None:
         framer = DotFramer(10)
-        for _ in range(100):
-            self.assertEqual(list(framer.messages(b"0123456789\r\n")), [])
-        [text] = framer.messages(b".\r\nQUIT\r\n")
-        self.assertIsInstance(text, Oversized)
-        self.assertEqual((text, text.size), (b"", 1200))
+        got, end = readText(framer, [b"0123456789\r\n"] * 100 + [b".\r\nQUIT\r\n"])
+        assert end is not None
+        self.assertEqual((end.oversized, end.size), (True, 1200))
+        self.assertLessEqual(len(got), 10)
         self.assertEqual(framer.unconsumed(), b"QUIT\r\n")
 
-    def test_aLongTextWaitsInPieces(self) -> None:
+    def test_aLongTextIsDeliveredAsItArrives(self) -> None:
+        """Each read is passed on: the framer holds four bytes, not the text."""
         piece = b"x" * 65534 + b"\r\n"
         framer = DotFramer(64 * 1024 * 1024)
         for _ in range(160):  # 10 MiB
-            framer.messages(piece)
-        tracemalloc.start()
-        try:
-            framer.messages(piece)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        self.assertLess(peak, 4 * len(piece))
-        [text] = framer.messages(b".\r\n")
-        self.assertEqual(text, piece * 161)
+            [delivered] = framer.messages(piece)
+            self.assertGreater(len(delivered), 65530)
+        self.assertLessEqual(len(framer._held), 4)
+        got, end = readText(framer, [b".\r\n"])
+        assert end is not None
+        self.assertEqual(end.size, 160 * len(piece))
 
 
 SWITCHABLE: dict[str, Callable[[], Framer]] = {

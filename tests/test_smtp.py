@@ -35,15 +35,38 @@ from .helpers import COMMAND, TIMEOUT, Wire, serveInSubprocess
 
 
 class ListMailbox:
+    """A mailbox in memory: ``envelopes``, and ``texts`` (committed only)."""
+
     def __init__(self) -> None:
         self.envelopes: list[Envelope] = []
+        self.texts: list[bytes] = []
+        self.drafts: list[ListDraft] = []
         self.failing = False
 
-    def deliver(self, envelope: Envelope) -> str:
-        if self.failing:
+    def begin(self, envelope: Envelope) -> ListDraft:
+        draft = ListDraft(self, envelope)
+        self.drafts.append(draft)
+        return draft
+
+
+class ListDraft:
+    def __init__(self, box: ListMailbox, envelope: Envelope) -> None:
+        self.box, self.envelope = box, envelope
+        self.pieces: list[bytes] = []
+        self.aborted = False
+
+    def write(self, text: bytes) -> None:
+        self.pieces.append(text)
+
+    def commit(self) -> str:
+        if self.box.failing:
             raise OSError("disk full")
-        self.envelopes.append(envelope)
-        return f"id{len(self.envelopes)}"
+        self.box.envelopes.append(self.envelope)
+        self.box.texts.append(b"".join(self.pieces))
+        return f"id{len(self.box.envelopes)}"
+
+    def abort(self) -> None:
+        self.aborted = True
 
 
 def session(**options: object) -> tuple[Wire[SMTPMachine], ListMailbox]:
@@ -82,7 +105,7 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(envelope.sender, b"a@example.com")
         self.assertEqual(envelope.recipients, (b"b@example.com", b"c@example.com"))
         self.assertEqual(
-            envelope.text, b"Subject: hi\r\n\r\n.leading dot\r\n\xff 8 bit\r\n"
+            box.texts, [b"Subject: hi\r\n\r\n.leading dot\r\n\xff 8 bit\r\n"]
         )
         self.assertEqual(
             (envelope.clientName, envelope.protocol), ("client.example", "ESMTP")
@@ -257,18 +280,22 @@ class ProtocolTests(SynchronousTestCase):
 
 
 class MaildirTests(SynchronousTestCase):
+    envelope = Envelope(
+        sender=b"a@b",
+        recipients=(b"c@d",),
+        clientName="client",
+        peer=None,
+        hostname="mx.example",
+        protocol="ESMTP",
+    )
+
     def test_storedAtomicallyWithHeaders(self) -> None:
         box = Maildir(self.mktemp())
-        envelope = Envelope(
-            sender=b"a@b",
-            recipients=(b"c@d",),
-            text=b"Subject: x\r\n\r\nbody\r\n",
-            clientName="client",
-            peer=None,
-            hostname="mx.example",
-            protocol="ESMTP",
-        )
-        name = box.deliver(envelope)
+        draft = box.begin(self.envelope)
+        draft.write(b"Subject: x\r\n\r\n")
+        self.assertEqual(list((box.path / "new").iterdir()), [])  # not yet
+        draft.write(b"body\r\n")
+        name = draft.commit()
         self.assertEqual(list((box.path / "tmp").iterdir()), [])
         stored = (box.path / "new" / name).read_bytes()
         self.assertTrue(
@@ -279,11 +306,19 @@ class MaildirTests(SynchronousTestCase):
         self.assertTrue(stored.endswith(b"\r\n\r\nbody\r\n"))
         self.assertIn(b"for <c@d>", stored)
 
-    def test_aFailedWriteLeavesNothing(self) -> None:
+    def test_abortedLeavesNothing(self) -> None:
         box = Maildir(self.mktemp())
-        envelope = Envelope(b"", (b"c@d",), b"x", "c", None, "h", "SMTP")
+        draft = box.begin(self.envelope)
+        draft.write(b"half a mess")
+        draft.abort()
+        self.assertEqual(list((box.path / "tmp").iterdir()), [])
+        self.assertEqual(list((box.path / "new").iterdir()), [])
+
+    def test_aFailedCommitLeavesNothing(self) -> None:
+        box = Maildir(self.mktemp())
+        draft = box.begin(self.envelope)
         (box.path / "new").rmdir()
-        self.assertRaises(OSError, box.deliver, envelope)
+        self.assertRaises(OSError, draft.commit)
         self.assertEqual(list((box.path / "tmp").iterdir()), [])
 
 
