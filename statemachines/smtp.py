@@ -457,6 +457,11 @@ class SMTPMachine(ConnectionMachine):
     def _bye(self) -> None:
         self.reply(221, f"2.0.0 {self.hostname} closing connection")
 
+    @_machine.output()
+    def _shuttingDown(self) -> None:
+        # RFC 5321 3.8: a server that must close says 421 first.
+        self.reply(421, f"4.3.2 {self.hostname} shutting down, try again later")
+
     def _forget(self) -> None:
         self._sender = b""
         self._recipients = []
@@ -475,6 +480,9 @@ class SMTPMachine(ConnectionMachine):
         _state.upon(hello, enter=_receiving, outputs=[_greet])
         _state.upon(reset, enter=_state, outputs=[_resetTransaction])
         _state.upon(quit, enter=_closing, outputs=[_bye, _lose])
+        _state.upon(
+            parent.closeRequested, enter=_closing, outputs=[_shuttingDown, _lose]
+        )
     _receiving.upon(mailFrom, enter=mail, outputs=[_acceptSender])
     _receiving.upon(startTLS, enter=startingTLS, outputs=[_beginTLS])
 
@@ -487,6 +495,12 @@ class SMTPMachine(ConnectionMachine):
         _state.upon(quit, enter=_closing, outputs=[_bye, _lose])
     recipients.upon(dataCommand, enter=data, outputs=[_beginData])
 
+    for _state in (mail, recipients, data):
+        _state.upon(
+            parent.closeRequested, enter=_closing, outputs=[_shuttingDown, _lose]
+        )
+    startingTLS.upon(parent.closeRequested, enter=_closing, outputs=[_lose])
+
     # The message text: pieces, then its end, then commands again.
     data.upon(parent.messageReceived, enter=data, outputs=[_text])
     data.upon(textEnded, enter=_receiving, outputs=[_store])
@@ -495,7 +509,6 @@ class SMTPMachine(ConnectionMachine):
         _state.upon(parent.dataArrived, enter=_state, outputs=[parent.startIdleTimer])
         _state.upon(parent.timeout, enter=_closing, outputs=[parent.reportIdle, _lose])
         _state.upon(parent.failed, enter=_closing, outputs=[parent.reportError, _lose])
-        _state.upon(parent.closeRequested, enter=_closing, outputs=[_lose])
         _state.upon(parent.peerFinished, enter=_closing, outputs=[_lose])
         _state.upon(
             parent.connectionLost,

@@ -263,6 +263,15 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(box.envelopes, [])
         self.assertTrue(wire.transport.disconnecting)
 
+    def test_shutdownSays421(self) -> None:
+        for before in (b"", b"EHLO x\r\n", b"EHLO x\r\nMAIL FROM:<>\r\n"):
+            wire, box = session()
+            wire.sendBytes(before)
+            wire.received()
+            wire.machine.close()  # the server is stopping
+            self.assertEqual(codes(wire), [b"421 "])
+            self.assertTrue(wire.transport.disconnecting)
+
     def test_idleTimeoutIs421(self) -> None:
         wire, _ = session(idleTimeout=300)
         wire.received()
