@@ -41,6 +41,11 @@ def _builder(subject: str, issuer: str, key: Key) -> x509.CertificateBuilder:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
+        # Python 3.13's default context verifies strictly (X509_STRICT): key
+        # identifiers are required, as a real CA's certificates have them.
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False
+        )
     )
 
 
@@ -103,6 +108,12 @@ class Authority:
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False
             )
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    self.key.public_key()
+                ),
+                False,
+            )
             .sign(self.key, hashes.SHA256())
         )
         path.write_bytes(
