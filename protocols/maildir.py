@@ -56,7 +56,9 @@ class MaildirDraft:
         self.maildir = maildir
         self.name = name
         self.temporary = maildir.path / "tmp" / name
-        self._file = open(self.temporary, "xb")  # closed by commit or abort
+        # Unbuffered: each piece goes to the file as it comes, so a failed
+        # write (a full disk) leaves nothing pending for close() to retry.
+        self._file = open(self.temporary, "xb", buffering=0)  # closed by commit/abort
         try:
             self._file.write(headers(envelope, name))
         except BaseException:
@@ -69,7 +71,6 @@ class MaildirDraft:
     def commit(self) -> str:
         """Flush, fsync, rename into ``new/``, fsync ``new/``; the name."""
         try:
-            self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
             os.rename(self.temporary, self.maildir.path / "new" / self.name)
@@ -85,8 +86,12 @@ class MaildirDraft:
 
     def abort(self) -> None:
         """Remove the temporary file: nothing of the message is stored."""
-        self._file.close()
-        self.temporary.unlink(missing_ok=True)
+        try:
+            self._file.close()
+        except OSError:
+            pass  # the file goes anyway
+        finally:
+            self.temporary.unlink(missing_ok=True)
 
 
 def headers(envelope: Envelope, messageId: str) -> bytes:

@@ -43,10 +43,12 @@ Replies go out in the order the commands came, however they arrive
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Protocol
 
 import attrs
 from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.logger import LogLevel
 
 from .connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
 from .engine import Machine, MachineError, inherited, rejects
@@ -392,8 +394,9 @@ class SMTPMachine(ConnectionMachine):
         except Exception:
             # The text must still be read (to find where it ends); it is
             # answered 451 then.
-            self.log.failure("{machine} could not begin a message", machine=self)
+            self._storageFailed("begin")
             self._draft = None
+            self._draftFailed = True
         self.reply(354, "end data with <CR><LF>.<CR><LF>")
         self.link.switchFraming(DotFramer(self.maxMessageSize))
 
@@ -405,7 +408,7 @@ class SMTPMachine(ConnectionMachine):
             try:
                 self._draft.write(message)
             except Exception:
-                self.log.failure("{machine} could not write a message", machine=self)
+                self._storageFailed("write")
                 self._draftFailed = True
 
     @_machine.output()
@@ -413,28 +416,52 @@ class SMTPMachine(ConnectionMachine):
         self.link.switchFraming(LineFramer(_COMMAND_FRAME))
         draft, failed = self._draft, self._draftFailed
         self._forget()
-        if end.oversized:
-            if draft is not None:
-                draft.abort()
-            self.reply(552, "5.3.4 message size exceeds fixed maximum")
+        if end.oversized or failed or draft is None:
+            self._discard(draft)
+            if end.oversized:
+                self.reply(552, "5.3.4 message size exceeds fixed maximum")
+            else:  # already logged where it failed
+                self.reply(451, "4.3.0 could not store the message; try again later")
             return
         try:
-            if draft is None or failed:
-                raise OSError("the message could not be written")
             messageId = draft.commit()
         except Exception:
-            if draft is not None:
-                draft.abort()
-            self.log.failure("{machine} could not store a message", machine=self)
+            self._storageFailed("store")
+            self._discard(draft)
             self.reply(451, "4.3.0 could not store the message; try again later")
             return
         self.reply(250, f"2.0.0 OK queued as {messageId}")
 
+    def _storageFailed(self, what: str) -> None:
+        """One event: a line for the disk's errors, a traceback for a bug."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            self.log.error(
+                "{machine} could not {what} a message: {why}",
+                machine=self,
+                what=what,
+                why=error,
+            )
+        else:
+            self.log.failure(
+                "{machine} could not {what} a message",
+                machine=self,
+                what=what,
+                level=LogLevel.error,
+            )
+
+    def _discard(self, draft: Draft | None) -> None:
+        if draft is None:
+            return
+        try:
+            draft.abort()
+        except Exception:
+            self._storageFailed("discard")
+
     def onDisconnected(self, reason: Any) -> None:
         """A connection lost in the middle of a message stores nothing."""
-        if self._draft is not None:
-            self._draft.abort()
-            self._draft = None
+        self._discard(self._draft)
+        self._draft = None
 
     @_machine.output()
     def _resetTransaction(self) -> None:

@@ -238,14 +238,37 @@ class ProtocolTests(SynchronousTestCase):
     def test_storeFailureIs451AndTheClientMayRetry(self) -> None:
         wire, box = session()
         box.failing = True
-        with capturedLogs():
+        with capturedLogs() as events:
             wire.sendBytes(TRANSACTION.replace(b"QUIT\r\n", b""))
         self.assertEqual(codes(wire)[-1], b"451 ")
-        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.assertEqual([e.get("what") for e in events if "what" in e], ["store"])
         box.failing = False
         wire.sendBytes(TRANSACTION[TRANSACTION.index(b"MAIL") :])
         self.assertEqual(codes(wire)[-2:], [b"250 ", b"221 "])
         self.assertEqual(len(box.envelopes), 1)
+
+    def test_aFailedWriteIs451OnceAndTheSessionGoesOn(self) -> None:
+        wire, box = session()
+
+        def full(text: bytes) -> None:
+            raise OSError(28, "No space left on device")
+
+        wire.sendBytes(TRANSACTION[: TRANSACTION.index(b"Subject")])
+        box.drafts[-1].write = full  # type: ignore[method-assign]
+        with capturedLogs() as events:
+            wire.sendBytes(
+                TRANSACTION[TRANSACTION.index(b"Subject") :].replace(b"QUIT", b"NOOP")
+            )
+        self.assertEqual(codes(wire)[-2:], [b"451 ", b"250 "])
+        self.assertTrue(box.drafts[-1].aborted)
+        # The disk's errors are one line each, not a traceback:
+        [event] = [e for e in events if "could not {what}" in e["log_format"]]
+        self.assertEqual(
+            (event["what"], str(event["why"])),
+            ("write", "[Errno 28] No space left on device"),
+        )
+        self.assertNotIn("log_failure", event)
+        self.assertFalse(wire.transport.disconnecting)
 
     def test_lostInTheMiddleOfDataStoresNothing(self) -> None:
         wire, box = session()
@@ -322,6 +345,28 @@ class MaildirTests(SynchronousTestCase):
         draft.abort()
         self.assertEqual(list((box.path / "tmp").iterdir()), [])
         self.assertEqual(list((box.path / "new").iterdir()), [])
+
+    def test_aFullDiskLeavesNothing(self) -> None:
+        """The file's writes and its close fail (ENOSPC): abort still removes it."""
+        box = Maildir(self.mktemp())
+        draft = box.begin(self.envelope)
+        real = draft._file
+
+        class Full:
+            def write(self, data: bytes) -> int:
+                raise OSError(28, "No space left on device")
+
+            def fileno(self) -> int:
+                return real.fileno()
+
+            def close(self) -> None:
+                real.close()
+                raise OSError(28, "No space left on device")
+
+        draft._file = Full()  # type: ignore[assignment]
+        self.assertRaises(OSError, draft.write, b"x" * 100)
+        draft.abort()
+        self.assertEqual(list((box.path / "tmp").iterdir()), [])
 
     def test_aFailedCommitLeavesNothing(self) -> None:
         box = Maildir(self.mktemp())
