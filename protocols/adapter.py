@@ -44,6 +44,13 @@ a server, "fills" is the connection's share of a total budget (see
 closing connection open forever, so the adapter unregisters before it
 closes.
 
+PROXY header: behind a balancer (``admission`` given, see
+`protocols.proxyheader`), a server adapter first reads the PROXY header, and
+only then asks the server to admit the client it names (its machine, or a
+refusal) and goes on as below, ``peer`` being that client.  No valid header
+within the server's close timeout: the connection is aborted, with a log
+line.
+
 Connecting: a server adapter tells its machine ``connectionMade`` at once
 (on TLS too, so the idle timeout also covers a peer that never finishes its
 handshake).  A client adapter instead fires the ``ready`` Deferred of the
@@ -58,6 +65,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, cast
+from typing import Protocol as Protocol_
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
@@ -67,6 +75,7 @@ from twisted.internet.interfaces import (
     IHandshakeListener,
     INegotiated,
     IPushProducer,
+    IReactorTime,
     ISSLTransport,
     ITCPTransport,
     ITLSTransport,
@@ -80,6 +89,17 @@ from statemachines.framing import FrameError, Framer
 from statemachines.transport import Link, TransportMachine
 
 from .budget import BufferBudget, socketOf
+from .proxyheader import BadProxyHeader, ProxiedAddresses, ProxyHeader
+
+
+class Admission(Protocol_):
+    """Who picks a machine once the PROXY header names the client."""
+
+    clock: IReactorTime
+    closeTimeout: float
+
+    def admit(self, addr: IAddress | None) -> TransportMachine: ...
+
 
 __all__ = ["MachineAdapter", "isTLS"]
 
@@ -97,18 +117,22 @@ class MachineAdapter(Protocol):
 
     def __init__(
         self,
-        machine: TransportMachine,
+        machine: TransportMachine | None,
         framer: Framer,
         ready: Deferred[Link] | None = None,
         budget: BufferBudget | None = None,
+        admission: Admission | None = None,
     ) -> None:
         """
         @param framer: this connection's framer, until the machine switches.
         @param ready: a client's dial, fired with this adapter once the
             connection is ready (see the module doc); None on a server.
         @param budget: the server's budget for unsent replies, if any.
+        @param admission: read a PROXY header first, then get the machine
+            from ``admission.admit(client)`` (``machine`` is None then).
         """
-        self.machine = machine
+        self.machine = machine  # type: ignore[assignment]
+        self.admission = admission
         self.framer = framer  # frames what arrives
         self.sender = framer  # frames what is sent
         self._frame = framer.frame  # bound once: it runs for every message sent
@@ -118,7 +142,10 @@ class MachineAdapter(Protocol):
             self.ready = ready
             self.isClient = True
 
+    machine: TransportMachine
     ready: Deferred[Link] | None = None  # a client's dial, until it fires
+    _header: ProxyHeader | None = None  # while a PROXY header is awaited
+    _proxied: ProxiedAddresses | None = None
     budget: BufferBudget | None = None
     _socket: Any = None  # the socket transport whose share the budget sets
     isClient = False
@@ -140,6 +167,15 @@ class MachineAdapter(Protocol):
                 self._socket.bufferSize = self.budget.share
         cast(IConsumer, self.transport).registerProducer(self, True)
         self._producing = True
+        if self.admission is not None:
+            self._header = ProxyHeader()
+            self._headerDeadline = self.admission.clock.callLater(
+                self.admission.closeTimeout, self._noHeader, "none arrived in time"
+            )
+            return
+        self._begin()
+
+    def _begin(self) -> None:
         if isTLS(self.transport):
             self.handshaking = True  # only then: an idle connection stays small
         if self.ready is None:
@@ -175,6 +211,9 @@ class MachineAdapter(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.budget is not None:
             self._socket.bufferSize = self.budget.share
+        if self._header is not None:
+            self._readHeader(data)
+            return
         self.machine.dataArrived()
         if self._carried:
             data, self._carried = self._carried + data, b""
@@ -221,6 +260,34 @@ class MachineAdapter(Protocol):
             if not following:
                 return
             data = following
+
+    def _readHeader(self, data: bytes) -> None:
+        assert self._header is not None and self.admission is not None
+        try:
+            found = self._header.feed(data)
+        except BadProxyHeader as e:
+            self._noHeader(str(e))
+            return
+        if found is None:
+            return
+        self._proxied, rest = found
+        self._header = None
+        self._headerDeadline.cancel()
+        self.machine = self.admission.admit(self.peer)
+        self._begin()
+        if rest and not getattr(self.transport, "disconnecting", False):
+            self.dataReceived(rest)
+
+    def _noHeader(self, why: str) -> None:
+        self._header = None
+        if self._headerDeadline.active():
+            self._headerDeadline.cancel()
+        self.log.info(
+            "aborting a connection from {peer}: no valid PROXY header ({why})",
+            peer=self.describePeer(),
+            why=why,
+        )
+        self.abortConnection()
 
     def switchFraming(self, framer: Framer, *, sending: bool = False) -> None:
         """
@@ -308,6 +375,11 @@ class MachineAdapter(Protocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.handshaking = False
+        if self.machine is None:  # lost before a PROXY header admitted anyone
+            if self._header is not None and self._headerDeadline.active():
+                self._headerDeadline.cancel()
+            self._header = None
+            return
         ready, self.ready = self.ready, None
         if ready is None:
             self.machine.connectionLost(reason)
@@ -345,10 +417,14 @@ class MachineAdapter(Protocol):
 
     @property
     def peer(self) -> IAddress | None:
+        if self._proxied is not None and self._proxied.source is not None:
+            return self._proxied.source  # the client behind the balancer
         return None if self.transport is None else self.transport.getPeer()
 
     @property
     def host(self) -> IAddress | None:
+        if self._proxied is not None and self._proxied.destination is not None:
+            return self._proxied.destination
         return None if self.transport is None else self.transport.getHost()
 
     @property

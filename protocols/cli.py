@@ -393,6 +393,13 @@ def invalidCombination(args: argparse.Namespace) -> str | None:
     )
     if greeting and framerFactory(args.framing) is RawFramer:
         return "greeting needs message boundaries: use a framing other than raw"
+    if args.command == "serve" and behindProxy(args):
+        inner = listenDescription(args).removeprefix(PROXY_PREFIX)
+        if inner.split(":", 1)[0] in ("ssl", "tls", "haproxy"):
+            return (
+                "--listen haproxy: takes a plain endpoint (tcp:, tcp6:, unix:); "
+                "terminate TLS at the balancer, or use STARTTLS"
+            )
     if getattr(protocol, "smtp", False):
         problem = _prepareSMTP(args)
         if problem:
@@ -466,6 +473,14 @@ def _machineOptions(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+PROXY_PREFIX = "haproxy:"
+
+
+def behindProxy(args: argparse.Namespace) -> bool:
+    """Whether ``--listen haproxy:...``: connections start with a PROXY header."""
+    return listenDescription(args).startswith(PROXY_PREFIX)
+
+
 def listenDescription(args: argparse.Namespace) -> str:
     """``--listen``, or the protocol's default."""
     if args.listen is not None:
@@ -494,10 +509,16 @@ def serverFromOptions(
         maxPerPeer=args.max_per_peer,
         maxBuffered=args.max_buffered,
         refusal=getattr(machineClass, "refusal", None),
+        proxyHeader=behindProxy(args),
         clock=reactor,
         closeTimeout=args.close_timeout,
     )
-    return serverClass(reactor, listenDescription(args), factory)
+    description = listenDescription(args)
+    if behindProxy(args):
+        # The PROXY header is read by the adapter, before admission (see
+        # protocols.proxyheader), not by Twisted's haproxy: wrapper.
+        description = description.removeprefix(PROXY_PREFIX)
+    return serverClass(reactor, description, factory)
 
 
 @inlineCallbacks

@@ -90,6 +90,7 @@ class MachineServerFactory(Factory):
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
         maxBuffered: int | None = DEFAULT_MAX_BUFFERED,
         refusal: Callable[[str], bytes] | None = None,
+        proxyHeader: bool = False,
     ) -> None:
         """
         @param framing: a framing's name or a framer factory (see
@@ -100,6 +101,11 @@ class MachineServerFactory(Factory):
         @param refusal: turns the reason a connection is refused into the
             message it gets (SMTP: ``SMTPMachine.refusal``, a ``421``); by
             default the framing's error message (``Error: ...`` on lines).
+        @param proxyHeader: connections start with a PROXY protocol header
+            (behind HAProxy's ``send-proxy``/``send-proxy-v2``): read it
+            first, and admit, limit and log by the client it names (see
+            `protocols.proxyheader`); one without a valid header within
+            the close timeout is aborted.
         @param maxBuffered: bytes of unsent replies all connections may hold
             together, roughly (see `protocols.budget`); None or 0: only
             Twisted's 64 KiB per connection.
@@ -112,6 +118,7 @@ class MachineServerFactory(Factory):
         self.closeTimeout = limits.timeout("closeTimeout", closeTimeout)
         self.makeMachine = makeMachine
         self.refusal = refusal
+        self.proxyHeader = proxyHeader
         self.makeFramer = framerFactory(framing)
         self.maxFrameLength = limits.limit("maxFrameLength", maxFrameLength)
         self.maxConnections = limits.optionalLimit("maxConnections", maxConnections)
@@ -124,6 +131,14 @@ class MachineServerFactory(Factory):
         self._onClosed = self._closed  # one bound method for all machines
 
     def buildProtocol(self, addr: IAddress | None) -> MachineAdapter:
+        framer = self.makeFramer(self.maxFrameLength)
+        if self.proxyHeader:
+            # Admitted once the PROXY header says who the client is.
+            return MachineAdapter(None, framer, budget=self.budget, admission=self)
+        return MachineAdapter(self.admit(addr), framer, budget=self.budget)
+
+    def admit(self, addr: IAddress | None) -> ConnectionMachine:
+        """The machine for a connection from ``addr``: its own, or a refusal."""
         peer = peerKey(addr)
         reason = self._refusal(peer)
         if reason is not None:
@@ -138,16 +153,14 @@ class MachineServerFactory(Factory):
             refused = RefusedConnection(self.clock, reason, self.closeTimeout, message)
             self.refused.add(refused)
             refused.notifyClosed(self.refused.discard)
-            return MachineAdapter(refused, self.makeFramer(self.maxFrameLength))
+            return refused
         machine = self.makeMachine()
         self.machines[machine] = peer
         self.perPeer[peer] = self.perPeer.get(peer, 0) + 1
         machine.notifyClosed(self._onClosed)
         if self.budget is not None:
             self.budget.opened()
-        return MachineAdapter(
-            machine, self.makeFramer(self.maxFrameLength), budget=self.budget
-        )
+        return machine
 
     def _refusal(self, peer: str) -> str | None:
         if (

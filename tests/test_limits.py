@@ -91,6 +91,15 @@ class CommandLineTests(SynchronousTestCase):
             (None, None, None),
         )
 
+    def test_proxyHeaderNeedsAPlainEndpoint(self) -> None:
+        from protocols.cli import invalidCombination
+
+        for listen in ("haproxy:ssl:1234:privateKey=k.pem", "haproxy:haproxy:tcp:1"):
+            args = parser().parse_args(["serve", "echo", "--listen", listen])
+            self.assertIn("takes a plain endpoint", invalidCombination(args) or "")
+        args = parser().parse_args(["serve", "echo", "--listen", "haproxy:tcp:1234"])
+        self.assertIsNone(invalidCombination(args))
+
     def test_twistReportsTheSameUsageErrors(self) -> None:
         with self.assertRaises(usage.UsageError) as caught:
             Options().parseOptions(["serve", "echo", "--idle-timeout", "-1"])
