@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,7 +58,7 @@ from statemachines.smtp import (
     SMTPMachine,
 )
 
-from . import diagrams
+from . import diagrams, workers
 from .budget import DEFAULT_MAX_BUFFERED
 from .client import EchoClient, echoClient, greetingClient
 from .maildir import Maildir
@@ -181,6 +182,15 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
         help=f"server endpoint description (default {DEFAULT_LISTEN}; "
         f"for smtp {DEFAULT_SMTP_LISTEN})",
     )
+    serve.add_argument(
+        "--workers",
+        type=_checked(limits.optionalLimit, int, "--workers"),
+        default=1,
+        help="serve from this many processes sharing the listening socket; "
+        "0: one per core (default 1; tcp: endpoints only)",
+    )
+    serve.add_argument("--worker-socket", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     smtp = serve.add_argument_group("smtp")
     smtp.add_argument("--maildir", type=Path, help="smtp: store mail in this Maildir")
     smtp.add_argument(
@@ -301,14 +311,24 @@ def _beginLogging(args: argparse.Namespace) -> None:
         globalLogBeginner.beginLoggingTo([], redirectStandardIO=False)
         return
     level = LogLevel.debug if args.verbose else LogLevel.info
+    observer = textFileLogObserver(sys.stderr)
+    worker = getattr(args, "worker_index", None)
+    if worker is not None:
+        observer = _naming(observer, f"worker {worker}")
     globalLogBeginner.beginLoggingTo(
-        [
-            FilteringLogObserver(
-                textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(level)]
-            )
-        ],
+        [FilteringLogObserver(observer, [LogLevelFilterPredicate(level)])],
         redirectStandardIO=False,
     )
+
+
+def _naming(observer: Any, name: str) -> Any:
+    """An observer that shows ``name`` first in each event's bracket."""
+
+    def named(event: dict[str, Any]) -> None:
+        namespace = event.get("log_namespace", "-")
+        observer({**event, "log_system": f"{name} {namespace}"})
+
+    return named
 
 
 def _checked(
@@ -334,7 +354,9 @@ def _checked(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    rawArgs = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(rawArgs)
+    args.rawArgs = rawArgs
     if args.command == "diagrams":
         raise SystemExit(
             diagrams.run(args.targets, args.output, args.check, args.readme)
@@ -342,7 +364,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     problem = invalidCombination(args)
     if problem:
         parser().error(problem)
-    if args.command == "serve":
+    if args.command == "serve" and args.workers != 1 and args.worker_socket is None:
+        react(_supervise, [args])
+    elif args.command == "serve":
         react(_serve, [args])
     else:
         react(_connect, [args])
@@ -522,8 +546,27 @@ def serverFromOptions(
 
 
 @inlineCallbacks
+def _supervise(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    description = listenDescription(args).removeprefix(PROXY_PREFIX)
+    count = args.workers or os.cpu_count() or 1
+    worker = ["-c", "from protocols.cli import main; main()", *args.rawArgs]
+    try:
+        supervisor = workers.Supervisor(reactor, description, count, worker)
+    except (OSError, ValueError) as e:
+        raise SystemExit(
+            f"txmachines: could not listen on {listenDescription(args)}: {_reason(e)}"
+        ) from None
+    _beginLogging(args)
+    supervisor.start()
+    yield supervisor.done  # after a signal, once every worker has exited
+
+
+@inlineCallbacks
 def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     server = serverFromOptions(reactor, args)
+    if args.worker_socket is not None:
+        server.adoptSocket = args.worker_socket
+        StandardIO(_SupervisorGone(reactor), reactor=reactor)
     try:
         yield server.start()
     except Exception as e:  # a bad description, a port in use, a missing key
@@ -539,6 +582,17 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
 
     reactor.addSystemEventTrigger("before", "shutdown", drain)
     yield Deferred()  # until SIGINT/SIGTERM stop the reactor
+
+
+class _SupervisorGone(Protocol):
+    """A worker's stdin: when the supervisor's end closes, drain and exit."""
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.reactor.running:
+            self.reactor.stop()
 
 
 class _StdinLines(Protocol):

@@ -12,7 +12,9 @@ does not within the close timeout.
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -261,11 +263,21 @@ class Server(Service):
         d: Deferred[None] = self.stop()
         return d
 
+    adoptSocket: int | None = None  # a worker's: a listening socket's descriptor
+
     @inlineCallbacks
     def start(self):  # type: ignore[no-untyped-def]
-        """Listen; fires with the listening port."""
-        endpoint = serverFromString(self.reactor, self.description)
-        self.port = yield endpoint.listen(self.factory)
+        """Listen (or adopt ``adoptSocket``); fires with the listening port."""
+        if self.adoptSocket is not None:
+            probe = socket.socket(fileno=os.dup(self.adoptSocket))
+            family = probe.family
+            probe.close()
+            self.port = self.reactor.adoptStreamPort(  # type: ignore[attr-defined]
+                self.adoptSocket, family, self.factory
+            )
+        else:
+            endpoint = serverFromString(self.reactor, self.description)
+            self.port = yield endpoint.listen(self.factory)
         assert self.port is not None
         self.log.info(
             "listening on {address} ({description})",

@@ -43,6 +43,11 @@ class Options(usage.Options):
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
         args = _parser().parse_args(list(options or []))
         problem = invalidCombination(args)
+        if args.workers != 1:
+            problem = (
+                "--workers is for 'txmachines serve' (twist runs one process); "
+                "under twist, run one service per core behind a balancer"
+            )
         if problem:
             raise usage.UsageError(problem)
         self["args"] = args

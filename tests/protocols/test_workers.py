@@ -1,0 +1,111 @@
+"""
+``serve --workers N``: N processes share one listening socket; a worker
+that dies is replaced; shutdown is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from protocols.workers import listeningSocket
+
+from ..helpers import TIMEOUT, serveInSubprocess
+
+
+def socketsOf(pid: int) -> int:
+    fds = f"/proc/{pid}/fd"
+    return sum(
+        1 for fd in os.listdir(fds) if os.readlink(f"{fds}/{fd}").startswith("socket:")
+    )
+
+
+class ListeningSocketTests(SynchronousTestCase):
+    def test_plainTCPOnly(self) -> None:
+        listener = listeningSocket("tcp:0:interface=127.0.0.1:backlog=10")
+        self.addCleanup(listener.close)
+        self.assertEqual(listener.getsockname()[0], "127.0.0.1")
+        for bad in ("ssl:0:privateKey=k.pem", "unix:/tmp/x", "tcp:0:reuse=1"):
+            self.assertRaises(ValueError, listeningSocket, bad)
+
+
+class WorkersTests(SynchronousTestCase):
+    def waitFor(self, proc: subprocess.Popen[bytes], pattern: bytes) -> re.Match[bytes]:
+        """Read the server's log until a line matches ``pattern``."""
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            found = re.search(pattern, line)
+            if found:
+                return found
+        self.fail(f"the server exited before logging {pattern!r}")
+
+    def echo(self, port: int, data: bytes = b"x\r\n") -> socket.socket:
+        peer = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        peer.sendall(data)
+        self.assertEqual(peer.recv(100), data)
+        return peer
+
+    def test_spreadReplacedAndDrained(self) -> None:
+        proc, port = serveInSubprocess(
+            self,
+            "echo",
+            "--workers",
+            "2",
+            "--close-timeout",
+            "2",
+            listen="tcp:0:interface=127.0.0.1:backlog=512",
+        )
+        pids = {
+            int(m.group(1)): int(m.group(2))
+            for m in (
+                self.waitFor(proc, rb"worker (\d) started \(pid (\d+)\)")
+                for _ in range(2)
+            )
+        }
+        self.assertEqual(sorted(pids), [1, 2])
+
+        # Connections from several clients at once land on both workers.
+        before = {pid: socketsOf(pid) for pid in pids.values()}
+        held: list[socket.socket] = []
+        lock = threading.Lock()
+
+        def client() -> None:
+            for _ in range(12):
+                peer = self.echo(port)
+                with lock:
+                    held.append(peer)
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT)
+        self.assertEqual(len(held), 96)
+        spread = {pid: socketsOf(pid) - before[pid] for pid in pids.values()}
+        for served in spread.values():
+            self.assertGreaterEqual(served, 10, spread)
+        for peer in held:
+            peer.close()
+
+        # A killed worker is replaced, and the service answers meanwhile.
+        os.kill(pids[1], signal.SIGKILL)
+        for _ in range(20):
+            self.echo(port).close()
+        self.waitFor(proc, rb"worker 1 ended \(.*signal 9.*\).*restarting it in 1 s")
+        self.waitFor(proc, rb"worker 1 started \(pid \d+\)")
+        self.echo(port).close()
+
+        # SIGTERM drains every worker; an idle connection is closed, and the
+        # whole service exits well within the close timeout.
+        idle = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.echo(port).close()
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(TIMEOUT), 0)
+        self.assertEqual(idle.recv(100), b"")
+        idle.close()
