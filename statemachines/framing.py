@@ -218,6 +218,14 @@ class _BufferedFramer:
         self._buffer = bytearray()
         self._offset = 0  # where the first unconsumed byte is
 
+    def messages(self, data: bytes) -> Iterator[bytes]:
+        self._take(data)
+        return self._complete()
+
+    def _complete(self) -> Iterator[bytes]:
+        """The messages complete in the buffer, advancing the offset past each."""
+        raise NotImplementedError
+
     def _take(self, data: bytes) -> None:
         if self._offset:
             if self._offset == len(self._buffer):
@@ -246,10 +254,6 @@ class FixedLengthFramer(_BufferedFramer):
         super().__init__()
         self.length = length
 
-    def messages(self, data: bytes) -> Iterator[bytes]:
-        self._take(data)
-        return self._complete()
-
     def _complete(self) -> Iterator[bytes]:
         length, buffer = self.length, self._buffer
         while len(buffer) - self._offset >= length:
@@ -273,10 +277,6 @@ class Int32Framer(_BufferedFramer):
     def __init__(self, maxLength: int = DEFAULT_MAX_FRAME_LENGTH) -> None:
         super().__init__()
         self.maxLength = maxLength
-
-    def messages(self, data: bytes) -> Iterator[bytes]:
-        self._take(data)
-        return self._complete()
 
     def _complete(self) -> Iterator[bytes]:
         buffer, unpack = self._buffer, self._header.unpack_from
@@ -305,10 +305,6 @@ class NetstringFramer(_BufferedFramer):
         super().__init__()
         self.maxLength = maxLength
         self._maxDigits = len(str(maxLength))
-
-    def messages(self, data: bytes) -> Iterator[bytes]:
-        self._take(data)
-        return self._complete()
 
     def _complete(self) -> Iterator[bytes]:
         buffer = self._buffer
