@@ -21,9 +21,13 @@ from ..helpers import TIMEOUT, serveInSubprocess
 
 def socketsOf(pid: int) -> int:
     fds = f"/proc/{pid}/fd"
-    return sum(
-        1 for fd in os.listdir(fds) if os.readlink(f"{fds}/{fd}").startswith("socket:")
-    )
+    count = 0
+    for fd in os.listdir(fds):
+        try:
+            count += os.readlink(f"{fds}/{fd}").startswith("socket:")
+        except FileNotFoundError:  # closed meanwhile
+            pass
+    return count
 
 
 class ListeningSocketTests(SynchronousTestCase):
@@ -69,6 +73,8 @@ class WorkersTests(SynchronousTestCase):
             )
         }
         self.assertEqual(sorted(pids), [1, 2])
+        for _ in range(2):  # both have adopted their socket
+            self.waitFor(proc, rb"\[worker \d protocols\.server\.Server\] listening on")
 
         # Connections from several clients at once land on both workers.
         before = {pid: socketsOf(pid) for pid in pids.values()}
