@@ -362,6 +362,9 @@ class MachineAdapter(Protocol):
     # -- IHalfCloseableProtocol: the peer may finish sending and still read -----
 
     def readConnectionLost(self) -> None:
+        if self.machine is None:  # closed before its PROXY header: nobody to tell
+            self._noHeader("the connection closed first")
+            return
         if self.isClient:
             # A server that finished sending has nothing more for us: close,
             # and the loss that follows is handled as any other.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -552,7 +553,7 @@ def _supervise(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyp
     worker = ["-c", "from protocols.cli import main; main()", *args.rawArgs]
     try:
         supervisor = workers.Supervisor(reactor, description, count, worker)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, OverflowError) as e:
         raise SystemExit(
             f"txmachines: could not listen on {listenDescription(args)}: {_reason(e)}"
         ) from None
@@ -567,6 +568,9 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
     if args.worker_socket is not None:
         server.adoptSocket = args.worker_socket
         StandardIO(_SupervisorGone(reactor), reactor=reactor)
+        # Ctrl-C in a terminal reaches the whole process group; a worker
+        # answers only to its supervisor, which passes it on as SIGTERM.
+        reactor.callWhenRunning(signal.signal, signal.SIGINT, signal.SIG_IGN)
     try:
         yield server.start()
     except Exception as e:  # a bad description, a port in use, a missing key
@@ -576,7 +580,10 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
     _beginLogging(args)
 
     def drain() -> Deferred[None]:
-        abortOnSecondSignal(reactor, server.factory)
+        if args.worker_socket is not None:
+            abortOnSecondSignal(reactor, server.factory, (signal.SIGTERM,))
+        else:
+            abortOnSecondSignal(reactor, server.factory)
         d: Deferred[None] = server.stop()
         return d
 

@@ -68,7 +68,7 @@ class ProxyHeader:
 
     def _v1(self, buffer: bytes) -> tuple[ProxiedAddresses, bytes] | None:
         end = buffer.find(b"\r\n")
-        if end < 0:
+        if end < 0 or end + 2 > V1_MAX:
             if len(buffer) >= V1_MAX:
                 raise BadProxyHeader("PROXY v1 header too long")
             return None
@@ -83,6 +83,11 @@ class ProxyHeader:
             destination = _address(fields[3].decode("ascii"), _port(fields[5]))
         except (ValueError, UnicodeDecodeError) as e:
             raise BadProxyHeader(f"malformed PROXY v1 header: {e}") from None
+        wanted = IPv4Address if fields[1] == b"TCP4" else IPv6Address
+        if not (isinstance(source, wanted) and isinstance(destination, wanted)):
+            raise BadProxyHeader("PROXY v1 addresses do not match the protocol")
+        if "%" in source.host:  # type: ignore[attr-defined]
+            raise BadProxyHeader("PROXY v1 address with a scope")
         return ProxiedAddresses(source, destination), rest
 
     def _v2(self, buffer: bytes) -> tuple[ProxiedAddresses, bytes] | None:

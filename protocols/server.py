@@ -204,7 +204,11 @@ class MachineServerFactory(Factory):
         return DeferredList(waiting)
 
 
-def abortOnSecondSignal(reactor: Any, factory: MachineServerFactory) -> None:
+def abortOnSecondSignal(
+    reactor: Any,
+    factory: MachineServerFactory,
+    signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> None:
     """
     While the server drains (after a first SIGINT or SIGTERM), a second one
     aborts every connection left at once, so the process can end now.
@@ -218,7 +222,7 @@ def abortOnSecondSignal(reactor: Any, factory: MachineServerFactory) -> None:
     def handler(signum: int, frame: object) -> None:
         reactor.callFromThread(abortNow)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in signals:
         signal.signal(signum, handler)
     log.info(
         "draining {count} connections; a second SIGINT or SIGTERM aborts them",

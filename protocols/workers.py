@@ -69,6 +69,12 @@ def listeningSocket(description: str, port: int | None = None) -> socket.socket:
         raise ValueError(f"--workers: unsupported endpoint option {sorted(unknown)[0]}")
     family = socket.AF_INET6 if kind == "tcp6" else socket.AF_INET
     interface = settings.get("interface", "::" if kind == "tcp6" else "0.0.0.0")
+    if port is None and int(portText) != 0:
+        # SO_REUSEPORT would quietly join another server already on this
+        # port (and split its traffic): find out first, without it.
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((interface, int(portText)))
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

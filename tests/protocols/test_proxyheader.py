@@ -80,6 +80,9 @@ class ParserTests(SynchronousTestCase):
             b"PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n",
             b"PROXY " + b"x" * 200,
             b"\r\n\r\n\x00\r\nQUIT\n\x31\x11\x00\x00",
+            b"PROXY TCP4 1.2.3.4 ::1 1 2\r\n",
+            b"PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n",
+            b"PROXY TCP4 " + b"1" * 100 + b"\r\n",
         ):
             with self.assertRaises(BadProxyHeader, msg=bad):
                 header = ProxyHeader()
@@ -120,6 +123,17 @@ class AdmissionTests(SynchronousTestCase):
         third = self.connect(v1("10.0.0.3"), b"ho\r\n")
         self.assertEqual(third.value(), b"ho\r\n")
         self.assertEqual(self.factory.perPeer, {"10.0.0.2": 1, "10.0.0.3": 1})
+
+    def test_closedBeforeTheHeaderIsOneLine(self) -> None:
+        adapter = self.factory.buildProtocol(BALANCER)
+        transport = StringTransport(peerAddress=BALANCER)
+        adapter.makeConnection(transport)
+        adapter.dataReceived(b"PROXY TCP4 1.2")
+        with capturedLogs() as events:
+            adapter.readConnectionLost()  # a health check, a port scan
+        self.assertEqual(len(events), 1)
+        self.assertIn("no valid PROXY header", events[0]["log_format"])
+        self.assertEqual(self.flushLoggedErrors(), [])
 
     def test_noHeaderIsAborted(self) -> None:
         with capturedLogs():

@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.workers import listeningSocket
 
-from ..helpers import TIMEOUT, serveInSubprocess
+from ..helpers import COMMAND, TIMEOUT, serveInSubprocess
 
 
 def socketsOf(pid: int) -> int:
@@ -106,6 +106,17 @@ class WorkersTests(SynchronousTestCase):
         self.waitFor(proc, rb"worker 1 ended \(.*signal 9.*\).*restarting it in 1 s")
         self.waitFor(proc, rb"worker 1 started \(pid \d+\)")
         self.echo(port).close()
+
+        # Another server cannot join this port (SO_REUSEPORT would let it).
+        for listen in (f"tcp:{port}:interface=127.0.0.1", "tcp:99999"):
+            second = subprocess.run(
+                COMMAND + ["serve", "echo", "--workers", "2", "--listen", listen],
+                capture_output=True,
+                timeout=TIMEOUT,
+            )
+            lines = second.stderr.decode().splitlines()
+            self.assertEqual((second.returncode, len(lines)), (1, 1), lines)
+            self.assertIn("could not listen", lines[0])
 
         # SIGTERM drains every worker; an idle connection is closed, and the
         # whole service exits well within the close timeout.
