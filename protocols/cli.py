@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -506,6 +505,11 @@ def behindProxy(args: argparse.Namespace) -> bool:
     return listenDescription(args).startswith(PROXY_PREFIX)
 
 
+def workerCommand(args: argparse.Namespace) -> list[str]:
+    """A worker's command line: ``txmachines`` with the same options."""
+    return ["-c", "from protocols.cli import main; main()", *args.rawArgs]
+
+
 def listenDescription(args: argparse.Namespace) -> str:
     """``--listen``, or the protocol's default."""
     if args.listen is not None:
@@ -549,10 +553,11 @@ def serverFromOptions(
 @inlineCallbacks
 def _supervise(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     description = listenDescription(args).removeprefix(PROXY_PREFIX)
-    count = args.workers or os.cpu_count() or 1
-    worker = ["-c", "from protocols.cli import main; main()", *args.rawArgs]
+    count = workers.workerCount(args.workers)
     try:
-        supervisor = workers.Supervisor(reactor, description, count, worker)
+        supervisor = workers.Supervisor(
+            reactor, description, count, workerCommand(args)
+        )
     except (OSError, ValueError, OverflowError) as e:
         raise SystemExit(
             f"txmachines: could not listen on {listenDescription(args)}: {_reason(e)}"

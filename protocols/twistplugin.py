@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from twisted.application.service import IService
 from twisted.internet.defer import Deferred
@@ -41,13 +41,10 @@ class Options(usage.Options):
     """``twist txmachines``'s options: ``txmachines serve``'s, parsed alike."""
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
-        args = _parser().parse_args(list(options or []))
+        rawArgs = list(options or [])
+        args = _parser().parse_args(rawArgs)
+        args.rawArgs = rawArgs
         problem = invalidCombination(args)
-        if args.workers != 1:
-            problem = (
-                "--workers is for 'txmachines serve' (twist runs one process); "
-                "under twist, run one service per core behind a balancer"
-            )
         if problem:
             raise usage.UsageError(problem)
         self["args"] = args
@@ -90,4 +87,25 @@ class TwistServer(Server):
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
-    return serverFromOptions(reactor, options["args"], TwistServer)
+    args = options["args"]
+    if args.workers != 1:
+        return supervisorFromOptions(reactor, args)
+    return serverFromOptions(reactor, args, TwistServer)
+
+
+def supervisorFromOptions(reactor: Any, args: argparse.Namespace) -> IService:
+    """``--workers N`` under twist: the supervisor, as a service."""
+    from . import workers
+    from .cli import PROXY_PREFIX, listenDescription, workerCommand
+
+    description = listenDescription(args).removeprefix(PROXY_PREFIX)
+    count = workers.workerCount(args.workers)
+    try:
+        supervisor = workers.Supervisor(
+            reactor, description, count, workerCommand(args)
+        )
+    except (OSError, ValueError, OverflowError) as e:
+        raise SystemExit(
+            f"txmachines: could not listen on {description}: {e}"
+        ) from None
+    return workers.SupervisorService(supervisor)

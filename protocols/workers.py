@@ -42,13 +42,14 @@ import sys
 import time
 from typing import Any
 
+from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-__all__ = ["Supervisor", "listeningSocket"]
+__all__ = ["Supervisor", "SupervisorService", "listeningSocket"]
 
 WORKER_FD = 3
 FIRST_RETRY, MAX_RETRY, STABLE = 1.0, 30.0, 30.0
@@ -84,6 +85,11 @@ def listeningSocket(description: str, port: int | None = None) -> socket.socket:
     return listener
 
 
+def workerCount(option: int | None) -> int:
+    """``--workers``: 0 (or None) is one per core."""
+    return option or os.cpu_count() or 1
+
+
 class _Worker(ProcessProtocol):
     def __init__(self, supervisor: Supervisor, index: int) -> None:
         self.supervisor, self.index = supervisor, index
@@ -117,7 +123,12 @@ class Supervisor:
         self.stopping = False
         self.done: Deferred[None] = Deferred()
 
-    def start(self) -> None:
+    def start(self, drainOnShutdown: bool = True) -> None:
+        """
+        Start the workers.  With ``drainOnShutdown`` (``txmachines serve``),
+        the reactor's shutdown drains them; a service (``twist``) calls
+        `drain` from ``stopService`` instead.
+        """
         host, port = self.listeners[0].getsockname()[:2]
         self.log.info(
             "listening on {host} port={port}, {count} workers",
@@ -129,7 +140,8 @@ class Supervisor:
             self._spawn(index)
         # Twisted's own handlers stop the reactor on the first signal; the
         # drain runs before shutdown, and installs ours for any second one.
-        self.reactor.addSystemEventTrigger("before", "shutdown", self.drain)
+        if drainOnShutdown:
+            self.reactor.addSystemEventTrigger("before", "shutdown", self.drain)
 
     def drain(self) -> Deferred[None]:
         """The first signal: stop every worker; a second one is passed on."""
@@ -214,3 +226,23 @@ class Supervisor:
         if not self.workers and not self.done.called:
             self.done.callback(None)
         return self.done
+
+
+class SupervisorService(Service):
+    """
+    The supervisor as a Twisted service (``twist txmachines serve --workers
+    N``).  twist starts services before its reactor runs; the workers are
+    spawned once it runs, with its signal and child handling in place.
+    """
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+
+    def startService(self) -> None:
+        super().startService()
+        reactor = self.supervisor.reactor
+        reactor.callWhenRunning(reactor.callLater, 0, self.supervisor.start, False)
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return self.supervisor.drain()

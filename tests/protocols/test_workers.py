@@ -10,13 +10,15 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
+from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.workers import listeningSocket
 
-from ..helpers import COMMAND, TIMEOUT, serveInSubprocess
+from ..helpers import COMMAND, ROOT, TIMEOUT, serveInSubprocess
 
 
 def socketsOf(pid: int) -> int:
@@ -126,3 +128,50 @@ class WorkersTests(SynchronousTestCase):
         self.assertEqual(proc.wait(TIMEOUT), 0)
         self.assertEqual(idle.recv(100), b"")
         idle.close()
+
+
+class TwistWorkersTests(SynchronousTestCase):
+    def test_twistRunsTheSupervisor(self) -> None:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "twisted", "--log-format=text", "txmachines"]
+            + [
+                "serve",
+                "echo",
+                "--workers",
+                "2",
+                "--listen",
+                "tcp:0:interface=127.0.0.1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,  # where twisted/plugins/ is found, as when installed
+        )
+        self.addCleanup(proc.wait, TIMEOUT)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        assert proc.stdout is not None
+        self.addCleanup(proc.stdout.close)
+        port, pids, listening = 0, [], 0
+        for line in proc.stdout:
+            found = re.search(rb"listening on .* port=(\d+), 2 workers", line)
+            port = int(found.group(1)) if found else port
+            started = re.search(rb"worker \d started \(pid (\d+)\)", line)
+            if started:
+                pids.append(int(started.group(1)))
+            if re.search(
+                rb"\[worker \d protocols\.server\.Server\] listening on", line
+            ):
+                listening += 1
+                if listening == 2:
+                    break
+        self.assertEqual(len(pids), 2)
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as peer:
+            peer.sendall(b"twist\r\n")
+            self.assertEqual(peer.recv(100), b"twist\r\n")
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stdout.read()  # until twist exits
+        # twist ends by re-raising the signal it stopped on: -15 is a clean stop.
+        self.assertEqual(proc.wait(TIMEOUT), -signal.SIGTERM)
+        self.assertEqual(rest.count(b"stopped; closed"), 2)  # both workers drained
+        for pid in pids:  # gone (or a zombie nobody reaped yet)
+            stat = Path(f"/proc/{pid}/stat")
+            self.assertTrue(not stat.exists() or stat.read_text().split()[2] == "Z")
