@@ -550,18 +550,21 @@ def serverFromOptions(
     return serverClass(reactor, description, factory)
 
 
-@inlineCallbacks
-def _supervise(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def supervisorFromOptions(reactor: Any, args: argparse.Namespace) -> workers.Supervisor:
+    """The `protocols.workers.Supervisor` of ``serve --workers N``."""
     description = listenDescription(args).removeprefix(PROXY_PREFIX)
     count = workers.workerCount(args.workers)
     try:
-        supervisor = workers.Supervisor(
-            reactor, description, count, workerCommand(args)
-        )
+        return workers.Supervisor(reactor, description, count, workerCommand(args))
     except (OSError, ValueError, OverflowError) as e:
         raise SystemExit(
             f"txmachines: could not listen on {listenDescription(args)}: {_reason(e)}"
         ) from None
+
+
+@inlineCallbacks
+def _supervise(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    supervisor = supervisorFromOptions(reactor, args)
     _beginLogging(args)
     supervisor.start()
     yield supervisor.done  # after a signal, once every worker has exited

@@ -89,23 +89,13 @@ def makeService(options: Options) -> IService:
 
     args = options["args"]
     if args.workers != 1:
-        return supervisorFromOptions(reactor, args)
+        return supervisorService(reactor, args)
     return serverFromOptions(reactor, args, TwistServer)
 
 
-def supervisorFromOptions(reactor: Any, args: argparse.Namespace) -> IService:
+def supervisorService(reactor: Any, args: argparse.Namespace) -> IService:
     """``--workers N`` under twist: the supervisor, as a service."""
     from . import workers
-    from .cli import PROXY_PREFIX, listenDescription, workerCommand
+    from .cli import supervisorFromOptions
 
-    description = listenDescription(args).removeprefix(PROXY_PREFIX)
-    count = workers.workerCount(args.workers)
-    try:
-        supervisor = workers.Supervisor(
-            reactor, description, count, workerCommand(args)
-        )
-    except (OSError, ValueError, OverflowError) as e:
-        raise SystemExit(
-            f"txmachines: could not listen on {description}: {e}"
-        ) from None
-    return workers.SupervisorService(supervisor)
+    return workers.SupervisorService(supervisorFromOptions(reactor, args))
