@@ -274,13 +274,24 @@ def _framing(spec: str) -> str | FramerFactory:
             f"unknown framing {spec!r}: give one of {', '.join(FRAMINGS)} "
             "or MODULE:NAME of a framer class"
         )
+    return cast(FramerFactory, _callableTarget(spec))
+
+
+def _callableTarget(spec: str, hint: str = "", kind: type | None = None) -> Any:
+    """
+    ``MODULE:NAME`` for an argparse ``type``: a callable (a subclass of
+    ``kind``, if a class); what is wrong is an ArgumentTypeError, ``hint``
+    added to a target that does not load.
+    """
     try:
         value = loadObject(spec)
     except TargetError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        raise argparse.ArgumentTypeError(f"{e}{hint}") from None
+    if kind is not None and isinstance(value, type) and not issubclass(value, kind):
+        raise argparse.ArgumentTypeError(f"{spec!r} is not a {kind.__name__}")
     if not callable(value):
         raise argparse.ArgumentTypeError(f"{spec!r} is neither a class nor callable")
-    return cast(FramerFactory, value)
+    return value
 
 
 def _framingOptions(command: argparse.ArgumentParser) -> None:
@@ -394,17 +405,8 @@ def _servedMachine(spec: str) -> ServedMachine:
     """An argparse ``type``: ``echo``, ``greeting`` or ``MODULE:NAME``."""
     if spec in SERVER_MACHINES:
         return ServedMachine(spec, SERVER_MACHINES[spec])
-    try:
-        value = loadObject(spec)
-    except TargetError as e:
-        raise argparse.ArgumentTypeError(
-            f"{e} (give echo, greeting, smtp or MODULE:NAME)"
-        ) from None
-    if isinstance(value, type) and not issubclass(value, ConnectionMachine):
-        raise argparse.ArgumentTypeError(f"{spec!r} is not a ConnectionMachine")
-    if not callable(value):
-        raise argparse.ArgumentTypeError(f"{spec!r} is neither a class nor callable")
-    return ServedMachine(spec, value)
+    hint = " (give echo, greeting, smtp or MODULE:NAME)"
+    return ServedMachine(spec, _callableTarget(spec, hint, ConnectionMachine))
 
 
 def invalidCombination(args: argparse.Namespace) -> str | None:

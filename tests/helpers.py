@@ -92,11 +92,15 @@ def serveInSubprocess(
     case: SynchronousTestCase,
     *args: str,
     listen: str = "tcp:0:interface=127.0.0.1",
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``txmachines serve ARGS`` on a free loopback port: the process, the port."""
     proc = subprocess.Popen(
         COMMAND + ["serve", *args, "--listen", listen],
         stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=env,
     )
 
     def reap() -> None:

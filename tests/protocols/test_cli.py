@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -343,22 +342,8 @@ class ServeYourOwnMachineTests(SynchronousTestCase):
 
     def serveOnce(self, args: list[str], send: bytes) -> bytes:
         """Serve with ``args``; one peer sends ``send`` then half-closes."""
-        proc = subprocess.Popen(
-            COMMAND + ["serve", *args, "--listen", "tcp:0:interface=127.0.0.1"],
-            stderr=subprocess.PIPE,
-            cwd=self.here,
-            env=self.env,
-        )
-        self.addCleanup(proc.wait, TIMEOUT)
-        self.addCleanup(proc.kill)
-        assert proc.stderr is not None
-        self.addCleanup(proc.stderr.close)
-        for line in proc.stderr:
-            found = re.search(rb"listening on .*port=(\d+)", line)
-            if found:
-                break
-        assert found is not None
-        with socket.create_connection(("127.0.0.1", int(found.group(1)))) as peer:
+        _, port = serveInSubprocess(self, *args, cwd=self.here, env=self.env)
+        with socket.create_connection(("127.0.0.1", port)) as peer:
             peer.sendall(send)
             peer.shutdown(socket.SHUT_WR)
             return peer.makefile("rb").read()
