@@ -507,9 +507,6 @@ class SMTPMachine(ConnectionMachine):
         _state.upon(hello, enter=_receiving, outputs=[_greet])
         _state.upon(reset, enter=_state, outputs=[_resetTransaction])
         _state.upon(quit, enter=_closing, outputs=[_bye, _lose])
-        _state.upon(
-            parent.closeRequested, enter=_closing, outputs=[_shuttingDown, _lose]
-        )
     _receiving.upon(mailFrom, enter=mail, outputs=[_acceptSender])
     _receiving.upon(startTLS, enter=startingTLS, outputs=[_beginTLS])
 
@@ -522,7 +519,8 @@ class SMTPMachine(ConnectionMachine):
         _state.upon(quit, enter=_closing, outputs=[_bye, _lose])
     recipients.upon(dataCommand, enter=data, outputs=[_beginData])
 
-    for _state in (mail, recipients, data):
+    # The server closing a session says so (421), except mid-handshake.
+    for _state in (_connected, _receiving, mail, recipients, data):
         _state.upon(
             parent.closeRequested, enter=_closing, outputs=[_shuttingDown, _lose]
         )
