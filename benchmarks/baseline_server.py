@@ -1,54 +1,92 @@
 """
-The baseline: raw Twisted LineReceiver echo, no state machine.
+The baselines: echo servers in raw Twisted, no state machine.
 
-    python benchmarks/baseline_server.py [PORT [IDLE_TIMEOUT]]
+    python benchmarks/baseline_server.py [--hand-written] [--port PORT]
+                                         [--idle-timeout SECONDS]
 
-With IDLE_TIMEOUT, connections silent that many seconds are closed, the way
-Twisted does it (``TimeoutMixin``: one DelayedCall per connection, reset on
-every chunk received).
+``LineReceiver`` (the default) is what a Twisted user writes first.  With
+``--hand-written``, the same echo written by hand for speed: a plain
+``Protocol`` that splits each chunk with one ``bytes.split`` and writes each
+line back as it goes (the limit a framework's per-line cost is measured
+against).  Both close a connection whose unfinished line exceeds 16 KiB, as
+txmachines' default ``--max-frame`` does.
+
+With ``--idle-timeout``, connections silent that many seconds are closed,
+the way Twisted does it (``TimeoutMixin``: one DelayedCall per connection,
+reset on every chunk received).
 
 Prints ``listening on PORT`` once ready; runs until killed.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 
+MAX_LENGTH = 16384
+
 
 class Echo(LineReceiver):
+    MAX_LENGTH = MAX_LENGTH
+
     def lineReceived(self, line: bytes) -> None:
         self.sendLine(line)
 
 
-class IdleEcho(Echo, TimeoutMixin):
-    idleTimeout = 300.0
+class HandWrittenEcho(Protocol):
+    """Echo CRLF-terminated lines: one split per chunk, one write per line."""
 
-    def connectionMade(self) -> None:
-        self.setTimeout(self.idleTimeout)
+    unfinished = b""
 
     def dataReceived(self, data: bytes) -> None:
-        self.resetTimeout()
-        super().dataReceived(data)
+        if self.unfinished:
+            data = self.unfinished + data
+        lines = data.split(b"\r\n")
+        self.unfinished = lines.pop()
+        write = self.transport.write  # type: ignore[union-attr]
+        for line in lines:
+            write(line + b"\r\n")
+        if len(self.unfinished) > MAX_LENGTH:
+            self.transport.loseConnection()  # type: ignore[union-attr]
 
-    def connectionLost(self, reason: object = None) -> None:
-        self.setTimeout(None)
+
+def idle(protocol: type[Protocol], timeout: float) -> type[Protocol]:
+    """``protocol`` with Twisted's idle timeout."""
+
+    class Idle(protocol, TimeoutMixin):  # type: ignore[valid-type, misc]
+        def connectionMade(self) -> None:
+            self.setTimeout(timeout)
+            super().connectionMade()
+
+        def dataReceived(self, data: bytes) -> None:
+            self.resetTimeout()
+            super().dataReceived(data)
+
+        def connectionLost(self, reason: object = None) -> None:
+            self.setTimeout(None)
+
+    return Idle
 
 
 def main() -> None:
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    protocol: type[Echo] = Echo
-    if len(sys.argv) > 2:
-        IdleEcho.idleTimeout = float(sys.argv[2])
-        protocol = IdleEcho
+    options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    options.add_argument("--hand-written", action="store_true")
+    options.add_argument("--port", type=int, default=0)
+    options.add_argument("--idle-timeout", type=float)
+    args = options.parse_args()
+    protocol: type[Protocol] = HandWrittenEcho if args.hand_written else Echo
+    if args.idle_timeout:
+        protocol = idle(protocol, args.idle_timeout)
     factory = Factory.forProtocol(protocol)
     factory.noisy = False
-    endpoint = TCP4ServerEndpoint(reactor, port, backlog=1024, interface="127.0.0.1")
+    endpoint = TCP4ServerEndpoint(
+        reactor, args.port, backlog=1024, interface="127.0.0.1"
+    )
 
     def ready(listening: object) -> None:
         print(f"listening on {listening.getHost().port}", flush=True)  # type: ignore[attr-defined]

@@ -1,11 +1,14 @@
 """
-Instructions per echoed line, counted by valgrind's callgrind: raw Twisted
-LineReceiver against txmachines' echo and greeting (after the name), each fed
-the same chunks of 32-byte lines in process, writing to a transport that
-discards.  Instruction counts do not depend on what else the machine is
-doing, so this ratio is repeatable where wall-clock throughput
-(``echo_throughput.py``) is not; it leaves out the kernel and the reactor's
-socket work, which are the same for both, so it is the harsher ratio.
+Instructions per echoed line, counted by valgrind's callgrind: a hand-written
+split-and-write echo and raw Twisted LineReceiver (`baseline_server.py`)
+against txmachines' echo and greeting (after the name), each fed the same
+chunks of 32-byte lines in process, writing to Twisted's own socket
+transport code (buffering, producer checks, the reactor's write
+registration, one flush per chunk) with the send system call left out.
+Instruction counts do not depend on what else the machine is doing, so this
+ratio is repeatable where wall-clock throughput (``echo_throughput.py``) is
+not; it leaves out the kernel and the reactor's reads, which are the same for
+all, so it is the harsher ratio.
 
     python benchmarks/instructions.py [--lines-per-chunk 100]
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,51 +30,67 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CONTENDERS = [
+    "hand-written",  # one split per chunk, one write per line: the limit
     "raw LineReceiver",
     "txmachines echo",
     "txmachines greeting",
     "txmachines echo, no idle",  # like the baseline: no idle timeout
 ]
-BASELINE = CONTENDERS[0]
+HAND_WRITTEN, LINE_RECEIVER = CONTENDERS[:2]
 
 
 def child(name: str, chunks: int, linesPerChunk: int) -> None:
     """Feed ``chunks`` chunks of lines to contender ``name`` (under valgrind)."""
     sys.path.insert(0, str(HERE.parent))
+    from twisted.internet import reactor
+    from twisted.internet.abstract import FileDescriptor
     from twisted.internet.task import Clock
     from twisted.protocols.basic import LineReceiver
+
+    sys.path.insert(0, str(HERE))
+    from baseline_server import Echo, HandWrittenEcho
 
     from protocols.adapter import MachineAdapter
     from statemachines.echo import EchoMachine
     from statemachines.framing import LineFramer
     from statemachines.greeting import GreetingMachine
 
-    class Discard:
-        disconnecting = False
+    class Sink(FileDescriptor):
+        """
+        A connection's transport as the reactor drives it (Twisted's own
+        buffering, producer checks, epoll registration), minus the send
+        system call: what it would send is dropped.
+        """
 
-        def write(self, data: bytes) -> None:
-            pass
+        def __init__(self) -> None:
+            super().__init__(reactor)
+            self.connected = True
+            self.socket, self.other = socket.socketpair()
 
-        def registerProducer(self, producer: object, streaming: bool) -> None:
-            pass
+        def fileno(self) -> int:
+            return self.socket.fileno()
 
-    class Raw(LineReceiver):
-        def lineReceived(self, line: bytes) -> None:
-            self.sendLine(line)
+        def writeSomeData(self, data: bytes) -> int:
+            return len(data)
 
-    protocol: LineReceiver | MachineAdapter
-    if name == BASELINE:
-        protocol = Raw()
+    sink = Sink()
+
+    protocol: LineReceiver | HandWrittenEcho | MachineAdapter
+    if name == LINE_RECEIVER:
+        protocol = Echo()
+    elif name == HAND_WRITTEN:
+        protocol = HandWrittenEcho()
     else:
         machineClass = GreetingMachine if "greeting" in name else EchoMachine
         options = {"idleTimeout": None} if "no idle" in name else {}
         protocol = MachineAdapter(machineClass(Clock(), **options), LineFramer())
-    protocol.makeConnection(Discard())  # type: ignore[arg-type]
+    protocol.makeConnection(sink)
     if name == "txmachines greeting":
         protocol.dataReceived(b"Bench\r\n")
     chunk = (b"x" * 30 + b"\r\n") * linesPerChunk
     for _ in range(chunks):
         protocol.dataReceived(chunk)
+        sink.doWrite()  # the reactor's turn: the socket is writable
 
 
 def instructions(name: str, chunks: int, linesPerChunk: int) -> int:
@@ -117,9 +137,13 @@ def main() -> None:
         f"instructions per echoed line ({args.lines_per_chunk} lines of 32 bytes "
         "per chunk, in process, callgrind):"
     )
+    print(f"  {'':26} {'':8}    speed relative to {HAND_WRITTEN}, {LINE_RECEIVER}")
     for name in CONTENDERS:
-        ratio = perLine[BASELINE] / perLine[name]
-        print(f"  {name:22} {perLine[name]:8.0f}    {ratio:.2f}x baseline's speed")
+        print(
+            f"  {name:26} {perLine[name]:8.0f}    "
+            f"{perLine[HAND_WRITTEN] / perLine[name]:.2f}x, "
+            f"{perLine[LINE_RECEIVER] / perLine[name]:.2f}x"
+        )
 
 
 if __name__ == "__main__":

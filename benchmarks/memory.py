@@ -1,6 +1,7 @@
 """
-Memory per idle connection: raw Twisted LineReceiver echo against
-txmachines' echo and greeting servers, each in its own process, holding
+Memory per idle connection: raw Twisted LineReceiver echo (and the
+hand-written echo, `baseline_server.py`) against txmachines' echo and
+greeting servers, each in its own process, holding
 ``--connections`` connections from this process.  The baseline has no idle
 timeout; txmachines' servers have one by default (300 s), so echo is also
 measured without it, and the baseline with one (Twisted's ``TimeoutMixin``).
@@ -26,6 +27,7 @@ from protocols.testing import residentBytes as rss
 BASELINE = "raw LineReceiver"
 CONTENDERS = [
     BASELINE,
+    "hand-written",
     "raw LineReceiver, idle",
     "txmachines echo, no idle",
     "txmachines echo",

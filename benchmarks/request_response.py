@@ -1,7 +1,8 @@
 """
 Request/response echo: one 32-byte line at a time, each sent only when the
 previous reply is back, so every line arrives alone and pays a whole round
-trip (system calls, the reactor, the machine).  Raw Twisted LineReceiver
+trip (system calls, the reactor, the machine).  A hand-written
+split-and-write echo and raw Twisted LineReceiver (`baseline_server.py`)
 against txmachines' echo (with and without its idle timeout), each in its own
 process, alternating; prints medians of lines per second and of server CPU
 time per line, and the ratios.
@@ -20,8 +21,8 @@ from servers import running
 
 from protocols.testing import cpuSeconds
 
-BASELINE = "raw LineReceiver"
-CONTENDERS = [BASELINE, "txmachines echo", "txmachines echo, no idle"]
+BASELINES = ["hand-written", "raw LineReceiver"]
+CONTENDERS = [*BASELINES, "txmachines echo", "txmachines echo, no idle"]
 
 
 def drive(port: int, lines: int) -> float:
@@ -58,12 +59,20 @@ def main() -> None:
                 f"{perLine:6.1f} server CPU us/line",
                 flush=True,
             )
-    print(f"\nmedians of {args.rounds} rounds, {args.lines} lines, one in flight")
+    print(
+        f"\nmedians of {args.rounds} rounds, {args.lines} lines, one in flight; "
+        f"speed relative to {' and '.join(BASELINES)} (medians of each round's)"
+    )
     for name in CONTENDERS:
-        ratios = [r / b for r, b in zip(rates[name], rates[BASELINE], strict=True)]
+        relative = [
+            statistics.median(
+                r / b for r, b in zip(rates[name], rates[baseline], strict=True)
+            )
+            for baseline in BASELINES
+        ]
         print(
             f"  {name:26} {statistics.median(rates[name]):9,.0f} lines/s "
-            f"{statistics.median(ratios):5.2f}x baseline's speed; "
+            f"{relative[0]:5.2f}x, {relative[1]:5.2f}x; "
             f"{statistics.median(cpu[name]):5.1f} us CPU/line"
         )
 

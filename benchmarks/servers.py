@@ -19,7 +19,10 @@ SERVERS = {
     "raw LineReceiver": [sys.executable, str(HERE / "baseline_server.py")],
     # With an idle timeout like txmachines' default, Twisted's way:
     "raw LineReceiver, idle": [sys.executable, str(HERE / "baseline_server.py")]
-    + ["0", "300"],
+    + ["--idle-timeout", "300"],
+    # The same echo written by hand for speed (one split per chunk):
+    "hand-written": [sys.executable, str(HERE / "baseline_server.py")]
+    + ["--hand-written"],
     "txmachines echo": TXMACHINES
     + [
         "serve",

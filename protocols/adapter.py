@@ -28,6 +28,17 @@ STARTTLS is either broken or injecting them).  When the handshake completes
 the machine gets the ``secured`` input; a handshake that fails loses the
 connection, which the machine hears as ``connectionLost``.
 
+Writing: what the machine sends while the adapter delivers the messages of
+one read is collected and written once, when the delivery ends (a read of a
+hundred pipelined requests costs one write, not a hundred), and earlier
+when something else must reach the transport after it: a close, STARTTLS, a
+change of the framing that sends.  Outside a delivery (a timer, a banner), a
+message is written as it is sent.  Writes go through `protocols.sendnow`: to
+the socket at once when the connection holds nothing unsent.  A message the
+framing cannot carry (a line with a CRLF in it) raises ValueError from
+``sendMessage`` outside a delivery; inside one it is found when the replies
+are written: those before it go out, and the machine gets ``failed``.
+
 Half-close: the adapter is an ``IHalfCloseableProtocol``.  On a server, a
 peer that finished sending (``readConnectionLost``) is the machine's
 ``peerFinished`` input: it may still read, so the machine decides when to
@@ -90,6 +101,7 @@ from statemachines.transport import Link, TransportMachine
 
 from .budget import BufferBudget, socketOf
 from .proxyheader import BadProxyHeader, ProxiedAddresses, ProxyHeader
+from .sendnow import write
 
 
 class Admission(Protocol_):
@@ -135,7 +147,10 @@ class MachineAdapter(Protocol):
         self.admission = admission
         self.framer = framer  # frames what arrives
         self.sender = framer  # frames what is sent
-        self._frame = framer.frame  # bound once: it runs for every message sent
+        # While delivering (inside `_deliver`): the replies sent so far,
+        # unframed.  Set here, never read from the class: CPython 3.11 reads
+        # an instance attribute that shadows a class one more slowly.
+        self._replies: list[bytes] | None = None
         if budget is not None:
             self.budget = budget
         if ready is not None:
@@ -152,7 +167,6 @@ class MachineAdapter(Protocol):
     _producing = False  # registered as the transport's producer
     handshaking = False  # a TLS handshake is in progress
     _startedTLS = False  # the machine started TLS (so it hears `secured`)
-    _delivering = False  # inside the loop of `_deliver`
     # A switch asked for while delivering: takes the old framer's unconsumed
     # bytes, returns what the (new) framer is to be fed next.
     _afterMessage: Callable[[bytes], bytes] | None = None
@@ -225,41 +239,86 @@ class MachineAdapter(Protocol):
         machine.  After a switch, what the old framer did not consume goes
         to the new one, in this same loop (so a peer that pipelines a
         thousand switches costs no stack).
+
+        What the machine sends meanwhile is collected, unframed, and written
+        to the transport at once when the delivery ends (or before anything
+        else reaches the transport: a close, STARTTLS, a change of framing):
+        one write per read, not one per reply.  The order is kept, and the
+        transport's backpressure sees every reply before the next read.
         """
         transport: Any = self.transport
         messageReceived = self.machine.messageReceived
-        while True:
-            framer = self.framer
-            self._delivering = True
-            try:
-                for message in framer.messages(data):
-                    messageReceived(message)
-                    if self._afterMessage is not None or transport.disconnecting:
-                        break
-            except FrameError as e:
-                self._delivering = False
-                self._afterMessage = None
-                self.machine.badFrame(str(e))
-                return
-            except Exception:  # a user's framer gone wrong: that connection only
-                self._delivering = False
-                self._afterMessage = None
-                self.log.failure(
-                    "{framer} failed on bytes from {peer}",
-                    framer=type(framer).__name__,
-                    peer=self.describePeer(),
-                )
-                self.machine.failed("internal error")
-                return
-            finally:
-                self._delivering = False
-            switch, self._afterMessage = self._afterMessage, None
-            if switch is None or transport.disconnecting:
-                return
-            following = switch(framer.unconsumed())
-            if not following:
-                return
-            data = following
+        replies: list[bytes] = []
+        self._replies = replies
+        try:
+            while True:
+                framer = self.framer
+                try:
+                    for message in framer.messages(data):
+                        messageReceived(message)
+                        if self._afterMessage is not None or transport.disconnecting:
+                            break
+                except FrameError as e:
+                    self._afterMessage = None
+                    self.machine.badFrame(str(e))
+                    return
+                except Exception:  # a user's framer gone wrong: that connection only
+                    self._afterMessage = None
+                    self.log.failure(
+                        "{framer} failed on bytes from {peer}",
+                        framer=type(framer).__name__,
+                        peer=self.describePeer(),
+                    )
+                    self.machine.failed("internal error")
+                    return
+                switch, self._afterMessage = self._afterMessage, None
+                if switch is None or transport.disconnecting:
+                    return
+                data = switch(framer.unconsumed())
+                if not data:
+                    return
+        finally:
+            self._replies = None
+            if replies:
+                self._write(replies)
+
+    def _flush(self) -> None:
+        """Write the replies collected so far (see `_deliver`)."""
+        replies = self._replies
+        if replies:
+            batch = replies[:]
+            replies.clear()
+            self._write(batch)
+
+    def _write(self, replies: list[bytes]) -> None:
+        """Frame ``replies`` with the current framing, and write them."""
+        sender = self.sender
+        try:
+            if len(replies) == 1:  # request/response: the usual case
+                data = sender.frame(replies[0])
+            elif (frameAll := getattr(sender, "frameAll", None)) is not None:
+                data = frameAll(replies)
+            else:
+                data = b"".join(map(sender.frame, replies))
+        except ValueError:  # one cannot be framed: those before it still go
+            framed = []
+            for message in replies:
+                try:
+                    framed.append(sender.frame(message))
+                except ValueError as e:
+                    write(self.transport, b"".join(framed))
+                    self._unframeable(e)
+                    return
+            data = b"".join(framed)
+        write(self.transport, data)
+
+    def _unframeable(self, error: ValueError) -> None:
+        self.log.failure(
+            "a machine sent {peer} a message its framing cannot carry",
+            Failure(error),
+            peer=self.describePeer(),
+        )
+        self.machine.failed("internal error")
 
     def _readHeader(self, data: bytes) -> None:
         assert self._header is not None and self.admission is not None
@@ -295,14 +354,14 @@ class MachineAdapter(Protocol):
         ``sending``, from now on what is sent).
         """
         if sending:
+            self._flush()  # what was sent before the switch, framed as before
             self.sender = framer
-            self._frame = framer.frame
 
         def switch(rest: bytes) -> bytes:
             self.framer = framer
             return rest  # for the new framer
 
-        if self._delivering:
+        if self._replies is not None:
             self._afterMessage = switch
             return
         rest = self._carried + self.framer.unconsumed()
@@ -325,6 +384,7 @@ class MachineAdapter(Protocol):
             raise ValueError("this connection is already TLS")
 
         def start(plaintext: bytes) -> bytes:
+            self._flush()  # in plain text, before the handshake
             plaintext = self._carried + plaintext
             self._carried = b""
             if plaintext:
@@ -339,7 +399,7 @@ class MachineAdapter(Protocol):
             cast(ITLSTransport, self.transport).startTLS(contextFactory)  # type: ignore[arg-type]
             return b""  # nothing more to deliver in plain text
 
-        if self._delivering:
+        if self._replies is not None:
             self._afterMessage = start
         else:
             start(self.framer.unconsumed())
@@ -392,7 +452,13 @@ class MachineAdapter(Protocol):
     # -- Link ---------------------------------------------------------------
 
     def sendMessage(self, message: bytes) -> None:
-        self.transport.write(self._frame(message))  # type: ignore[union-attr]
+        replies = self._replies
+        if replies is not None:
+            replies.append(message)  # written when the delivery ends
+        else:
+            # A ValueError (the framing cannot carry it) is raised in the
+            # output that sent it: the machine's error policy handles it.
+            write(self.transport, self.sender.frame(message))
 
     def reportError(self, reason: str) -> None:
         message = self.sender.errorMessage(reason)
@@ -410,12 +476,15 @@ class MachineAdapter(Protocol):
 
     def loseConnection(self) -> None:
         assert self.transport is not None
+        self._flush()
         if self._producing:
             self._producing = False
             cast(IConsumer, self.transport).unregisterProducer()
         self.transport.loseConnection()
 
     def abortConnection(self) -> None:
+        if self._replies:
+            self._replies.clear()  # never to be sent
         cast(ITCPTransport, self.transport).abortConnection()
 
     @property

@@ -75,7 +75,8 @@ class ConnectionMachine(TransportMachine):
         super().__init__(clock)  # self.timer: idle, then close deadline
         self.idleTimeout = optionalTimeout("idleTimeout", idleTimeout)
         self.closeTimeout = timeout("closeTimeout", closeTimeout)
-        self._closeObservers: list[CloseObserver] = []
+        # Who waits for the close (a list once someone does: most never).
+        self._closeObservers: list[CloseObserver] | None = None
 
     def onDisconnected(self, reason: Failure) -> None:
         """The connection is gone (a hook: override it)."""
@@ -95,6 +96,8 @@ class ConnectionMachine(TransportMachine):
         if self.state == "closed":
             observer(self)
         else:
+            if self._closeObservers is None:
+                self._closeObservers = []
             self._closeObservers.append(observer)
 
     def whenClosed(self) -> Deferred[None]:
@@ -201,7 +204,7 @@ class ConnectionMachine(TransportMachine):
         self.timer.cancel()
         self.log.debug("{machine} disconnected", machine=self)
         self.link = NO_LINK
-        observers, self._closeObservers = self._closeObservers, []
+        observers, self._closeObservers = self._closeObservers or [], None
         try:
             self.onDisconnected(reason)
         finally:

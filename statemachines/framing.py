@@ -22,6 +22,11 @@ forgets them; the adapter hands them to the new framer.  So a framer must
 count a message as consumed by the time it yields it (or, as `LineFramer`
 does, return an iterator whose remaining items say what is left).
 
+Sending: the adapter frames the replies to one read together.  A framer
+may define ``frameAll(messages)``, returning the same bytes as framing each
+in turn (`LineFramer` joins them in one pass); without it, the adapter
+calls ``frame`` for each.
+
 Every framer here is linear in the bytes received, however they are
 chunked: a message that arrives in many pieces is joined once, when it is
 complete (a 32 MiB line arriving in 64 KiB reads is not re-scanned or
@@ -128,7 +133,16 @@ class LineFramer:
             raise ValueError("a line delimiter cannot be empty")
         self.maxLength = maxLength
         self.delimiter = delimiter
-        self._waiting: list[bytes] = []  # pieces of an incomplete line
+        # No proper prefix of the delimiter is also its suffix (CRLF, LF), so
+        # in messages joined by it, its occurrences are exactly the joins and
+        # those inside messages: `frameAll` counts them instead of checking
+        # each message.
+        self._borderless = not any(
+            delimiter[:i] == delimiter[-i:] for i in range(1, len(delimiter))
+        )
+        # Pieces of an incomplete line; a list only while there is one (an
+        # idle connection holds no empty list).
+        self._waiting: list[bytes] | tuple[()] = ()
         self._waitingLength = 0
         self._lines: Iterator[bytes] = _NOTHING  # complete, not yet delivered
 
@@ -138,7 +152,7 @@ class LineFramer:
             if delimiter not in data and not self._endsAcross(data):
                 return self._wait(data)  # still no end to this line
             data = b"".join(self._waiting) + data
-            self._waiting = []
+            self._waiting = ()
         lines = data.split(delimiter)  # one pass in C, whatever the count
         rest = lines.pop()
         if rest:
@@ -167,6 +181,7 @@ class LineFramer:
         return self.delimiter in tail + data[:overlap]
 
     def _wait(self, data: bytes) -> Iterator[bytes]:
+        assert isinstance(self._waiting, list)  # `messages` waits only with one
         self._waiting.append(data)
         self._waitingLength += len(data)
         if self._waitingLength >= self.maxLength + len(self.delimiter):
@@ -185,7 +200,7 @@ class LineFramer:
         left = [line + delimiter for line in self._lines]
         self._lines = _NOTHING
         left.extend(self._waiting)
-        self._waiting = []
+        self._waiting = ()
         self._waitingLength = 0
         return b"".join(left)
 
@@ -196,6 +211,14 @@ class LineFramer:
         if delimiter[-1] in message and delimiter in message:
             raise ValueError(f"a line may not contain {delimiter!r}: {message!r}")
         return message + delimiter
+
+    def frameAll(self, messages: list[bytes]) -> bytes:
+        """``messages`` framed one after another: a join, not a call each."""
+        delimiter = self.delimiter
+        joined = delimiter.join(messages)
+        if self._borderless and joined.count(delimiter) == len(messages) - 1:
+            return joined + delimiter
+        return b"".join(map(self.frame, messages))  # finds the culprit, if any
 
     def errorMessage(self, reason: str) -> bytes | None:
         return b"Error: " + reason.encode("utf-8")

@@ -1,7 +1,8 @@
 """
 The adapter: framing switches from a machine's output (no byte lost,
 duplicated or reordered, however the bytes arrive), STARTTLS on both sides,
-the peer's and host's addresses, user framings.
+the peer's and host's addresses, user framings, replies written once per
+read.
 
 This module defines its machines without ``from __future__ import
 annotations``, as a user's module would.
@@ -26,7 +27,12 @@ from protocols.client import EndpointDialer
 from protocols.server import MachineServerFactory, Server
 from protocols.testing import Wire
 from statemachines import ClientMachine, ConnectionMachine, EchoMachine
-from statemachines.framing import FixedLengthFramer, LineFramer, RawFramer
+from statemachines.framing import (
+    FixedLengthFramer,
+    LineFramer,
+    NetstringFramer,
+    RawFramer,
+)
 
 from ..certificates import Authority
 
@@ -134,6 +140,119 @@ class SwitchTests(SynchronousTestCase):
             wire.received(), [b"got 2 bytes", b"Error: line longer than 100 bytes"]
         )
         self.assertTrue(wire.transport.disconnecting)
+
+
+class CountingTransport(StringTransport):
+    """A StringTransport that records each write."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes = []
+
+    def write(self, data):
+        self.writes.append(data)
+        super().write(data)
+
+
+class Commands(ConnectionMachine):
+    """
+    Echo, except: ``quit`` closes, ``bad`` sends a line with a CRLF in it
+    (which no line framing can carry), ``net`` switches both ways to
+    netstrings.
+    """
+
+    def onMessage(self, message):
+        if message == b"quit":
+            self.close()
+        elif message == b"bad":
+            self.send(b"two\r\nlines")
+        elif message == b"net":
+            self.send(b"switching")
+            self.link.switchFraming(NetstringFramer(100), sending=True)
+        else:
+            self.send(message)
+
+
+class ReplyBatchingTests(SynchronousTestCase):
+    """
+    What a machine sends while the adapter delivers one read goes to the
+    transport in one write at its end, or earlier when something else must
+    reach the transport after it (a close, a change of framing, STARTTLS).
+    """
+
+    def connect(self, machine=Commands):
+        machine = machine(Clock())
+        adapter = MachineAdapter(machine, LineFramer(100))
+        transport = CountingTransport()
+        adapter.makeConnection(transport)
+        return machine, adapter, transport
+
+    def test_repliesToOneReadAreOneWrite(self):
+        machine, adapter, transport = self.connect()
+        adapter.dataReceived(b"".join(b"line %d\r\n" % i for i in range(100)))
+        self.assertEqual(
+            transport.writes, [b"".join(b"line %d\r\n" % i for i in range(100))]
+        )
+
+    def test_sendingOutsideAReadIsWrittenAtOnce(self):
+        machine, adapter, transport = self.connect()
+        machine.send(b"unprompted")
+        self.assertEqual(transport.writes, [b"unprompted\r\n"])
+        with self.assertRaises(ValueError):  # to the caller, as before
+            machine.send(b"two\r\nlines")
+
+    def test_aCloseMidReadWritesWhatCameBeforeIt(self):
+        machine, adapter, transport = self.connect()
+        adapter.dataReceived(b"a\r\nb\r\nquit\r\nc\r\n")
+        self.assertEqual(transport.value(), b"a\r\nb\r\n")
+        self.assertTrue(transport.disconnecting)
+
+    def test_errorsFollowTheRepliesBeforeThem(self):
+        machine, adapter, transport = self.connect()
+        adapter.dataReceived(b"a\r\n" + b"x" * 101 + b"\r\n")
+        self.assertEqual(
+            transport.value(), b"a\r\nError: line longer than 100 bytes\r\n"
+        )
+        self.assertTrue(transport.disconnecting)
+
+    def test_aSwitchOfSendingFramesEachReplyAsItWasSent(self):
+        machine, adapter, transport = self.connect()
+        adapter.dataReceived(b"a\r\nnet\r\n3:abc,1:d,")
+        self.assertEqual(transport.value(), b"a\r\nswitching\r\n3:abc,1:d,")
+
+    def test_anUnframeableReplyFailsTheConnectionAfterTheRepliesBeforeIt(self):
+        machine, adapter, transport = self.connect()
+        with capturedLogs() as events:
+            adapter.dataReceived(b"a\r\nbad\r\nb\r\n")
+        self.assertEqual(transport.value(), b"a\r\nError: internal error\r\n")
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+        [event] = [e for e in events if "cannot carry" in e["log_format"]]
+        self.assertEqual(machine.state, "closing")
+
+    def test_startTLSWritesTheRepliesBeforeItInPlainText(self):
+        machine = Blocks(Clock(), idleTimeout=None)
+        machine.tlsOptions = "the options"
+        adapter = MachineAdapter(machine, LineFramer())
+        transport = FakeTLSTransport()
+        transport.startTLS = lambda options: transport.started.append(transport.value())
+        adapter.makeConnection(transport)
+        adapter.dataReceived(b"hi\r\nTLS\r\n")
+        self.assertEqual(transport.started, [b"plain: hi\r\nGO\r\n"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        messages=st.lists(st.binary(max_size=6), min_size=1, max_size=8),
+        delimiter=st.sampled_from([b"\r\n", b"\n", b"|", b"aba", b"xx", b"ab"]),
+    )
+    def test_frameAllIsFrameOfEach(self, messages, delimiter):
+        framer = LineFramer(100, delimiter=delimiter)
+        try:
+            expected = b"".join(framer.frame(m) for m in messages)
+        except ValueError:
+            self.assertRaises(ValueError, framer.frameAll, messages)
+        else:
+            self.assertEqual(framer.frameAll(messages), expected)
 
 
 @implementer(ITLSTransport)
