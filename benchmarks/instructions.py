@@ -2,13 +2,14 @@
 Instructions per echoed line, counted by valgrind's callgrind: a hand-written
 split-and-write echo and raw Twisted LineReceiver (`baseline_server.py`)
 against txmachines' echo and greeting (after the name), each fed the same
-chunks of 32-byte lines in process, writing to Twisted's own socket
-transport code (buffering, producer checks, the reactor's write
-registration, one flush per chunk) with the send system call left out.
+chunks of 32-byte lines in process, writing to a real Twisted TCP
+transport over a socket pair (buffering, producer checks, the reactor's
+write registration, the sends), flushed once per chunk as the reactor would.
 Instruction counts do not depend on what else the machine is doing, so this
 ratio is repeatable where wall-clock throughput (``echo_throughput.py``) is
-not; it leaves out the kernel and the reactor's reads, which are the same for
-all, so it is the harsher ratio.
+not.  Only this process's instructions count: not the kernel's work (where a
+reply written at once also saves the two ``epoll_ctl`` calls of a buffered
+one), nor the reactor's polling and reads, the same for all.
 
     python benchmarks/instructions.py [--lines-per-chunk 100]
 
@@ -43,8 +44,7 @@ def child(name: str, chunks: int, linesPerChunk: int) -> None:
     """Feed ``chunks`` chunks of lines to contender ``name`` (under valgrind)."""
     sys.path.insert(0, str(HERE.parent))
     from twisted.internet import reactor
-    from twisted.internet.abstract import FileDescriptor
-    from twisted.internet.task import Clock
+    from twisted.internet.tcp import Connection
     from twisted.protocols.basic import LineReceiver
 
     sys.path.insert(0, str(HERE))
@@ -55,23 +55,38 @@ def child(name: str, chunks: int, linesPerChunk: int) -> None:
     from statemachines.framing import LineFramer
     from statemachines.greeting import GreetingMachine
 
-    class Sink(FileDescriptor):
+    class Sink(Connection):
         """
-        A connection's transport as the reactor drives it (Twisted's own
-        buffering, producer checks, epoll registration), minus the send
-        system call: what it would send is dropped.
+        A TCP connection as the reactor drives it - Twisted's buffering,
+        producer checks, the reactor's write registration, real sends -
+        over a socket pair whose other end this process drains.
         """
 
         def __init__(self) -> None:
-            super().__init__(reactor)
+            mine, self.other = socket.socketpair()
+            mine.setblocking(False)
+            self.other.setblocking(False)
+            super().__init__(mine, None, reactor)  # type: ignore[arg-type]
             self.connected = True
-            self.socket, self.other = socket.socketpair()
+            self.writable = False  # whether the reactor would call doWrite
 
-        def fileno(self) -> int:
-            return self.socket.fileno()
+        def startWriting(self) -> None:
+            self.writable = True
+            super().startWriting()
 
-        def writeSomeData(self, data: bytes) -> int:
-            return len(data)
+        def stopWriting(self) -> None:
+            self.writable = False
+            super().stopWriting()
+
+        def turn(self) -> None:
+            """The reactor's turn: flush if asked to, and the peer reads."""
+            if self.writable:
+                self.doWrite()
+            try:
+                while self.other.recv(1 << 20):
+                    pass
+            except BlockingIOError:
+                pass
 
     sink = Sink()
 
@@ -83,14 +98,14 @@ def child(name: str, chunks: int, linesPerChunk: int) -> None:
     else:
         machineClass = GreetingMachine if "greeting" in name else EchoMachine
         options = {"idleTimeout": None} if "no idle" in name else {}
-        protocol = MachineAdapter(machineClass(Clock(), **options), LineFramer())
+        protocol = MachineAdapter(machineClass(reactor, **options), LineFramer())
     protocol.makeConnection(sink)
     if name == "txmachines greeting":
         protocol.dataReceived(b"Bench\r\n")
     chunk = (b"x" * 30 + b"\r\n") * linesPerChunk
     for _ in range(chunks):
         protocol.dataReceived(chunk)
-        sink.doWrite()  # the reactor's turn: the socket is writable
+        sink.turn()
 
 
 def instructions(name: str, chunks: int, linesPerChunk: int) -> int:

@@ -46,7 +46,10 @@ close (echo: once every reply is written).  A client adapter closes when the
 server finishes sending, and the loss that follows is handled as any other.
 
 Backpressure: the adapter registers itself as its transport's streaming
-producer.  When the transport's write buffer fills (a peer that sends but
+producer, from the first reply that has to wait in the transport's buffer
+(an idle connection whose replies always went at once never needs it, and
+registering costs a TCP transport several hundred bytes).  When the
+transport's write buffer fills (a peer that sends but
 does not read what comes back), the transport pauses the adapter, which stops
 reading from that peer until the buffer drains; so one such peer cannot make
 the process buffer without bound, and the others are served meanwhile.  On
@@ -101,7 +104,7 @@ from statemachines.transport import Link, TransportMachine
 
 from .budget import BufferBudget, socketOf
 from .proxyheader import BadProxyHeader, ProxiedAddresses, ProxyHeader
-from .sendnow import write
+from .sendnow import sendAtOnce
 
 
 class Admission(Protocol_):
@@ -164,7 +167,9 @@ class MachineAdapter(Protocol):
     budget: BufferBudget | None = None
     _socket: Any = None  # the socket transport whose share the budget sets
     isClient = False
-    _producing = False  # registered as the transport's producer
+    # Registered as the transport's producer: False until a write waits in
+    # its buffer, True from then on, None once closing (never again).
+    _producing: bool | None = False
     handshaking = False  # a TLS handshake is in progress
     _startedTLS = False  # the machine started TLS (so it hears `secured`)
     # A switch asked for while delivering: takes the old framer's unconsumed
@@ -179,8 +184,6 @@ class MachineAdapter(Protocol):
                 self.budget = None  # not a socket: nothing to share
             else:
                 self._socket.bufferSize = self.budget.share
-        cast(IConsumer, self.transport).registerProducer(self, True)
-        self._producing = True
         if self.admission is not None:
             self._header = ProxyHeader()
             self._headerDeadline = self.admission.clock.callLater(
@@ -271,8 +274,11 @@ class MachineAdapter(Protocol):
                     )
                     self.machine.failed("internal error")
                     return
-                switch, self._afterMessage = self._afterMessage, None
-                if switch is None or transport.disconnecting:
+                switch = self._afterMessage
+                if switch is None:
+                    return
+                self._afterMessage = None
+                if transport.disconnecting:
                     return
                 data = switch(framer.unconsumed())
                 if not data:
@@ -306,11 +312,26 @@ class MachineAdapter(Protocol):
                 try:
                     framed.append(sender.frame(message))
                 except ValueError as e:
-                    write(self.transport, b"".join(framed))
+                    self._send(b"".join(framed))
                     self._unframeable(e)
                     return
             data = b"".join(framed)
-        write(self.transport, data)
+        self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        """
+        Write ``data``: at once if the connection can take it; else through
+        the transport's buffer, with this adapter registered as its producer
+        from the first such write on (so the transport pauses reading while
+        its buffer is full, and a connection that never needs that never
+        pays for it).
+        """
+        rest = sendAtOnce(self.transport, data)
+        if rest:
+            if self._producing is False:
+                self._producing = True
+                cast(IConsumer, self.transport).registerProducer(self, True)
+            self.transport.write(rest)  # type: ignore[union-attr]
 
     def _unframeable(self, error: ValueError) -> None:
         self.log.failure(
@@ -458,7 +479,7 @@ class MachineAdapter(Protocol):
         else:
             # A ValueError (the framing cannot carry it) is raised in the
             # output that sent it: the machine's error policy handles it.
-            write(self.transport, self.sender.frame(message))
+            self._send(self.sender.frame(message))
 
     def reportError(self, reason: str) -> None:
         message = self.sender.errorMessage(reason)
@@ -478,8 +499,8 @@ class MachineAdapter(Protocol):
         assert self.transport is not None
         self._flush()
         if self._producing:
-            self._producing = False
             cast(IConsumer, self.transport).unregisterProducer()
+        self._producing = None
         self.transport.loseConnection()
 
     def abortConnection(self) -> None:

@@ -10,10 +10,10 @@ next turn, then stops watching (another ``epoll_ctl``).  A server that
 answers each request as it reads it pays that for every answer: two system
 calls and a turn of the reactor, several times the cost of its own logic.
 
-`write` does what asyncio's socket transports do: when the transport holds
-nothing unsent, it offers the bytes to the socket at once; whatever the
-kernel does not take (all of them when its buffer is full) goes through the
-transport's own ``write`` as before, so order, backpressure (the producer
+`sendAtOnce` does what asyncio's socket transports do: when the transport
+holds nothing unsent, it offers the bytes to the socket at once; whatever
+the kernel does not take (all of them when its buffer is full) is for the
+transport's own ``write``, as before, so order, backpressure (the producer
 is paused as usual) and error handling are Twisted's.  Anything that is not
 a plain, open, writable TCP connection - TLS (through ``startTLS`` or a TLS
 endpoint), a connection closing or aborted, a half-closed one, a test's
@@ -22,7 +22,7 @@ endpoint), a connection closing or aborted, a half-closed one, a test's
 This is the one module that reads Twisted's transport internals
 (``dataBuffer``, ``offset``, ``_tempDataLen``, ``_aborting``,
 ``_writeDisconnected``, ``TLS``, ``writeSomeData``).  If a Twisted release
-renames them, `DIRECT` is False at import and every write takes the
+renames them, `DIRECT` is False at import and every byte takes the
 transport's ``write``; `tests/protocols/test_sendnow.py` checks that the
 direct path is in use with the installed Twisted.
 """
@@ -34,11 +34,11 @@ from typing import Any, cast
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.tcp import Connection
 
-__all__ = ["DIRECT", "write"]
+__all__ = ["DIRECT", "sendAtOnce"]
 
 
 def _readable() -> bool:
-    """Whether this Twisted's TCP connections have what `write` reads."""
+    """Whether this Twisted's TCP connections have what `sendAtOnce` reads."""
     probe = FileDescriptor.__new__(FileDescriptor)
     FileDescriptor.__init__(probe, reactor=cast(Any, True))  # sets _tempDataLen
     attributes = ("dataBuffer", "offset", "_writeDisconnected", "TLS", "_aborting")
@@ -52,8 +52,12 @@ def _readable() -> bool:
 DIRECT = _readable()
 
 
-def write(transport: Any, data: bytes) -> None:
-    """Write ``data`` to ``transport``: at once if it can take it (see above)."""
+def sendAtOnce(transport: Any, data: bytes) -> bytes:
+    """
+    Send ``data`` on ``transport`` at once if it can take it (see above);
+    return what is left for the transport's ``write``: nothing if all went,
+    else the bytes the kernel did not take, or all of them.
+    """
     if (
         DIRECT
         and isinstance(transport, Connection)
@@ -67,7 +71,5 @@ def write(transport: Any, data: bytes) -> None:
     ):
         sent = transport.writeSomeData(data)
         if type(sent) is int and sent > 0:  # else: full, or lost (write finds out)
-            if sent == len(data):
-                return
-            data = data[sent:]
-    transport.write(data)
+            return data[sent:]
+    return data

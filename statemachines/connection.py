@@ -75,8 +75,8 @@ class ConnectionMachine(TransportMachine):
         super().__init__(clock)  # self.timer: idle, then close deadline
         self.idleTimeout = optionalTimeout("idleTimeout", idleTimeout)
         self.closeTimeout = timeout("closeTimeout", closeTimeout)
-        # Who waits for the close (a list once someone does: most never).
-        self._closeObservers: list[CloseObserver] | None = None
+        # Who waits for the close: usually one (the server), so a tuple.
+        self._closeObservers: tuple[CloseObserver, ...] = ()
 
     def onDisconnected(self, reason: Failure) -> None:
         """The connection is gone (a hook: override it)."""
@@ -96,9 +96,7 @@ class ConnectionMachine(TransportMachine):
         if self.state == "closed":
             observer(self)
         else:
-            if self._closeObservers is None:
-                self._closeObservers = []
-            self._closeObservers.append(observer)
+            self._closeObservers += (observer,)
 
     def whenClosed(self) -> Deferred[None]:
         """A Deferred that fires once the connection is gone."""
@@ -204,7 +202,7 @@ class ConnectionMachine(TransportMachine):
         self.timer.cancel()
         self.log.debug("{machine} disconnected", machine=self)
         self.link = NO_LINK
-        observers, self._closeObservers = self._closeObservers or [], None
+        observers, self._closeObservers = self._closeObservers, ()
         try:
             self.onDisconnected(reason)
         finally:

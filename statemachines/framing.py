@@ -126,6 +126,16 @@ class LineFramer:
     in pieces, joined once).
     """
 
+    # Slots: one framer per connection, so its size counts.
+    __slots__ = (
+        "maxLength",
+        "delimiter",
+        "_borderless",
+        "_waiting",
+        "_waitingLength",
+        "_lines",
+    )
+
     def __init__(
         self, maxLength: int = DEFAULT_MAX_FRAME_LENGTH, delimiter: bytes = b"\r\n"
     ) -> None:

@@ -22,8 +22,11 @@ MiB = 1 << 20
 
 class ProducerTests(SynchronousTestCase):
     def test_adapterIsTheTransportsStreamingProducer(self) -> None:
+        """From the first reply that waits in the transport's buffer on."""
         wire = Wire(EchoMachine)
         transport: StringTransport = wire.transport
+        self.assertIsNone(transport.producer)
+        wire.send(b"waits")  # a StringTransport buffers everything
         self.assertIs(transport.producer, wire.adapter)
         self.assertTrue(transport.streaming)
         wire.adapter.pauseProducing()  # the write buffer is full: stop reading
@@ -34,10 +37,13 @@ class ProducerTests(SynchronousTestCase):
     def test_unregistersBeforeClosing(self) -> None:
         """A paused producer would keep a closing TCP connection open."""
         wire = Wire(EchoMachine)
+        wire.send(b"waits")
         wire.adapter.pauseProducing()
         wire.machine.close()
         self.assertIsNone(wire.transport.producer)
         self.assertTrue(wire.transport.disconnecting)
+        wire.machine.send(b"after the close")  # and never registers again
+        self.assertIsNone(wire.transport.producer)
 
 
 class RealTCPTests(SynchronousTestCase):

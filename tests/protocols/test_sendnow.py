@@ -1,5 +1,5 @@
 """
-`protocols.sendnow`: a write to an idle TCP connection goes to the socket at
+`protocols.sendnow`: bytes for an idle TCP connection go to the socket at
 once; anything else takes the transport's own buffered ``write``, in order.
 Real sockets (a socket pair), a memory reactor to see write registrations.
 """
@@ -14,6 +14,16 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from protocols import sendnow
+from protocols.adapter import MachineAdapter
+from statemachines import EchoMachine
+from statemachines.framing import LineFramer
+
+
+def write(transport: object, data: bytes) -> None:
+    """What the adapter does: at once, and what is left through the buffer."""
+    rest = sendnow.sendAtOnce(transport, data)
+    if rest:
+        transport.write(rest)  # type: ignore[attr-defined]
 
 
 class Pair:
@@ -66,7 +76,7 @@ class SendNowTests(SynchronousTestCase):
 
     def test_anIdleConnectionSendsAtOnce(self) -> None:
         pair = Pair(self)
-        sendnow.write(pair.connection, b"hello\r\n")
+        write(pair.connection, b"hello\r\n")
         self.assertEqual(pair.received(), b"hello\r\n")
         self.assertEqual(pair.reactor.writers, set())  # no reactor turn needed
 
@@ -74,22 +84,22 @@ class SendNowTests(SynchronousTestCase):
         pair = Pair(self)
         pair.connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         data = bytes(range(256)) * 4096  # 1 MiB: more than the kernel takes
-        sendnow.write(pair.connection, data)
+        write(pair.connection, data)
         self.assertIn(pair.connection, pair.reactor.writers)
-        sendnow.write(pair.connection, b"after")  # behind what is buffered
+        write(pair.connection, b"after")  # behind what is buffered
         self.assertEqual(pair.flush(), data + b"after")
 
     def test_aFullSocketTakesNothingAndAllIsBuffered(self) -> None:
         pair = Pair(self)
         filled = pair.fill()
-        sendnow.write(pair.connection, b"waits")
+        write(pair.connection, b"waits")
         self.assertEqual(pair.connection._tempDataBuffer, [b"waits"])
         self.assertEqual(pair.flush(), filled + b"waits")
 
     def test_bytesAlreadyBufferedGoFirst(self) -> None:
         pair = Pair(self)
         pair.connection.write(b"first ")
-        sendnow.write(pair.connection, b"second")
+        write(pair.connection, b"second")
         self.assertEqual(pair.received(), b"")
         self.assertEqual(pair.flush(), b"first second")
 
@@ -98,31 +108,62 @@ class SendNowTests(SynchronousTestCase):
         toTLS: list[bytes] = []
         pair.connection.TLS = True  # what startTLS sets
         pair.connection.protocol.write = toTLS.append  # type: ignore[attr-defined]
-        sendnow.write(pair.connection, b"secret")
+        write(pair.connection, b"secret")
         self.assertEqual(toTLS, [b"secret"])
         self.assertEqual(pair.received(), b"")
 
     def test_anAbortedConnectionSendsNothing(self) -> None:
         pair = Pair(self)
         pair.connection.abortConnection()
-        sendnow.write(pair.connection, b"never")
+        write(pair.connection, b"never")
         self.assertEqual(pair.received(), b"")
 
     def test_aHalfClosedConnectionSendsNothing(self) -> None:
         pair = Pair(self)
         pair.connection._writeDisconnected = True
-        sendnow.write(pair.connection, b"never")
+        write(pair.connection, b"never")
         self.assertEqual(pair.received(), b"")
 
     def test_aClosingConnectionBuffersSoTheCloseFollowsTheBytes(self) -> None:
         pair = Pair(self)
         pair.connection.write(b"x")
         pair.connection.loseConnection()
-        sendnow.write(pair.connection, b"y")
+        write(pair.connection, b"y")
         self.assertEqual(pair.received(), b"")
         self.assertEqual(pair.connection._tempDataBuffer, [b"x", b"y"])
 
     def test_otherTransportsWrite(self) -> None:
         transport = StringTransport()
-        sendnow.write(transport, b"as usual")
+        write(transport, b"as usual")
         self.assertEqual(transport.value(), b"as usual")
+
+
+class AdapterTests(SynchronousTestCase):
+    """The adapter over a real TCP connection: replies go at once."""
+
+    def connect(self) -> tuple[Pair, MachineAdapter]:
+        pair = Pair(self)
+        adapter = MachineAdapter(EchoMachine(pair.reactor), LineFramer())
+        pair.connection.protocol = adapter
+        adapter.makeConnection(pair.connection)
+        return pair, adapter
+
+    def test_aReplyGoesAtOnceAndNoProducerIsNeeded(self) -> None:
+        pair, adapter = self.connect()
+        adapter.dataReceived(b"one\r\ntwo\r\n")
+        self.assertEqual(pair.received(), b"one\r\ntwo\r\n")
+        self.assertEqual(pair.reactor.writers, set())
+        self.assertIsNone(pair.connection.producer)  # an idle connection stays small
+
+    def test_repliesThatMustWaitRegisterTheProducerWhichPauses(self) -> None:
+        pair, adapter = self.connect()
+        filled = pair.fill()
+        pair.connection.bufferSize = 100
+        adapter.dataReceived(b"x" * 60 + b"\r\n")
+        self.assertIs(pair.connection.producer, adapter)
+        self.assertFalse(pair.connection.producerPaused)
+        adapter.dataReceived(b"y" * 60 + b"\r\n")  # over bufferSize: stop reading
+        self.assertTrue(pair.connection.producerPaused)
+        expected = filled + b"x" * 60 + b"\r\n" + b"y" * 60 + b"\r\n"
+        self.assertEqual(pair.flush(), expected)
+        self.assertFalse(pair.connection.producerPaused)  # drained: reading again
