@@ -1,15 +1,17 @@
 """
 The baselines: echo servers in raw Twisted, no state machine.
 
-    python benchmarks/baseline_server.py [--hand-written] [--port PORT]
-                                         [--idle-timeout SECONDS]
+    python benchmarks/baseline_server.py [--hand-written | --hand-written-batched]
+                                         [--port PORT] [--idle-timeout SECONDS]
 
 ``LineReceiver`` (the default) is what a Twisted user writes first.  With
 ``--hand-written``, the same echo written by hand for speed: a plain
 ``Protocol`` that splits each chunk with one ``bytes.split`` and writes each
 line back as it goes (the limit a framework's per-line cost is measured
-against).  Both close a connection whose unfinished line exceeds 16 KiB, as
-txmachines' default ``--max-frame`` does.
+against).  With ``--hand-written-batched``, the same again writing the
+lines of each chunk back with one ``write``: the floor for any server that
+does per-line work in Python.  All close a connection whose unfinished line
+exceeds 16 KiB, as txmachines' default ``--max-frame`` does.
 
 With ``--idle-timeout``, connections silent that many seconds are closed,
 the way Twisted does it (``TimeoutMixin``: one DelayedCall per connection,
@@ -55,6 +57,21 @@ class HandWrittenEcho(Protocol):
             self.transport.loseConnection()  # type: ignore[union-attr]
 
 
+class HandWrittenBatchedEcho(HandWrittenEcho):
+    """Echo CRLF-terminated lines: one split and one write per chunk."""
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.unfinished:
+            data = self.unfinished + data
+        lines = data.split(b"\r\n")
+        self.unfinished = lines.pop()
+        if lines:
+            lines.append(b"")
+            self.transport.write(b"\r\n".join(lines))  # type: ignore[union-attr]
+        if len(self.unfinished) > MAX_LENGTH:
+            self.transport.loseConnection()  # type: ignore[union-attr]
+
+
 def idle(protocol: type[Protocol], timeout: float) -> type[Protocol]:
     """``protocol`` with Twisted's idle timeout."""
 
@@ -75,11 +92,17 @@ def idle(protocol: type[Protocol], timeout: float) -> type[Protocol]:
 
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    options.add_argument("--hand-written", action="store_true")
+    flavour = options.add_mutually_exclusive_group()
+    flavour.add_argument("--hand-written", action="store_true")
+    flavour.add_argument("--hand-written-batched", action="store_true")
     options.add_argument("--port", type=int, default=0)
     options.add_argument("--idle-timeout", type=float)
     args = options.parse_args()
-    protocol: type[Protocol] = HandWrittenEcho if args.hand_written else Echo
+    protocol: type[Protocol] = Echo
+    if args.hand_written:
+        protocol = HandWrittenEcho
+    elif args.hand_written_batched:
+        protocol = HandWrittenBatchedEcho
     if args.idle_timeout:
         protocol = idle(protocol, args.idle_timeout)
     factory = Factory.forProtocol(protocol)

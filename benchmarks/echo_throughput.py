@@ -29,7 +29,12 @@ from servers import running
 from protocols.testing import cpuSeconds
 
 BASELINES = ["hand-written", "raw LineReceiver"]
-CONTENDERS = [*BASELINES, "txmachines echo", "txmachines greeting"]
+CONTENDERS = [
+    *BASELINES,
+    "hand-written, batched",  # one write per read: the floor, for reference
+    "txmachines echo",
+    "txmachines greeting",
+]
 
 
 def drive(port: int, lines: int, size: int, window: int, greeting: bool) -> float:

@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 CONTENDERS = [
     "hand-written",  # one split per chunk, one write per line: the limit
     "raw LineReceiver",
+    "hand-written, batched",  # ... and one write per chunk: the floor
     "txmachines echo",
     "txmachines greeting",
     "txmachines echo, no idle",  # like the baseline: no idle timeout
@@ -48,7 +49,7 @@ def child(name: str, chunks: int, linesPerChunk: int) -> None:
     from twisted.protocols.basic import LineReceiver
 
     sys.path.insert(0, str(HERE))
-    from baseline_server import Echo, HandWrittenEcho
+    from baseline_server import Echo, HandWrittenBatchedEcho, HandWrittenEcho
 
     from protocols.adapter import MachineAdapter
     from statemachines.echo import EchoMachine
@@ -95,6 +96,8 @@ def child(name: str, chunks: int, linesPerChunk: int) -> None:
         protocol = Echo()
     elif name == HAND_WRITTEN:
         protocol = HandWrittenEcho()
+    elif name == "hand-written, batched":
+        protocol = HandWrittenBatchedEcho()
     else:
         machineClass = GreetingMachine if "greeting" in name else EchoMachine
         options = {"idleTimeout": None} if "no idle" in name else {}

@@ -23,6 +23,9 @@ SERVERS = {
     # The same echo written by hand for speed (one split per chunk):
     "hand-written": [sys.executable, str(HERE / "baseline_server.py")]
     + ["--hand-written"],
+    # ... and writing each chunk's replies at once (the floor):
+    "hand-written, batched": [sys.executable, str(HERE / "baseline_server.py")]
+    + ["--hand-written-batched"],
     "txmachines echo": TXMACHINES
     + [
         "serve",

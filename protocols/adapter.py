@@ -47,8 +47,7 @@ server finishes sending, and the loss that follows is handled as any other.
 
 Backpressure: the adapter registers itself as its transport's streaming
 producer, from the first reply that has to wait in the transport's buffer
-(an idle connection whose replies always went at once never needs it, and
-registering costs a TCP transport several hundred bytes).  When the
+(an idle connection whose replies always went at once never needs it).  When the
 transport's write buffer fills (a peer that sends but
 does not read what comes back), the transport pauses the adapter, which stops
 reading from that peer until the buffer drains; so one such peer cannot make
