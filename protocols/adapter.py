@@ -118,6 +118,11 @@ class Admission(Protocol_):
 __all__ = ["MachineAdapter", "isTLS"]
 
 
+def _stop(unconsumed: bytes) -> bytes:
+    """What a delivery does after a message that closed the connection: stop."""
+    return b""
+
+
 def isTLS(transport: object) -> bool:
     """Whether ``transport`` is a TLS connection (either Twisted flavour)."""
     return ISSLTransport.providedBy(transport) or INegotiated.providedBy(transport)
@@ -149,21 +154,25 @@ class MachineAdapter(Protocol):
         self.admission = admission
         self.framer = framer  # frames what arrives
         self.sender = framer  # frames what is sent
-        # While delivering (inside `_deliver`): the replies sent so far,
-        # unframed.  Set here, never read from the class: CPython 3.11 reads
-        # an instance attribute that shadows a class one more slowly.
+        # Read on every read or every message, so set here, never read from
+        # the class: CPython 3.11 reads a class attribute through an instance
+        # (or an instance attribute that shadows it) more slowly.
+        self.budget = budget
+        self._header: ProxyHeader | None = None  # while a PROXY header is awaited
+        self._carried = b""  # bytes a switch moved, delivered on the next turn
+        # While delivering (inside `_deliver`): the replies sent so far, unframed.
         self._replies: list[bytes] | None = None
-        if budget is not None:
-            self.budget = budget
+        # Set while delivering, to stop after the current message: a switch
+        # (takes the old framer's unconsumed bytes, returns what the new one
+        # is to be fed) or `_stop` (the connection is closing).
+        self._afterMessage: Callable[[bytes], bytes] | None = None
         if ready is not None:
             self.ready = ready
             self.isClient = True
 
     machine: TransportMachine
     ready: Deferred[Link] | None = None  # a client's dial, until it fires
-    _header: ProxyHeader | None = None  # while a PROXY header is awaited
     _proxied: ProxiedAddresses | None = None
-    budget: BufferBudget | None = None
     _socket: Any = None  # the socket transport whose share the budget sets
     isClient = False
     # Registered as the transport's producer: False until a write waits in
@@ -171,10 +180,6 @@ class MachineAdapter(Protocol):
     _producing: bool | None = False
     handshaking = False  # a TLS handshake is in progress
     _startedTLS = False  # the machine started TLS (so it hears `secured`)
-    # A switch asked for while delivering: takes the old framer's unconsumed
-    # bytes, returns what the (new) framer is to be fed next.
-    _afterMessage: Callable[[bytes], bytes] | None = None
-    _carried = b""  # bytes a switch moved, delivered on the next turn
 
     def connectionMade(self) -> None:
         if self.budget is not None:
@@ -248,7 +253,6 @@ class MachineAdapter(Protocol):
         one write per read, not one per reply.  The order is kept, and the
         transport's backpressure sees every reply before the next read.
         """
-        transport: Any = self.transport
         messageReceived = self.machine.messageReceived
         replies: list[bytes] = []
         self._replies = replies
@@ -258,14 +262,12 @@ class MachineAdapter(Protocol):
                 try:
                     for message in framer.messages(data):
                         messageReceived(message)
-                        if self._afterMessage is not None or transport.disconnecting:
+                        if self._afterMessage is not None:
                             break
                 except FrameError as e:
-                    self._afterMessage = None
                     self.machine.badFrame(str(e))
                     return
                 except Exception:  # a user's framer gone wrong: that connection only
-                    self._afterMessage = None
                     self.log.failure(
                         "{framer} failed on bytes from {peer}",
                         framer=type(framer).__name__,
@@ -277,13 +279,14 @@ class MachineAdapter(Protocol):
                 if switch is None:
                     return
                 self._afterMessage = None
-                if transport.disconnecting:
+                if switch is _stop:
                     return
                 data = switch(framer.unconsumed())
                 if not data:
                     return
         finally:
             self._replies = None
+            self._afterMessage = None
             if replies:
                 self._write(replies)
 
@@ -382,7 +385,8 @@ class MachineAdapter(Protocol):
             return rest  # for the new framer
 
         if self._replies is not None:
-            self._afterMessage = switch
+            if self._afterMessage is not _stop:  # closing: no more messages
+                self._afterMessage = switch
             return
         rest = self._carried + self.framer.unconsumed()
         self.framer = framer
@@ -420,7 +424,8 @@ class MachineAdapter(Protocol):
             return b""  # nothing more to deliver in plain text
 
         if self._replies is not None:
-            self._afterMessage = start
+            if self._afterMessage is not _stop:
+                self._afterMessage = start
         else:
             start(self.framer.unconsumed())
 
@@ -497,14 +502,17 @@ class MachineAdapter(Protocol):
     def loseConnection(self) -> None:
         assert self.transport is not None
         self._flush()
+        if self._replies is not None:
+            self._afterMessage = _stop  # deliver nothing more
         if self._producing:
             cast(IConsumer, self.transport).unregisterProducer()
         self._producing = None
         self.transport.loseConnection()
 
     def abortConnection(self) -> None:
-        if self._replies:
+        if self._replies is not None:
             self._replies.clear()  # never to be sent
+            self._afterMessage = _stop  # deliver nothing more
         cast(ITCPTransport, self.transport).abortConnection()
 
     @property

@@ -167,16 +167,20 @@ def _transitionBody(
     trace: Callable[..., None] | None,
     namespace: dict[str, Any],
     prefix: str = "",
+    nextTable: str | None = None,
 ) -> str:
     """
     The statements of transition ``t`` (indented by four spaces), with the
     names they use added to ``namespace``, each starting with ``prefix``.
+    ``nextTable`` names a local variable that already holds the next state's
+    table (a self-loop's ``table``), read instead of a global.
     """
-    nextTable = tables[t.enter]
-    names = {"NEXT": nextTable, "BUSY": nextTable.busy, "COLLECT": t.collector}
+    table = tables[t.enter]
+    names = {"NEXT": table, "BUSY": table.busy, "COLLECT": t.collector}
     names["TRACE"] = trace
     calls = _outputCalls([outputs[o] for o in t.outputs], namespace, prefix)
     namespace.update({prefix + name: value for name, value in names.items()})
+    NEXT = nextTable or f"{prefix}NEXT"
     values = f"[{', '.join(calls)}]"
     result = values if t.collector is list else f"{prefix}COLLECT({values})"
     body = (
@@ -186,15 +190,15 @@ def _transitionBody(
         else ""
     )
     if not calls:
-        return body + f"    self._txmTable = {prefix}NEXT\n    return {result}\n"
+        return body + f"    self._txmTable = {NEXT}\n    return {result}\n"
     return body + (
         f"    self._txmTable = {prefix}BUSY\n"
         "    try:\n"
         f"        result = {result}\n"
         "    except Exception:\n"
-        f"        self._txmTable = {prefix}NEXT\n"
+        f"        self._txmTable = {NEXT}\n"
         f"        return self._txmFail({t.input!r})\n"
-        f"    self._txmTable = {prefix}NEXT\n"
+        f"    self._txmTable = {NEXT}\n"
         "    if self._txmQueue is not None:\n"
         "        self._txmDrain()\n"
         "    return result\n"
@@ -241,7 +245,7 @@ def _compileInput(
     fastPaths = ""
     for i, t in enumerate(inline):
         namespace[f"S{i}"] = tables[t.state]
-        body = _transitionBody(t, outputs, tables, None, namespace, f"s{i}_")
+        body = _transitionBody(t, outputs, tables, None, namespace, f"s{i}_", "table")
         fastPaths += f"    if table is S{i}:\n" + "".join(
             f"    {line}\n" for line in body.splitlines()
         )

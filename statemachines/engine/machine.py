@@ -84,16 +84,17 @@ class StateMachine:
     _txmTables: ClassVar[dict[str, StateTable]] = {}
     _txmTracedTables: ClassVar[dict[str, StateTable]] = {}
 
-    # The dispatcher's per-instance state.  ``_txmTable`` is set by __new__,
-    # so a machine works whatever its __init__ does, and it is never a class
-    # attribute: CPython 3.11 reads an instance attribute that shadows a class
-    # one more slowly, and every input reads this one.  A new machine starts
+    # The dispatcher's per-instance state.  ``_txmTable`` and ``_txmQueue``
+    # are set by __new__, so a machine works whatever its __init__ does, and
+    # they are never class attributes: CPython 3.11 reads an instance
+    # attribute that shadows a class one (or a class attribute through an
+    # instance) more slowly, and every input reads both.  A new machine starts
     # on its class's *fresh* table, whose every input first moves it to the
     # class's initial table as it is then (plain or traced: see observers).
     _txmInitialTable: ClassVar[StateTable]
     _txmFreshTable: ClassVar[StateTable]
     _txmTable: StateTable
-    _txmQueue: list[tuple[Callable[..., Any], tuple[Any, ...], Any]] | None = None
+    _txmQueue: list[tuple[Callable[..., Any], tuple[Any, ...], Any]] | None
     _handlingMachineError: bool = False
     _txmLogging: bool = False  # setTracing
     _txmWatchers: int = 0  # how many transition observers watch this instance
@@ -101,6 +102,7 @@ class StateMachine:
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         self = super().__new__(cls)
         self._txmTable = cls._txmFreshTable
+        self._txmQueue = None
         if OBSERVERS.everything:
             OBSERVERS.created(self)
         return self
