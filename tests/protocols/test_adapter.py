@@ -161,9 +161,16 @@ class Commands(ConnectionMachine):
     netstrings.
     """
 
+    def __init__(self, clock, **options):
+        super().__init__(clock, **options)
+        self.received = []
+
     def onMessage(self, message):
+        self.received.append(message)
         if message == b"quit":
             self.close()
+        elif message == b"abort":
+            self.link.abortConnection()
         elif message == b"bad":
             self.send(b"two\r\nlines")
         elif message == b"net":
@@ -204,8 +211,16 @@ class ReplyBatchingTests(SynchronousTestCase):
     def test_aCloseMidReadWritesWhatCameBeforeIt(self):
         machine, adapter, transport = self.connect()
         adapter.dataReceived(b"a\r\nb\r\nquit\r\nc\r\n")
+        self.assertEqual(machine.received, [b"a", b"b", b"quit"])
         self.assertEqual(transport.value(), b"a\r\nb\r\n")
         self.assertTrue(transport.disconnecting)
+
+    def test_nothingIsDeliveredAfterAnAbort(self):
+        machine, adapter, transport = self.connect()
+        transport.abortConnection = lambda: None  # a StringTransport cannot
+        adapter.dataReceived(b"a\r\nabort\r\nafter\r\n")
+        self.assertEqual(machine.received, [b"a", b"abort"])
+        self.assertEqual(transport.value(), b"")  # what it aborted is not sent
 
     def test_errorsFollowTheRepliesBeforeThem(self):
         machine, adapter, transport = self.connect()
