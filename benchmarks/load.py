@@ -75,7 +75,7 @@ def loadFraming(reactor: Any, framing: str, args: argparse.Namespace):  # type: 
         "--framing",
         framing,
         "--listen",
-        "tcp:0:interface=127.0.0.1",
+        "tcp:0:interface=127.0.0.1:backlog=1024",
     ]
     with runningCommand(argv) as (_, port):
         start = time.perf_counter()
