@@ -110,7 +110,10 @@ def main() -> None:
     print(f"per-event dispatch, median of {args.rounds} rounds x {args.events} events")
     for name, samples in results.items():
         median = statistics.median(samples)
-        print(f"  {name:42s} {median:7.3f} us   {median / compiled:6.2f}x compiled")
+        print(
+            f"  {name:42s} {median:7.3f} us   {median / compiled:6.2f}x the time "
+            "of compiled"
+        )
 
 
 if __name__ == "__main__":

@@ -104,24 +104,29 @@ def main() -> None:
             cpu[name].append(perLine)
             print(
                 f"  round {round + 1}: {name:22s} {rate:12,.0f} lines/s"
-                f"  {perLine:6.2f} server CPU us/line",
+                f"  {perLine:6.3f} server CPU us/line",
                 flush=True,
             )
     print(
         f"\nmedians of {args.rounds} rounds, {args.lines} lines of {args.size} bytes, "
         f"{args.window} in flight; ratios are medians of each round's ratio"
     )
-    report("throughput", rates, "lines/s", higherIsFaster=True)
+    report("throughput", rates, "lines/s", higherIsFaster=True, decimals=0)
     report(
         "server CPU time per line (far less disturbed by other load)",
         cpu,
         "us/line",
         higherIsFaster=False,
+        decimals=3,
     )
 
 
 def report(
-    title: str, results: dict[str, list[float]], unit: str, higherIsFaster: bool
+    title: str,
+    results: dict[str, list[float]],
+    unit: str,
+    higherIsFaster: bool,
+    decimals: int,
 ) -> None:
     """Medians, and the median of each round's speed relative to each baseline."""
     print(f"{title}; speed relative to {' and '.join(BASELINES)}:")
@@ -137,7 +142,7 @@ def report(
                 f" ({min(ratios):.2f} to {max(ratios):.2f})"
             )
         print(
-            f"  {name:22s} {statistics.median(values):12,.2f} {unit}   "
+            f"  {name:22s} {statistics.median(values):12,.{decimals}f} {unit}   "
             + ", ".join(relative)
         )
 

@@ -100,13 +100,18 @@ def main() -> None:
                 flush=True,
             )
     baseline = statistics.median(results[BASELINE])
+    idle = statistics.median(results["raw LineReceiver, idle"])
     print(
         f"\nbytes per idle connection, medians of {args.rounds} rounds, "
-        f"{args.connections} connections"
+        f"{args.connections} connections; relative to raw LineReceiver, and to "
+        "raw LineReceiver with an idle timeout"
     )
     for name, values in results.items():
         median = statistics.median(values)
-        print(f"  {name:22s} {median:8,.0f} bytes   {median / baseline:5.2f}x baseline")
+        print(
+            f"  {name:24s} {median:8,.0f} bytes   {median / baseline:5.2f}x, "
+            f"{median / idle:5.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -116,7 +116,15 @@ def residentBytes(pid: int) -> int:
 
 
 def cpuSeconds(pid: int) -> float:
-    """User plus system CPU time process ``pid`` has used so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """
+    CPU time process ``pid`` has used so far (Linux): its main thread's, to
+    the nanosecond, where the kernel keeps scheduler statistics; else user
+    plus system time of the process, in clock ticks (10 ms).
+    """
+    try:
+        runtime = Path(f"/proc/{pid}/schedstat").read_text().split()[0]
+    except (OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+    return int(runtime) / 1e9
