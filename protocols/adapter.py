@@ -36,8 +36,8 @@ change of the framing that sends.  Outside a delivery (a timer, a banner), a
 message is written as it is sent.  Writes go through `protocols.sendnow`: to
 the socket at once when the connection holds nothing unsent.  A message the
 framing cannot carry (a line with a CRLF in it) raises ValueError from
-``sendMessage`` outside a delivery; inside one it is found when the replies
-are written: those before it go out, and the machine gets ``failed``.
+``sendMessage``, in the machine's output that sent it, during a delivery
+too: the machine's error policy handles it there.
 
 Half-close: the adapter is an ``IHalfCloseableProtocol``.  On a server, a
 peer that finished sending (``readConnectionLost``) is the machine's
@@ -160,7 +160,7 @@ class MachineAdapter(Protocol):
         self.budget = budget
         self._header: ProxyHeader | None = None  # while a PROXY header is awaited
         self._carried = b""  # bytes a switch moved, delivered on the next turn
-        # While delivering (inside `_deliver`): the replies sent so far, unframed.
+        # While delivering (inside `_deliver`): the replies sent so far, framed.
         self._replies: list[bytes] | None = None
         # Set while delivering, to stop after the current message: a switch
         # (takes the old framer's unconsumed bytes, returns what the new one
@@ -247,7 +247,7 @@ class MachineAdapter(Protocol):
         to the new one, in this same loop (so a peer that pipelines a
         thousand switches costs no stack).
 
-        What the machine sends meanwhile is collected, unframed, and written
+        What the machine sends meanwhile is framed and collected, and written
         to the transport at once when the delivery ends (or before anything
         else reaches the transport: a close, STARTTLS, a change of framing):
         one write per read, not one per reply.  The order is kept, and the
@@ -299,25 +299,17 @@ class MachineAdapter(Protocol):
             self._write(batch)
 
     def _write(self, replies: list[bytes]) -> None:
-        """Frame ``replies`` with the current framing, and write them."""
-        sender = self.sender
+        """Write ``replies`` (framed as they were sent) at once."""
         try:
-            if len(replies) == 1:  # request/response: the usual case
-                data = sender.frame(replies[0])
-            elif (frameAll := getattr(sender, "frameAll", None)) is not None:
-                data = frameAll(replies)
-            else:
-                data = b"".join(map(sender.frame, replies))
-        except ValueError:  # one cannot be framed: those before it still go
-            framed = []
-            for message in replies:
-                try:
-                    framed.append(sender.frame(message))
-                except ValueError as e:
-                    self._send(b"".join(framed))
-                    self._unframeable(e)
-                    return
-            data = b"".join(framed)
+            data = b"".join(replies)
+        except TypeError as e:  # a framer that returned something else than bytes
+            self.log.failure(
+                "a framer gave {peer} something other than bytes",
+                Failure(e),
+                peer=self.describePeer(),
+            )
+            self.machine.failed("internal error")
+            return
         self._send(data)
 
     def _send(self, data: bytes) -> None:
@@ -334,14 +326,6 @@ class MachineAdapter(Protocol):
                 self._producing = True
                 cast(IConsumer, self.transport).registerProducer(self, True)
             self.transport.write(rest)  # type: ignore[union-attr]
-
-    def _unframeable(self, error: ValueError) -> None:
-        self.log.failure(
-            "a machine sent {peer} a message its framing cannot carry",
-            Failure(error),
-            peer=self.describePeer(),
-        )
-        self.machine.failed("internal error")
 
     def _readHeader(self, data: bytes) -> None:
         assert self._header is not None and self.admission is not None
@@ -377,8 +361,7 @@ class MachineAdapter(Protocol):
         ``sending``, from now on what is sent).
         """
         if sending:
-            self._flush()  # what was sent before the switch, framed as before
-            self.sender = framer
+            self.sender = framer  # what was sent before is framed already
 
         def switch(rest: bytes) -> bytes:
             self.framer = framer
@@ -409,6 +392,13 @@ class MachineAdapter(Protocol):
 
         def start(plaintext: bytes) -> bytes:
             self._flush()  # in plain text, before the handshake
+            # Reading goes on through the handshake (see pauseProducing): if
+            # the flush paused it, Twisted's startTLS would hand our producer
+            # to the TLS layer, which never saw that pause, and nothing would
+            # resume reading: the handshake would stall.
+            resume = getattr(self.transport, "resumeProducing", None)
+            if resume is not None:
+                resume()
             plaintext = self._carried + plaintext
             self._carried = b""
             if plaintext:
@@ -477,13 +467,15 @@ class MachineAdapter(Protocol):
     # -- Link ---------------------------------------------------------------
 
     def sendMessage(self, message: bytes) -> None:
+        # Framed now, so that a message the framing cannot carry raises
+        # (ValueError) in the output that sent it, where the machine's error
+        # policy handles it, before anything after it happens.
+        framed = self.sender.frame(message)
         replies = self._replies
-        if replies is not None:
-            replies.append(message)  # written when the delivery ends
+        if replies is None:
+            self._send(framed)
         else:
-            # A ValueError (the framing cannot carry it) is raised in the
-            # output that sent it: the machine's error policy handles it.
-            self._send(self.sender.frame(message))
+            replies.append(framed)  # written when the delivery ends
 
     def reportError(self, reason: str) -> None:
         message = self.sender.errorMessage(reason)

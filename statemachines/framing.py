@@ -22,11 +22,6 @@ forgets them; the adapter hands them to the new framer.  So a framer must
 count a message as consumed by the time it yields it (or, as `LineFramer`
 does, return an iterator whose remaining items say what is left).
 
-Sending: the adapter frames the replies to one read together.  A framer
-may define ``frameAll(messages)``, returning the same bytes as framing each
-in turn (`LineFramer` joins them in one pass); without it, the adapter
-calls ``frame`` for each.
-
 Every framer here is linear in the bytes received, however they are
 chunked: a message that arrives in many pieces is joined once, when it is
 complete (a 32 MiB line arriving in 64 KiB reads is not re-scanned or
@@ -130,7 +125,6 @@ class LineFramer:
     __slots__ = (
         "maxLength",
         "delimiter",
-        "_borderless",
         "_waiting",
         "_waitingLength",
         "_lines",
@@ -143,13 +137,6 @@ class LineFramer:
             raise ValueError("a line delimiter cannot be empty")
         self.maxLength = maxLength
         self.delimiter = delimiter
-        # No proper prefix of the delimiter is also its suffix (CRLF, LF), so
-        # in messages joined by it, its occurrences are exactly the joins and
-        # those inside messages: `frameAll` counts them instead of checking
-        # each message.
-        self._borderless = not any(
-            delimiter[:i] == delimiter[-i:] for i in range(1, len(delimiter))
-        )
         # Pieces of an incomplete line; a list only while there is one (an
         # idle connection holds no empty list).
         self._waiting: list[bytes] | tuple[()] = ()
@@ -221,14 +208,6 @@ class LineFramer:
         if delimiter[-1] in message and delimiter in message:
             raise ValueError(f"a line may not contain {delimiter!r}: {message!r}")
         return message + delimiter
-
-    def frameAll(self, messages: list[bytes]) -> bytes:
-        """``messages`` framed one after another: a join, not a call each."""
-        delimiter = self.delimiter
-        joined = delimiter.join(messages)
-        if self._borderless and joined.count(delimiter) == len(messages) - 1:
-            return joined + delimiter
-        return b"".join(map(self.frame, messages))  # finds the culprit, if any
 
     def errorMessage(self, reason: str) -> bytes | None:
         return b"Error: " + reason.encode("utf-8")
