@@ -29,10 +29,10 @@ the machine gets the ``secured`` input; a handshake that fails loses the
 connection, which the machine hears as ``connectionLost``.
 
 Writing: what the machine sends while the adapter delivers the messages of
-one read is collected and written once, when the delivery ends (a read of a
-hundred pipelined requests costs one write, not a hundred), and earlier
-when something else must reach the transport after it: a close, STARTTLS, a
-change of the framing that sends.  Outside a delivery (a timer, a banner), a
+one read is framed as it is sent, collected and written once, when the
+delivery ends (a read of a hundred pipelined requests costs one write, not a
+hundred), and earlier when something else must reach the transport after
+it: a close, STARTTLS.  Outside a delivery (a timer, a banner), a
 message is written as it is sent.  Writes go through `protocols.sendnow`: to
 the socket at once when the connection holds nothing unsent.  A message the
 framing cannot carry (a line with a CRLF in it) raises ValueError from
@@ -249,8 +249,8 @@ class MachineAdapter(Protocol):
 
         What the machine sends meanwhile is framed and collected, and written
         to the transport at once when the delivery ends (or before anything
-        else reaches the transport: a close, STARTTLS, a change of framing):
-        one write per read, not one per reply.  The order is kept, and the
+        else reaches the transport: a close, STARTTLS): one write per read,
+        not one per reply.  The order is kept, and the
         transport's backpressure sees every reply before the next read.
         """
         messageReceived = self.machine.messageReceived
@@ -325,7 +325,9 @@ class MachineAdapter(Protocol):
             if self._producing is False:
                 self._producing = True
                 cast(IConsumer, self.transport).registerProducer(self, True)
-            self.transport.write(rest)  # type: ignore[union-attr]
+            # Twisted takes only bytes: a framer's bytearray, sent at once
+            # when the socket takes it all, must not fail when it does not.
+            self.transport.write(bytes(rest))  # type: ignore[union-attr]
 
     def _readHeader(self, data: bytes) -> None:
         assert self._header is not None and self.admission is not None

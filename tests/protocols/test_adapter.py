@@ -186,7 +186,7 @@ class ReplyBatchingTests(SynchronousTestCase):
     """
     What a machine sends while the adapter delivers one read goes to the
     transport in one write at its end, or earlier when something else must
-    reach the transport after it (a close, a change of framing, STARTTLS).
+    reach the transport after it (a close, STARTTLS).
     """
 
     def connect(self, machine=Commands):

@@ -167,3 +167,17 @@ class AdapterTests(SynchronousTestCase):
         expected = filled + b"x" * 60 + b"\r\n" + b"y" * 60 + b"\r\n"
         self.assertEqual(pair.flush(), expected)
         self.assertFalse(pair.connection.producerPaused)  # drained: reading again
+
+    def test_aFramersBytearrayIsSentWhetherOrNotTheSocketTakesIt(self) -> None:
+        class ByteArrays(LineFramer):
+            def frame(self, message: bytes) -> bytes:
+                return bytearray(super().frame(message))  # type: ignore[return-value]
+
+        pair = Pair(self)
+        adapter = MachineAdapter(EchoMachine(pair.reactor), ByteArrays())
+        pair.connection.protocol = adapter
+        adapter.makeConnection(pair.connection)
+        adapter.machine.send(b"at once")
+        filled = pair.fill()
+        adapter.machine.send(b"buffered")
+        self.assertEqual(pair.flush(), b"at once\r\n" + filled + b"buffered\r\n")
