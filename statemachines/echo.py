@@ -42,6 +42,11 @@ class EchoMachine(ConnectionMachine):
 class ClientStopped(Exception):
     """The client was stopped before the request was answered."""
 
+    def __init__(
+        self, why: str = "the client stopped before the reply arrived"
+    ) -> None:
+        super().__init__(why)
+
 
 @attrs.define
 class _Request:

@@ -103,7 +103,11 @@ class EchoClientTests(SynchronousTestCase):
         d = machine.echo([b"never answered"])
         machine.stop()
         machine.connectionLost(lost())
-        self.failureResultOf(d, ClientStopped)
+        failure = self.failureResultOf(d, ClientStopped)
+        # Says what happened (a load report printed "error: " and nothing):
+        self.assertEqual(
+            failure.getErrorMessage(), "the client stopped before the reply arrived"
+        )
         self.failureResultOf(machine.echo([b"after"]), ClientStopped)
 
     def test_unsolicitedReplyIsAnError(self) -> None:
