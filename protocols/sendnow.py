@@ -8,7 +8,9 @@ Twisted's TCP transport buffers every ``write``: it asks the reactor to
 watch the socket for writability (an ``epoll_ctl``), sends on the reactor's
 next turn, then stops watching (another ``epoll_ctl``).  A server that
 answers each request as it reads it pays that for every answer: two system
-calls and a turn of the reactor, several times the cost of its own logic.
+calls and a turn of the reactor (in `benchmarks/instructions.py`, one line
+per read, this module took an echo from 51,800 to 34,300 instructions per
+line, not counting the kernel's work).
 
 `sendAtOnce` does what asyncio's socket transports do: when the transport
 holds nothing unsent, it offers the bytes to the socket at once; whatever
