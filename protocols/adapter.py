@@ -32,8 +32,8 @@ Writing: what the machine sends while the adapter delivers the messages of
 one read is framed as it is sent, collected and written once, when the
 delivery ends (a read of a hundred pipelined requests costs one write, not a
 hundred), and earlier when something else must reach the transport after
-it: a close, STARTTLS.  Outside a delivery (a timer, a banner), a
-message is written as it is sent.  Writes go through `protocols.sendnow`: to
+it: a close, STARTTLS.  Outside a delivery (a timer, a banner), a message
+is written as it is sent.  Writes go through `protocols.sendnow`: to
 the socket at once when the connection holds nothing unsent.  A message the
 framing cannot carry (a line with a CRLF in it) raises ValueError from
 ``sendMessage``, in the machine's output that sent it, during a delivery
@@ -47,9 +47,9 @@ server finishes sending, and the loss that follows is handled as any other.
 
 Backpressure: the adapter registers itself as its transport's streaming
 producer, from the first reply that has to wait in the transport's buffer
-(an idle connection whose replies always went at once never needs it).  When the
-transport's write buffer fills (a peer that sends but
-does not read what comes back), the transport pauses the adapter, which stops
+(an idle connection whose replies always went at once never needs it).
+When the transport's write buffer fills (a peer that sends but does not
+read what comes back), the transport pauses the adapter, which stops
 reading from that peer until the buffer drains; so one such peer cannot make
 the process buffer without bound, and the others are served meanwhile.  On
 a server, "fills" is the connection's share of a total budget (see
