@@ -369,9 +369,7 @@ class MachineAdapter(Protocol):
             self.framer = framer
             return rest  # for the new framer
 
-        if self._replies is not None:
-            if self._afterMessage is not _stop:  # closing: no more messages
-                self._afterMessage = switch
+        if self._afterThisMessage(switch):
             return
         rest = self._carried + self.framer.unconsumed()
         self.framer = framer
@@ -415,11 +413,20 @@ class MachineAdapter(Protocol):
             cast(ITLSTransport, self.transport).startTLS(contextFactory)  # type: ignore[arg-type]
             return b""  # nothing more to deliver in plain text
 
-        if self._replies is not None:
-            if self._afterMessage is not _stop:
-                self._afterMessage = start
-        else:
+        if not self._afterThisMessage(start):
             start(self.framer.unconsumed())
+
+    def _afterThisMessage(self, then: Callable[[bytes], bytes]) -> bool:
+        """
+        While delivering: have the delivery call ``then`` after the current
+        message (unless the connection is closing: then nothing more), and
+        say True.  Otherwise False.
+        """
+        if self._replies is None:
+            return False
+        if self._afterMessage is not _stop:
+            self._afterMessage = then
+        return True
 
     # -- IPushProducer: the transport pauses us while its buffer is full -------
 

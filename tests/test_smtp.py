@@ -142,10 +142,19 @@ class ProtocolTests(SynchronousTestCase):
         self.assertFalse(wire.transport.disconnecting)
         self.assertEqual(box.envelopes, [])
 
+    def assertAnswers(
+        self, wire: Wire[SMTPMachine], exchanges: list[tuple[bytes, bytes]]
+    ) -> None:
+        """Each line gets exactly its reply, and the connection stays open."""
+        for line, reply in exchanges:
+            wire.send(line)
+            self.assertEqual(wire.received(), [reply], line)
+        self.assertFalse(wire.transport.disconnecting)
+
     def test_badCommands(self) -> None:
         wire, _ = session()
         wire.received()
-        for line, reply in [
+        exchanges = [
             (b"FROB", b"500 5.5.2 command not recognized"),
             (b"EHLO", b"501 5.5.4 EHLO needs a domain or address"),
             (b"HELO x", b"250 localhost greets x [192.168.1.1]"),
@@ -160,15 +169,13 @@ class ProtocolTests(SynchronousTestCase):
             (b"DATA now", b"501 5.5.4 DATA takes no argument"),
             (b"STARTTLS", b"502 5.5.1 STARTTLS not available"),
             (b"NOOP " + b"x" * 600, b"500 5.5.2 line too long"),
-        ]:
-            wire.send(line)
-            self.assertEqual(wire.received(), [reply], line)
-        self.assertFalse(wire.transport.disconnecting)
+        ]
+        self.assertAnswers(wire, exchanges)
 
     def test_peerBytesNeverBecomeTracebacksOrInjectedLines(self) -> None:
         wire, _ = session()
         wire.received()
-        for line, reply in [
+        exchanges = [
             (b"EHLO x\nMAIL FROM:<evil>", b"500 5.5.2 bare CR or LF in a command"),
             (b"HELO x", b"250 localhost greets x [192.168.1.1]"),
             (b"MAIL FROM:<a@b> \xff", b"555 5.5.4 unsupported parameter \xef\xbf\xbd"),
@@ -176,10 +183,8 @@ class ProtocolTests(SynchronousTestCase):
                 b"MAIL FROM:<a@b> SIZE=\xff",
                 b"555 5.5.4 unsupported parameter SIZE=\xef\xbf\xbd",
             ),
-        ]:
-            wire.send(line)
-            self.assertEqual(wire.received(), [reply], line)
-        self.assertFalse(wire.transport.disconnecting)
+        ]
+        self.assertAnswers(wire, exchanges)
 
     def test_thousandPipelinedTransactionsInOneRead(self) -> None:
         wire, box = session()
