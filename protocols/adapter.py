@@ -151,13 +151,11 @@ class MachineAdapter(Protocol):
             from ``admission.admit(client)`` (``machine`` is None then).
         """
         self.machine = machine  # type: ignore[assignment]
-        self.admission = admission
         self.framer = framer  # frames what arrives
         self.sender = framer  # frames what is sent
         # Read on every read or every message, so set here, never read from
         # the class: CPython 3.11 reads a class attribute through an instance
         # (or an instance attribute that shadows it) more slowly.
-        self.budget = budget
         self._header: ProxyHeader | None = None  # while a PROXY header is awaited
         self._carried = b""  # bytes a switch moved, delivered on the next turn
         # While delivering (inside `_deliver`): the replies sent so far, framed.
@@ -166,11 +164,19 @@ class MachineAdapter(Protocol):
         # (takes the old framer's unconsumed bytes, returns what the new one
         # is to be fed) or `_stop` (the connection is closing).
         self._afterMessage: Callable[[bytes], bytes] | None = None
+        # Anything else is set only when it differs from the class's default:
+        # an idle connection holds every attribute it has, 8 bytes each.
+        if budget is not None:  # read on every read, but every server has one
+            self.budget = budget
+        if admission is not None:
+            self.admission = admission
         if ready is not None:
             self.ready = ready
             self.isClient = True
 
     machine: TransportMachine
+    budget: BufferBudget | None = None
+    admission: Admission | None = None
     ready: Deferred[Link] | None = None  # a client's dial, until it fires
     _proxied: ProxiedAddresses | None = None
     _socket: Any = None  # the socket transport whose share the budget sets

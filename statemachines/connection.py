@@ -56,6 +56,18 @@ DEFAULT_CLOSE_TIMEOUT = 10.0
 CloseObserver = Callable[["ConnectionMachine"], object]
 
 
+def _inOrder(first: CloseObserver, second: CloseObserver) -> CloseObserver:
+    """One observer that calls ``first``, then ``second``."""
+
+    def both(machine: ConnectionMachine) -> None:
+        try:
+            first(machine)
+        finally:
+            second(machine)
+
+    return both
+
+
 class ConnectionMachine(TransportMachine):
     """
     The lifecycle of one server-side connection.  Subclass it and override
@@ -75,8 +87,9 @@ class ConnectionMachine(TransportMachine):
         super().__init__(clock)  # self.timer: idle, then close deadline
         self.idleTimeout = optionalTimeout("idleTimeout", idleTimeout)
         self.closeTimeout = timeout("closeTimeout", closeTimeout)
-        # Who waits for the close: usually one (the server), so a tuple.
-        self._closeObservers: tuple[CloseObserver, ...] = ()
+        # Who waits for the close: usually one (the server), held as it is;
+        # more are chained (`_inOrder`), so no container per connection.
+        self._closeObserver: CloseObserver | None = None
 
     def onDisconnected(self, reason: Failure) -> None:
         """The connection is gone (a hook: override it)."""
@@ -95,8 +108,11 @@ class ConnectionMachine(TransportMachine):
         """Call ``observer(machine)`` once the connection is gone."""
         if self.state == "closed":
             observer(self)
-        else:
-            self._closeObservers += (observer,)
+            return
+        earlier = self._closeObserver
+        if earlier is not None:
+            observer = _inOrder(earlier, observer)
+        self._closeObserver = observer
 
     def whenClosed(self) -> Deferred[None]:
         """A Deferred that fires once the connection is gone."""
@@ -202,11 +218,11 @@ class ConnectionMachine(TransportMachine):
         self.timer.cancel()
         self.log.debug("{machine} disconnected", machine=self)
         self.link = NO_LINK
-        observers, self._closeObservers = self._closeObservers, ()
+        observer, self._closeObserver = self._closeObserver, None
         try:
             self.onDisconnected(reason)
         finally:
-            for observer in observers:
+            if observer is not None:
                 observer(self)
 
     # -- transitions ----------------------------------------------------------

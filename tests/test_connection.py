@@ -127,6 +127,36 @@ class TransitionTests(SynchronousTestCase):
             machine.close()  # harmless once closed
             self.assertEqual(machine.state, "closed")
 
+    def test_closeObserversAllCalledInOrder(self) -> None:
+        """
+        Every observer hears of the close once, in the order they asked,
+        after ``onDisconnected``; one that raises does not keep the later
+        ones from hearing, and its exception is logged, not raised.
+        """
+        machine, link, clock = connected(Recorder)
+        heard: list[str] = []
+
+        def broken(m: object) -> None:
+            heard.append("broken")
+            raise ZeroDivisionError("an observer's bug")
+
+        machine.notifyClosed(lambda m: heard.append(f"first {m is machine}"))
+        machine.notifyClosed(broken)
+        closed = machine.whenClosed()
+        machine.notifyClosed(lambda m: heard.append(f"last {m.state}"))
+        with capturedLogs() as events:
+            machine.connectionLost(lost())
+        self.assertEqual(
+            [e["log_failure"].type for e in events if "log_failure" in e],
+            [ZeroDivisionError],
+        )
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertEqual(heard, ["first True", "broken", "last closed"])
+        self.assertEqual(machine.events[-1], "disconnected")
+        self.assertIsNone(self.successResultOf(closed))
+        machine.notifyClosed(lambda m: heard.append("after"))
+        self.assertEqual(heard[-1], "after")
+
     def test_hookRaisingClosesWithInternalError(self) -> None:
         class Broken(Recorder):
             def onMessage(self, message: bytes) -> None:
