@@ -8,6 +8,7 @@ measured without it, and the baseline with one (Twisted's ``TimeoutMixin``).
 Each connection makes one exchange (so the server has surely set it up),
 then stays idle.  Per
 connection = (server RSS with the connections - RSS before) / connections.
+`memory_objects.py` shows where those bytes go.
 
     python benchmarks/memory.py [--connections 10000] [--rounds 2]
 """
