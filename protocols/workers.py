@@ -60,29 +60,56 @@ def listeningSocket(description: str, port: int | None = None) -> socket.socket:
     A listening socket for ``tcp:PORT[:interface=HOST][:backlog=N]``, bound
     with ``SO_REUSEPORT`` (to ``port`` if given: the others of a set).
     """
-    kind, _, rest = description.partition(":")
+    kind, portText, *options = _fields(description) + [""]
     if kind not in ("tcp", "tcp6"):
         raise ValueError(f"--workers shares plain tcp: endpoints only, not {kind}:")
-    portText, *options = rest.split(":")
-    settings = dict(option.partition("=")[::2] for option in options)
+    settings = dict(option.partition("=")[::2] for option in options if option)
     unknown = set(settings) - {"interface", "backlog"}
     if unknown:
         raise ValueError(f"--workers: unsupported endpoint option {sorted(unknown)[0]}")
     family = socket.AF_INET6 if kind == "tcp6" else socket.AF_INET
     interface = settings.get("interface", "::" if kind == "tcp6" else "0.0.0.0")
-    if port is None and int(portText) != 0:
+    first = port is None  # of a set: the others share its port
+    if port is None:
+        port = _number("port", portText)
+    backlog = _number("backlog", settings.get("backlog", "50"))
+    if first and port != 0:
         # SO_REUSEPORT would quietly join another server already on this
         # port (and split its traffic): find out first, without it.
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((interface, int(portText)))
+            probe.bind((interface, port))
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    listener.bind((interface, int(portText) if port is None else port))
-    listener.listen(int(settings.get("backlog", "50")))
+    listener.bind((interface, port))
+    listener.listen(backlog)
     listener.setblocking(False)
     return listener
+
+
+def _number(what: str, text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"the {what} must be a number, not {text!r}")
+    return int(text)
+
+
+def _fields(description: str) -> list[str]:
+    """
+    ``description`` split at its colons as Twisted's endpoint parser splits
+    it: a backslash makes the next character plain (``interface=\\:\\:1``).
+    """
+    fields, field = [], ""
+    characters = iter(description)
+    for character in characters:
+        if character == "\\":
+            field += next(characters, "")
+        elif character == ":":
+            fields.append(field)
+            field = ""
+        else:
+            field += character
+    return [*fields, field]
 
 
 def workerCount(option: int | None) -> int:

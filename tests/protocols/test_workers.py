@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from protocols.workers import listeningSocket
 
@@ -39,6 +39,32 @@ class ListeningSocketTests(SynchronousTestCase):
         self.assertEqual(listener.getsockname()[0], "127.0.0.1")
         for bad in ("ssl:0:privateKey=k.pem", "unix:/tmp/x", "tcp:0:reuse=1"):
             self.assertRaises(ValueError, listeningSocket, bad)
+
+    def test_numbersSaySo(self) -> None:
+        for bad, what in [
+            ("tcp:http", "the port must be a number, not 'http'"),
+            ("tcp", "the port must be a number, not ''"),
+            ("tcp:0:backlog=many", "the backlog must be a number, not 'many'"),
+        ]:
+            e = self.assertRaises(ValueError, listeningSocket, bad)
+            self.assertEqual(str(e), what)
+
+    def test_escapedColons(self) -> None:
+        """
+        An IPv6 interface is written with its colons escaped, as Twisted's
+        endpoint descriptions have it.
+        """
+        try:
+            with socket.socket(socket.AF_INET6) as probe:
+                probe.bind(("::1", 0))
+        except OSError:
+            raise SkipTest("no IPv6 loopback here") from None
+        listener = listeningSocket(r"tcp6:0:interface=\:\:1:backlog=5")
+        self.addCleanup(listener.close)
+        self.assertEqual(listener.getsockname()[0], "::1")
+        second = listeningSocket(r"tcp6:0:interface=\:\:1", listener.getsockname()[1])
+        self.addCleanup(second.close)
+        self.assertEqual(second.getsockname()[:2], listener.getsockname()[:2])
 
 
 class WorkersTests(SynchronousTestCase):
