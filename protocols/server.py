@@ -217,7 +217,7 @@ def abortOnSecondSignal(
 
     def abortNow() -> None:
         count = factory.abortAll()
-        log.warn("second signal: aborted {count} connections", count=count)
+        log.warn("second signal: connections aborted: {count}", count=count)
 
     def handler(signum: int, frame: object) -> None:
         reactor.callFromThread(abortNow)
@@ -225,7 +225,7 @@ def abortOnSecondSignal(
     for signum in signals:
         signal.signal(signum, handler)
     log.info(
-        "draining {count} connections; a second SIGINT or SIGTERM aborts them",
+        "draining connections: {count}; a second SIGINT or SIGTERM aborts them",
         count=len(factory.connections()),
     )
 
@@ -299,4 +299,4 @@ class Server(Service):
         count = len(self.factory.machines)
         yield self.factory.closeAll()
         EventRate.of(self.factory.clock).flush()
-        self.log.info("stopped; closed {count} connections", count=count)
+        self.log.info("stopped; connections closed: {count}", count=count)

@@ -241,7 +241,7 @@ class Supervisor:
         """Pass ``signum`` to every worker; fires once all have exited."""
         self.stopping = True
         self.log.info(
-            "passing signal {signum} to {count} workers",
+            "passing signal {signum} to the workers ({count} running)",
             signum=signum,
             count=len(self.workers),
         )

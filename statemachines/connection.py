@@ -192,7 +192,7 @@ class ConnectionMachine(TransportMachine):
     @_machine.output()
     def reportIdle(self) -> None:
         self.logNoteworthy(
-            "{machine} closing: idle for {seconds} seconds", seconds=self.idleTimeout
+            "{machine} closing: idle for {seconds:g} s", seconds=self.idleTimeout
         )
         self.link.reportError("idle timeout")
 

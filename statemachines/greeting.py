@@ -197,7 +197,8 @@ class GreetingMachine(EchoMachine):
     @_machine.output()
     def _sayGoodbye(self) -> None:
         self.logNoteworthy(
-            "{machine} closing: {count} invalid names", count=self.invalidNames
+            "{machine} closing: too many invalid names ({count})",
+            count=self.invalidNames,
         )
         self.sendText(GOODBYE)
 

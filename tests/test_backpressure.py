@@ -99,7 +99,7 @@ class ShutdownTests(SynchronousTestCase):
         self.assertEqual(proc.returncode, 0, stderr)
         self.assertLess(elapsed, 2 + 5)  # the close timeout, plus slack
         self.assertIn(b"aborting: the peer did not close", stderr)
-        self.assertIn(b"stopped; closed 1 connections", stderr)
+        self.assertIn(b"stopped; connections closed: 1", stderr)
 
     def test_secondSignalAbortsTheDrain(self) -> None:
         """A second SIGTERM while draining: abort what is left, exit cleanly."""
@@ -120,6 +120,6 @@ class ShutdownTests(SynchronousTestCase):
         stderr = seen + rest
         self.assertEqual(proc.returncode, 0, stderr)
         self.assertLess(elapsed, 10)  # not the 60 s close timeout
-        self.assertIn(b"second signal: aborted 1 connections", stderr)
+        self.assertIn(b"second signal: connections aborted: 1", stderr)
         self.assertNotIn(b"Traceback", stderr)
         self.assertNotIn(b"ReactorNotRunning", stderr)

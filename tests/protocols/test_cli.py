@@ -115,7 +115,7 @@ class ServeTests(SynchronousTestCase):
             self.assertEqual(sock.recv(100), b"raw\r\n")
             rest = self.stopWith(proc, signal.SIGINT)
             self.assertEqual(sock.recv(100), b"")  # closed by the server
-        self.assertIn(b"stopped; closed 1 connections", rest)
+        self.assertIn(b"stopped; connections closed: 1", rest)
 
     def test_greetingServerAndClient(self) -> None:
         proc, port = self.serve("greeting", "--framing", "netstring")

@@ -164,7 +164,7 @@ class TwistTests(SynchronousTestCase):
         # twist stops the service, then ends by the signal it was sent.
         self.assertEqual(proc.wait(TIMEOUT), -signal.SIGTERM)
         formats = [e.get("log_format") for e in events]
-        self.assertIn("stopped; closed {count} connections", formats)
+        self.assertIn("stopped; connections closed: {count}", formats)
         trace = [
             (e["oldState"], e["input"], e["newState"])
             for e in events

@@ -197,7 +197,7 @@ class TwistWorkersTests(SynchronousTestCase):
         rest = proc.stdout.read()  # until twist exits
         # twist ends by re-raising the signal it stopped on: -15 is a clean stop.
         self.assertEqual(proc.wait(TIMEOUT), -signal.SIGTERM)
-        self.assertIn(b"stopped; closed", rest)  # the workers drained
+        self.assertIn(b"stopped; connections closed", rest)  # the workers drained
         for pid in pids:  # gone (or a zombie nobody reaped yet)
             stat = Path(f"/proc/{pid}/stat")
             self.assertTrue(not stat.exists() or stat.read_text().split()[2] == "Z")
