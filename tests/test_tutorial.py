@@ -14,17 +14,42 @@ TUTORIAL = Path(__file__).parent.parent / "docs" / "tutorial.md"
 
 
 def tutorial() -> dict[str, Any]:
-    namespace: dict[str, Any] = {"__name__": "tutorial"}
+    """
+    The tutorial's Python blocks run in order in one namespace, as one
+    module; what they print is collected in its ``printed`` list (not
+    written into trial's output).
+    """
+    printed: list[str] = []
+
+    def collect(*values: object) -> None:
+        printed.append(" ".join(map(str, values)))
+
+    namespace: dict[str, Any] = {"__name__": "tutorial", "print": collect}
     for block in re.findall(r"```python\n(.*?)```", TUTORIAL.read_text(), re.S):
         exec(compile(block, str(TUTORIAL), "exec", dont_inherit=True), namespace)
+    namespace["printed"] = printed
     return namespace
 
 
 class TutorialTests(TestCase):
     def test_step2ServesAndEchoes(self):  # type: ignore[no-untyped-def]
-        d = tutorial()["main"](reactor)
+        namespace = tutorial()
+        d = namespace["main"](reactor)
         d.addCallback(self.assertEqual, [b"1: hello", b"2: \xff binary"])
+        # ... and prints them, as its comment says.
+        d.addCallback(
+            lambda _: self.assertEqual(
+                namespace["printed"][-1], "[b'1: hello', b'2: \\xff binary']"
+            )
+        )
         return d
+
+    def test_step3DrawsTheMachine(self) -> None:
+        """The drawing printed in code is the echo lifecycle, named for the class."""
+        [drawing] = tutorial()["printed"]
+        self.assertTrue(drawing.startswith("stateDiagram-v2\n"), drawing)
+        self.assertIn("CountingEchoMachine extends EchoMachine", drawing)
+        self.assertIn("s2 --> s2 : messageReceived / onMessage", drawing)
 
     def test_step3TestsPass(self) -> None:
         cases = tutorial()["CountingEchoTests"]
