@@ -170,6 +170,25 @@ class ClientMachine(TransportMachine):
             raise RuntimeError(f"{self!r} has no connection to send on")
         self.link.sendMessage(message)
 
+    def whyStopped(self) -> str:
+        """
+        Why the client stopped, in words: why it quit, or that it gave up
+        connecting (and the last failure), or that it was stopped.
+        """
+        if self.quitReason is not None:
+            return self.quitReason
+        if (
+            self.maxAttempts is not None
+            and self.failedAttempts >= self.maxAttempts
+            and self.lastFailure is not None
+        ):
+            last = self.lastFailure
+            return (
+                f"gave up after {self.failedAttempts} failed attempts to connect:"
+                f" {last.getErrorMessage() or last.type.__name__}"
+            )
+        return "it was stopped"
+
     def whenStopped(self) -> Deferred[None]:
         """A Deferred that fires the next time the machine reaches ``stopped``."""
         if self.state == "stopped":

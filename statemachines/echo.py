@@ -40,12 +40,11 @@ class EchoMachine(ConnectionMachine):
 
 
 class ClientStopped(Exception):
-    """The client was stopped before the request was answered."""
+    """The client stopped before the request was answered (the message says why)."""
 
-    def __init__(
-        self, why: str = "the client stopped before the reply arrived"
-    ) -> None:
-        super().__init__(why)
+    def __init__(self, why: str = "it was stopped") -> None:
+        super().__init__(f"the client stopped before the reply arrived: {why}")
+        self.why = why
 
 
 @attrs.define
@@ -146,7 +145,7 @@ class EchoClientMachine(ClientMachine):
         requests = {id(r): r for _, r in self._outstanding}
         self._outstanding.clear()
         for request in requests.values():
-            request.deferred.errback(Failure(ClientStopped()))
+            request.deferred.errback(Failure(ClientStopped(self.whyStopped())))
 
     # Sent once connected:
     parent.idle.upon(requestQueued, enter=parent.idle, outputs=[])

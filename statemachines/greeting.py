@@ -308,7 +308,7 @@ class GreetingClientMachine(EchoClientMachine):
 
     def onStopped(self) -> None:
         super().onStopped()
-        self._fireGreetingWaiters(Failure(ClientStopped()))
+        self._fireGreetingWaiters(Failure(ClientStopped(self.whyStopped())))
 
     def _fireGreetingWaiters(self, result: str | Failure) -> None:
         waiters, self._greetingWaiters = self._greetingWaiters, []

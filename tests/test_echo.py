@@ -11,8 +11,10 @@ import socket
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from protocols.adapter import MachineAdapter
@@ -106,9 +108,28 @@ class EchoClientTests(SynchronousTestCase):
         failure = self.failureResultOf(d, ClientStopped)
         # Says what happened (a load report printed "error: " and nothing):
         self.assertEqual(
-            failure.getErrorMessage(), "the client stopped before the reply arrived"
+            failure.getErrorMessage(),
+            "the client stopped before the reply arrived: it was stopped",
         )
         self.failureResultOf(machine.echo([b"after"]), ClientStopped)
+
+    def test_givingUpSaysWhy(self) -> None:
+        """Requests outstanding when the client gives up say it gave up, and why."""
+        machine, dialer, clock = makeClient(EchoClientMachine, maxAttempts=2)
+        machine.start()
+        d = machine.echo([b"never sent"])
+        with capturedLogs():
+            machine.connectionFailed(Failure(ConnectionRefusedError()))
+            clock.advance(60)
+            machine.connectionFailed(Failure(ConnectionRefusedError()))
+        self.assertEqual(machine.state, "stopped")
+        failure = self.failureResultOf(d, ClientStopped)
+        self.assertEqual(
+            failure.value.why,
+            "gave up after 2 failed attempts to connect:"
+            " Connection was refused by other side.",
+        )
+        self.assertIn("gave up after 2", failure.getErrorMessage())
 
     def test_unsolicitedReplyIsAnError(self) -> None:
         machine, dialer, clock = makeClient(EchoClientMachine)
