@@ -29,8 +29,8 @@ being replaced wait in its socket's queue for the new one; none is refused.
   and exits, so no worker outlives it.
 - Each worker's log lines say which worker it is (``worker 2``).
 
-Only plain TCP endpoints (``tcp:PORT[:interface=...][:backlog=...]``, with or
-without ``haproxy:``) can be shared this way.
+Only plain TCP endpoints (``tcp:`` or ``tcp6:PORT[:interface=...][:backlog=...]``,
+with or without ``haproxy:``) can be shared this way.
 """
 
 from __future__ import annotations
