@@ -182,7 +182,8 @@ class MachineAdapter(Protocol):
     _socket: Any = None  # the socket transport whose share the budget sets
     isClient = False
     # Registered as the transport's producer: False until a write waits in
-    # its buffer, True from then on, None once closing (never again).
+    # its buffer, True from then on, None once closing; never once the
+    # transport is closing.
     _producing: bool | None = False
     handshaking = False  # a TLS handshake is in progress
     _startedTLS = False  # the machine started TLS (so it hears `secured`)
@@ -328,7 +329,7 @@ class MachineAdapter(Protocol):
         """
         rest = sendAtOnce(self.transport, data)
         if rest:
-            if self._producing is False:
+            if self._producing is False and not self.transport.disconnecting:  # type: ignore[union-attr]
                 self._producing = True
                 cast(IConsumer, self.transport).registerProducer(self, True)
             # Twisted takes only bytes: a framer's bytearray, sent at once
@@ -467,16 +468,22 @@ class MachineAdapter(Protocol):
         pass  # we never half-close
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.handshaking = False
+        # Only attributes set already are changed here (and in loseConnection):
+        # CPython 3.11 sizes every new adapter for all the attributes any
+        # adapter ever had, so one set on every close would cost them all.
+        if self.handshaking:
+            self.handshaking = False
         if self.machine is None:  # lost before a PROXY header admitted anyone
             if self._header is not None and self._headerDeadline.active():
                 self._headerDeadline.cancel()
             self._header = None
             return
-        ready, self.ready = self.ready, None
+        ready = self.ready
         if ready is None:
             self.machine.connectionLost(reason)
-        elif not ready.called:  # the dial may have been cancelled already
+            return
+        self.ready = None
+        if not ready.called:  # the dial may have been cancelled already
             ready.errback(reason)
 
     # -- Link ---------------------------------------------------------------
@@ -513,7 +520,7 @@ class MachineAdapter(Protocol):
             self._afterMessage = _stop  # deliver nothing more
         if self._producing:
             cast(IConsumer, self.transport).unregisterProducer()
-        self._producing = None
+            self._producing = None  # and never again (see `_send`)
         self.transport.loseConnection()
 
     def abortConnection(self) -> None:

@@ -14,11 +14,13 @@ from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import clientFromString
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import ITLSTransport
 from twisted.internet.ssl import Certificate, PrivateCertificate, optionsForClientTLS
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
@@ -35,6 +37,7 @@ from statemachines.framing import (
 )
 
 from ..certificates import Authority
+from .test_sendnow import Pair
 
 
 class Blocks(ConnectionMachine):
@@ -465,3 +468,47 @@ class UserFramingTests(SynchronousTestCase):
         adapter.dataReceived(b"x|y")
         self.assertEqual(transport.value(), b"x|")
         self.assertIsInstance(adapter.framer, Pipes)
+
+
+class NoAttributesLateTests(SynchronousTestCase):
+    """
+    CPython 3.11 sizes every new instance of a class for all the attributes
+    any instance of it has had, so an attribute first set when a connection
+    ends would make every later connection bigger: a connection's end sets
+    no attribute its adapter or machine did not have once it was made.
+    """
+
+    def assertNoLateAttributes(self, end):
+        pair = Pair(self)  # a real TCP transport: replies go at once
+        clock = pair.reactor
+        factory = MachineServerFactory(lambda: EchoMachine(clock), clock=clock)
+        adapter = factory.buildProtocol(IPv4Address("TCP", "10.0.0.1", 1234))
+        pair.connection.protocol = adapter
+        adapter.makeConnection(pair.connection)
+        machine = adapter.machine
+        before = set(vars(adapter)), set(getattr(machine, "__dict__", ()))
+        adapter.dataReceived(b"hi\r\n")
+        self.assertEqual(pair.received(), b"hi\r\n")
+        with capturedLogs():
+            end(adapter, clock)
+            adapter.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(machine.state, "closed")
+        after = set(vars(adapter)), set(getattr(machine, "__dict__", ()))
+        self.assertEqual((after[0] - before[0], after[1] - before[1]), (set(), set()))
+
+    def test_peerCloses(self):
+        self.assertNoLateAttributes(lambda adapter, clock: None)
+
+    def test_idleTimeout(self):
+        self.assertNoLateAttributes(lambda adapter, clock: clock.advance(300))
+
+    def test_peerFinishesSending(self):
+        self.assertNoLateAttributes(lambda adapter, clock: adapter.readConnectionLost())
+
+    def test_badFrame(self):
+        self.assertNoLateAttributes(
+            lambda adapter, clock: adapter.dataReceived(b"x" * 20000)
+        )
+
+    def test_serverStops(self):
+        self.assertNoLateAttributes(lambda adapter, clock: adapter.machine.close())
