@@ -56,18 +56,6 @@ DEFAULT_CLOSE_TIMEOUT = 10.0
 CloseObserver = Callable[["ConnectionMachine"], object]
 
 
-def _inOrder(first: CloseObserver, second: CloseObserver) -> CloseObserver:
-    """One observer that calls ``first``, then ``second``."""
-
-    def both(machine: ConnectionMachine) -> None:
-        try:
-            first(machine)
-        finally:
-            second(machine)
-
-    return both
-
-
 class ConnectionMachine(TransportMachine):
     """
     The lifecycle of one server-side connection.  Subclass it and override
@@ -87,9 +75,9 @@ class ConnectionMachine(TransportMachine):
         super().__init__(clock)  # self.timer: idle, then close deadline
         self.idleTimeout = optionalTimeout("idleTimeout", idleTimeout)
         self.closeTimeout = timeout("closeTimeout", closeTimeout)
-        # Who waits for the close: usually one (the server), held as it is;
-        # more are chained (`_inOrder`), so no container per connection.
-        self._closeObserver: CloseObserver | None = None
+        # Who waits for the close: usually one (the server), held as it is,
+        # so a connection holds no container for it; more are in a list.
+        self._closeObservers: CloseObserver | list[CloseObserver] | None = None
 
     def onDisconnected(self, reason: Failure) -> None:
         """The connection is gone (a hook: override it)."""
@@ -109,10 +97,13 @@ class ConnectionMachine(TransportMachine):
         if self.state == "closed":
             observer(self)
             return
-        earlier = self._closeObserver
-        if earlier is not None:
-            observer = _inOrder(earlier, observer)
-        self._closeObserver = observer
+        observers = self._closeObservers
+        if observers is None:
+            self._closeObservers = observer
+        elif isinstance(observers, list):
+            observers.append(observer)
+        else:
+            self._closeObservers = [observers, observer]
 
     def whenClosed(self) -> Deferred[None]:
         """A Deferred that fires once the connection is gone."""
@@ -192,7 +183,7 @@ class ConnectionMachine(TransportMachine):
     @_machine.output()
     def reportIdle(self) -> None:
         self.logNoteworthy(
-            "{machine} closing: idle for {seconds:g} s", seconds=self.idleTimeout
+            "{machine} closing: idle for {seconds:.10g} s", seconds=self.idleTimeout
         )
         self.link.reportError("idle timeout")
 
@@ -218,12 +209,24 @@ class ConnectionMachine(TransportMachine):
         self.timer.cancel()
         self.log.debug("{machine} disconnected", machine=self)
         self.link = NO_LINK
-        observer, self._closeObserver = self._closeObserver, None
+        observers, self._closeObservers = self._closeObservers, None
         try:
             self.onDisconnected(reason)
         finally:
-            if observer is not None:
+            if observers is not None:
+                self._tellClosed(observers)
+
+    def _tellClosed(self, observers: CloseObserver | list[CloseObserver]) -> None:
+        """Call each observer; one that raises is logged, and the rest still hear."""
+        for observer in observers if isinstance(observers, list) else [observers]:
+            try:
                 observer(self)
+            except Exception:
+                self.log.failure(
+                    "{machine} close observer {observer!r} failed",
+                    machine=self,
+                    observer=observer,
+                )
 
     # -- transitions ----------------------------------------------------------
 

@@ -157,6 +157,13 @@ class TransitionTests(SynchronousTestCase):
         machine.notifyClosed(lambda m: heard.append("after"))
         self.assertEqual(heard[-1], "after")
 
+    def test_manyCloseObservers(self) -> None:
+        """However many wait for the close, every one hears (no recursion)."""
+        machine, link, clock = connected(Recorder)
+        waiting = [machine.whenClosed() for _ in range(20_000)]
+        machine.connectionLost(lost())
+        self.assertEqual([d for d in waiting if not d.called], [])
+
     def test_hookRaisingClosesWithInternalError(self) -> None:
         class Broken(Recorder):
             def onMessage(self, message: bytes) -> None:
