@@ -66,13 +66,15 @@ def listeningSocket(description: str, port: int | None = None) -> socket.socket:
     settings = dict(option.partition("=")[::2] for option in options if option)
     unknown = set(settings) - {"interface", "backlog"}
     if unknown:
-        raise ValueError(f"--workers: unsupported endpoint option {sorted(unknown)[0]}")
+        raise ValueError(
+            f"--workers: unsupported endpoint option {sorted(unknown)[0]!r}"
+        )
     family = socket.AF_INET6 if kind == "tcp6" else socket.AF_INET
     interface = settings.get("interface", "::" if kind == "tcp6" else "0.0.0.0")
     first = port is None  # of a set: the others share its port
     if port is None:
-        port = _number("port", portText)
-    backlog = _number("backlog", settings.get("backlog", "50"))
+        port = _number("port", portText, 65535)
+    backlog = _number("backlog", settings.get("backlog", "50"), 2**31 - 1)
     if first and port != 0:
         # SO_REUSEPORT would quietly join another server already on this
         # port (and split its traffic): find out first, without it.
@@ -88,10 +90,14 @@ def listeningSocket(description: str, port: int | None = None) -> socket.socket:
     return listener
 
 
-def _number(what: str, text: str) -> int:
-    if not text.isdigit():
-        raise ValueError(f"the {what} must be a number, not {text!r}")
-    return int(text)
+def _number(what: str, text: str, most: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"the {what} must be a number, not {text!r}") from None
+    if not 0 <= value <= most:
+        raise ValueError(f"the {what} must be from 0 to {most}, not {value}")
+    return value
 
 
 def _fields(description: str) -> list[str]:
@@ -103,7 +109,10 @@ def _fields(description: str) -> list[str]:
     characters = iter(description)
     for character in characters:
         if character == "\\":
-            field += next(characters, "")
+            escaped = next(characters, None)
+            if escaped is None:
+                raise ValueError("the endpoint description ends in a backslash")
+            field += escaped
         elif character == ":":
             fields.append(field)
             field = ""

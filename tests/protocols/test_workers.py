@@ -45,6 +45,20 @@ class ListeningSocketTests(SynchronousTestCase):
             ("tcp:http", "the port must be a number, not 'http'"),
             ("tcp", "the port must be a number, not ''"),
             ("tcp:0:backlog=many", "the backlog must be a number, not 'many'"),
+            ("tcp:\u00b2", "the port must be a number, not '\u00b2'"),
+            ("tcp:65536", "the port must be from 0 to 65535, not 65536"),
+            ("tcp:0:backlog=-1", "the backlog must be from 0 to 2147483647, not -1"),
+            (
+                "tcp:0:backlog=" + "9" * 20,
+                "the backlog must be from 0 to 2147483647, not " + "9" * 20,
+            ),
+            # Not "listening on 0.0.0.0", as an interface given as "\" was:
+            ("tcp:0:interface=\\", "the endpoint description ends in a backslash"),
+            (
+                "tcp:0:interface=127.0.0.1\\",
+                "the endpoint description ends in a backslash",
+            ),
+            ("tcp:0:=1", "--workers: unsupported endpoint option ''"),
         ]:
             e = self.assertRaises(ValueError, listeningSocket, bad)
             self.assertEqual(str(e), what)
