@@ -457,10 +457,10 @@ class MachineAdapter(Protocol):
             self._noHeader("the connection closed first")
             return
         if self.isClient:
-            # A server that finished sending has nothing more for us: close,
+            # A server that finished sending has nothing more for us: close
+            # (unregistering first: a paused producer would keep it open),
             # and the loss that follows is handled as any other.
-            assert self.transport is not None
-            self.transport.loseConnection()
+            self.loseConnection()
         else:
             self.machine.peerFinished()
 

@@ -648,9 +648,10 @@ def _gaveUp(machine: Any) -> str:
     if machine.quitReason is not None:
         return f"txmachines: {machine.quitReason}"
     reason = _describe(machine.lastFailure)
+    attempts = machine.failedAttempts
     return (
-        f"txmachines: could not connect after {machine.failedAttempts} "
-        f"attempts: {reason}"
+        f"txmachines: could not connect after {attempts} "
+        f"{'attempt' if attempts == 1 else 'attempts'}: {reason}"
     )
 
 

@@ -83,6 +83,10 @@ class _ConnectWaiter:
 _FROM_THE_SERVER = frozenset(["messageReceived", "badFrame", "dataArrived", "secured"])
 
 
+def _attempts(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"
+
+
 class ClientMachine(TransportMachine):
     """
     A client that keeps a connection up until stopped.  Subclass it and
@@ -184,7 +188,7 @@ class ClientMachine(TransportMachine):
         ):
             last = self.lastFailure
             return (
-                f"gave up after {self.failedAttempts} failed attempts to connect:"
+                f"gave up connecting ({_attempts(self.failedAttempts)} failed):"
                 f" {last.getErrorMessage() or last.type.__name__}"
             )
         return "it was stopped"
@@ -389,7 +393,11 @@ class ClientMachine(TransportMachine):
 
     @_machine.output()
     def _beginRun(self) -> None:
-        self.quitReason = None  # whatever ended the last run is past
+        # Whatever ended the last run is past: a new run has its own
+        # maxAttempts failed attempts in a row.
+        self.quitReason = None
+        self.failedAttempts = 0
+        self.lastFailure = None
 
     @_machine.output()
     def _countDialError(self, reason: str) -> None:
@@ -404,7 +412,7 @@ class ClientMachine(TransportMachine):
     @_machine.output()
     def _giveUp(self) -> None:
         self.log.warn(
-            "{machine} giving up after {attempts} failed attempts",
+            "{machine} giving up: {attempts} failed attempts in a row",
             machine=self,
             attempts=self.failedAttempts,
         )

@@ -237,7 +237,7 @@ class SMTPMachine(ConnectionMachine):
 
     def reportIdle(self) -> None:
         self.logNoteworthy(
-            "{machine} closing: idle for {seconds:g} s", seconds=self.idleTimeout
+            "{machine} closing: idle for {seconds:.10g} s", seconds=self.idleTimeout
         )
         self.reply(421, f"4.4.2 {self.hostname} timeout, closing connection")
 

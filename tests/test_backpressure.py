@@ -10,10 +10,14 @@ import signal
 import socket
 import time
 
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
+from protocols.adapter import MachineAdapter
 from statemachines import EchoMachine
+from statemachines.framing import LineFramer
 
 from .helpers import TIMEOUT, Wire, residentBytes, serveInSubprocess
 
@@ -44,6 +48,23 @@ class ProducerTests(SynchronousTestCase):
         self.assertTrue(wire.transport.disconnecting)
         wire.machine.send(b"after the close")  # and never registers again
         self.assertIsNone(wire.transport.producer)
+
+    def test_clientUnregistersWhenTheServerFinishes(self) -> None:
+        """
+        A client closes when the server finishes sending (a half-close);
+        a paused producer would keep that connection open too.
+        """
+        ready: Deferred[object] = Deferred()
+        adapter = MachineAdapter(EchoMachine(Clock()), LineFramer(), ready=ready)
+        transport = StringTransport()
+        adapter.makeConnection(transport)
+        self.assertIs(self.successResultOf(ready), adapter)
+        adapter.sendMessage(b"waits")  # a StringTransport buffers everything
+        adapter.pauseProducing()
+        self.assertIs(transport.producer, adapter)
+        adapter.readConnectionLost()
+        self.assertIsNone(transport.producer)
+        self.assertTrue(transport.disconnecting)
 
 
 class RealTCPTests(SynchronousTestCase):

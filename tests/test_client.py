@@ -432,6 +432,20 @@ class BeyondClientServiceTests(SynchronousTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
         self.assertTrue(any("giving up" in e["log_format"] for e in events))
 
+    def test_restartResetsTheCount(self) -> None:
+        """A client started again after giving up has all its attempts again."""
+        clock, dialer = Clock(), RecordingDialer()
+        client = ClientMachine(dialer, clock, retryPolicy=lambda n: 1.0, maxAttempts=2)
+        client.start()
+        with capturedLogs():
+            for _ in range(2):
+                client.connectionFailed(Failure(ConnectionRefusedError()))
+                clock.advance(1.0)
+            self.assertEqual(client.state, "stopped")
+            client.start()
+            client.connectionFailed(Failure(ConnectionRefusedError()))
+        self.assertEqual((client.state, client.failedAttempts), ("reconnecting", 1))
+
     def test_usefulExchangeResetsTheCount(self) -> None:
         clock, dialer = Clock(), RecordingDialer()
         client = ClientMachine(dialer, clock, retryPolicy=lambda n: 1.0, maxAttempts=2)

@@ -126,10 +126,18 @@ class EchoClientTests(SynchronousTestCase):
         failure = self.failureResultOf(d, ClientStopped)
         self.assertEqual(
             failure.value.why,
-            "gave up after 2 failed attempts to connect:"
+            "gave up connecting (2 attempts failed):"
             " Connection was refused by other side.",
         )
-        self.assertIn("gave up after 2", failure.getErrorMessage())
+        self.assertIn("gave up connecting", failure.getErrorMessage())
+        # A new run starts afresh: stopped by hand, it says so.
+        machine.start()
+        d = machine.echo([b"again"])
+        machine.stop()
+        self.assertEqual(machine.whyStopped(), "it was stopped")
+        self.assertEqual(
+            self.failureResultOf(d, ClientStopped).value.why, "it was stopped"
+        )
 
     def test_unsolicitedReplyIsAnError(self) -> None:
         machine, dialer, clock = makeClient(EchoClientMachine)

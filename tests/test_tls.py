@@ -269,7 +269,7 @@ class TLSCommandLineTests(Certificates, SynchronousTestCase):
             "echo", "--connect", self.connect(port, "wrong.example"), stdin=b"hi\n"
         )
         self.assertEqual(result.returncode, 1)
-        self.assertIn(b"could not connect after 1 attempts", result.stderr)
+        self.assertIn(b"could not connect after 1 attempt:", result.stderr)
         self.assertIn(b"TLS certificate is not valid for wrong.example", result.stderr)
 
     def test_plainTCPToATLSPortTimesOut(self) -> None:
@@ -305,5 +305,5 @@ class TLSCommandLineTests(Certificates, SynchronousTestCase):
         )
         self.assertEqual(result.returncode, 1, result.stderr)
         last = result.stderr.splitlines()[-1]
-        self.assertIn(b"could not connect after 1 attempts", last)
+        self.assertIn(b"could not connect after 1 attempt:", last)
         self.assertEqual(result.stdout, b"")

@@ -79,7 +79,7 @@ class ConnectTests(SynchronousTestCase):
             timeout=TIMEOUT,
         )
         self.assertEqual(result.returncode, 1, result.stderr)
-        self.assertIn(b"could not connect after 1 attempts", result.stderr)
+        self.assertIn(b"could not connect after 1 attempt:", result.stderr)
 
 
 class ServeTests(SynchronousTestCase):
