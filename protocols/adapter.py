@@ -182,8 +182,8 @@ class MachineAdapter(Protocol):
     _socket: Any = None  # the socket transport whose share the budget sets
     isClient = False
     # Registered as the transport's producer: False until a write waits in
-    # its buffer, True from then on, None once closing; never once the
-    # transport is closing.
+    # its buffer, True from then on, None once unregistered to close.  Never
+    # registered once the transport is closing (see `_send`).
     _producing: bool | None = False
     handshaking = False  # a TLS handshake is in progress
     _startedTLS = False  # the machine started TLS (so it hears `secured`)
