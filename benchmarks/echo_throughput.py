@@ -24,11 +24,10 @@ import statistics
 import threading
 import time
 
-from servers import running
+from servers import BASELINES, roundRatios, running
 
 from protocols.testing import cpuSeconds
 
-BASELINES = ["hand-written", "raw LineReceiver"]
 CONTENDERS = [
     *BASELINES,
     "hand-written, batched",  # one write per read: the floor, for reference
@@ -133,10 +132,7 @@ def report(
     for name, values in results.items():
         relative = []
         for baseline in BASELINES:
-            ratios = [
-                v / b if higherIsFaster else b / v
-                for v, b in zip(values, results[baseline], strict=True)
-            ]
+            ratios = roundRatios(values, results[baseline], higherIsFaster)
             relative.append(
                 f"{statistics.median(ratios):5.2f}x"
                 f" ({min(ratios):.2f} to {max(ratios):.2f})"

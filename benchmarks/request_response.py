@@ -17,11 +17,10 @@ import socket
 import statistics
 import time
 
-from servers import running
+from servers import BASELINES, roundRatios, running
 
 from protocols.testing import cpuSeconds
 
-BASELINES = ["hand-written", "raw LineReceiver"]
 CONTENDERS = [*BASELINES, "txmachines echo", "txmachines echo, no idle"]
 
 
@@ -65,9 +64,7 @@ def main() -> None:
     )
     for name in CONTENDERS:
         relative = [
-            statistics.median(
-                r / b for r, b in zip(rates[name], rates[baseline], strict=True)
-            )
+            statistics.median(roundRatios(rates[name], rates[baseline]))
             for baseline in BASELINES
         ]
         print(

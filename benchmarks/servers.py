@@ -48,6 +48,20 @@ SERVERS = {
     + ["--listen", "tcp:0:interface=127.0.0.1:backlog=1024"],
 }
 
+# What the throughput benchmarks measure txmachines against (see
+# baseline_server.py): the limit, and what a Twisted user writes first.
+BASELINES = ["hand-written", "raw LineReceiver"]
+
+
+def roundRatios(
+    values: list[float], baseline: list[float], higherIsFaster: bool = True
+) -> list[float]:
+    """Each round's speed relative to the baseline's in the same round."""
+    return [
+        v / b if higherIsFaster else b / v
+        for v, b in zip(values, baseline, strict=True)
+    ]
+
 
 @contextmanager
 def running(name: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
