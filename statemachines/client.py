@@ -181,17 +181,17 @@ class ClientMachine(TransportMachine):
         """
         if self.quitReason is not None:
             return self.quitReason
-        if (
-            self.maxAttempts is not None
-            and self.failedAttempts >= self.maxAttempts
-            and self.lastFailure is not None
-        ):
-            last = self.lastFailure
+        last = self.lastFailure
+        if self._outOfAttempts() and last is not None:
             return (
                 f"gave up connecting ({_attempts(self.failedAttempts)} failed):"
                 f" {last.getErrorMessage() or last.type.__name__}"
             )
         return "it was stopped"
+
+    def _outOfAttempts(self) -> bool:
+        """Whether this run has failed ``maxAttempts`` attempts in a row."""
+        return self.maxAttempts is not None and self.failedAttempts >= self.maxAttempts
 
     def whenStopped(self) -> Deferred[None]:
         """A Deferred that fires the next time the machine reaches ``stopped``."""
@@ -431,7 +431,7 @@ class ClientMachine(TransportMachine):
     def _scheduleRetry(self) -> None:
         # As ClientService: after a lost connection, retryPolicy(0); after k
         # failed attempts in a row, retryPolicy(k).
-        if self.maxAttempts is not None and self.failedAttempts >= self.maxAttempts:
+        if self._outOfAttempts():
             self.attemptsExhausted()  # queued: runs once in reconnecting
             return
         delay = self.retryPolicy(self.failedAttempts)
