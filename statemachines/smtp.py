@@ -271,6 +271,10 @@ class SMTPMachine(ConnectionMachine):
             self.reply(501, "5.5.4 syntax: MAIL FROM:<address>")
             return
         sender, parameters = found.groups()
+        if parameters.strip() and not self.extended:
+            # RFC 5321 2.2.1: after HELO the session has no extensions.
+            self.reply(555, "5.5.4 MAIL FROM parameters need EHLO, not HELO")
+            return
         for parameter in parameters.split():
             key, _, value = parameter.upper().partition(b"=")
             if key == b"SIZE" and value.isdigit():

@@ -159,10 +159,9 @@ class ProtocolTests(SynchronousTestCase):
             (b"EHLO", b"501 5.5.4 EHLO needs a domain or address"),
             (b"HELO x", b"250 localhost greets x [192.168.1.1]"),
             (b"MAIL TO:<a@b>", b"501 5.5.4 syntax: MAIL FROM:<address>"),
-            (b"MAIL FROM:<a@b> FOO=1", b"555 5.5.4 unsupported parameter FOO=1"),
             (
-                b"MAIL FROM:<a@b> SIZE=999999999999",
-                b"552 5.3.4 message size exceeds fixed maximum",
+                b"MAIL FROM:<a@b> SIZE=10",
+                b"555 5.5.4 MAIL FROM parameters need EHLO, not HELO",
             ),
             (b"NOOP", b"250 2.0.0 OK"),
             (b"VRFY someone", b"252 2.5.0 cannot VRFY, but will accept the message"),
@@ -172,16 +171,34 @@ class ProtocolTests(SynchronousTestCase):
         ]
         self.assertAnswers(wire, exchanges)
 
+    def test_mailParametersAfterEHLO(self) -> None:
+        wire, _ = session()
+        wire.send(b"EHLO x")
+        wire.received()
+        exchanges = [
+            (b"MAIL FROM:<a@b> FOO=1", b"555 5.5.4 unsupported parameter FOO=1"),
+            (
+                b"MAIL FROM:<a@b> SIZE=999999999999",
+                b"552 5.3.4 message size exceeds fixed maximum",
+            ),
+            (b"MAIL FROM:<a@b> \xff", b"555 5.5.4 unsupported parameter \xef\xbf\xbd"),
+            (
+                b"MAIL FROM:<a@b> SIZE=\xff",
+                b"555 5.5.4 unsupported parameter SIZE=\xef\xbf\xbd",
+            ),
+            (b"MAIL FROM:<a@b> SIZE=10 BODY=8BITMIME", b"250 2.1.0 sender OK"),
+        ]
+        self.assertAnswers(wire, exchanges)
+
     def test_peerBytesNeverBecomeTracebacksOrInjectedLines(self) -> None:
         wire, _ = session()
         wire.received()
         exchanges = [
             (b"EHLO x\nMAIL FROM:<evil>", b"500 5.5.2 bare CR or LF in a command"),
             (b"HELO x", b"250 localhost greets x [192.168.1.1]"),
-            (b"MAIL FROM:<a@b> \xff", b"555 5.5.4 unsupported parameter \xef\xbf\xbd"),
             (
-                b"MAIL FROM:<a@b> SIZE=\xff",
-                b"555 5.5.4 unsupported parameter SIZE=\xef\xbf\xbd",
+                b"MAIL FROM:<a@b> \xff",
+                b"555 5.5.4 MAIL FROM parameters need EHLO, not HELO",
             ),
         ]
         self.assertAnswers(wire, exchanges)
