@@ -45,7 +45,6 @@ from .greeting import (
     GreetingMachine,
     GreetingRefused,
     InvalidName,
-    UnexpectedReply,
     validateName,
 )
 from .smtp import Envelope, Mailbox, SMTPMachine
@@ -80,7 +79,6 @@ __all__ = [
     "SMTPMachine",
     "StateMachine",
     "TransportMachine",
-    "UnexpectedReply",
     "inherited",
     "rejects",
     "validateName",

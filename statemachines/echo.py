@@ -97,7 +97,7 @@ class EchoClientMachine(ClientMachine):
             reply, self._partial = self._partial[:size], self._partial[size:]
             self._reply(reply)
         if self._partial and not self._outstanding:
-            raise ValueError(f"{len(self._partial)} bytes arrived that nobody sent")
+            self.failed(f"{len(self._partial)} bytes arrived that nobody sent")
 
     def onStopped(self) -> None:
         self._failOutstanding()
@@ -110,7 +110,10 @@ class EchoClientMachine(ClientMachine):
 
     def _reply(self, reply: bytes) -> None:
         if not self._outstanding:
-            raise ValueError(f"a reply arrived with nothing outstanding: {reply!r}")
+            # The server's fault, not ours: fail the connection (the client
+            # quits, naming it), with one log line and no traceback.
+            self.failed(f"a reply arrived with nothing outstanding: {reply!r}")
+            return
         _, request = self._outstanding.popleft()
         self._sentOnThisConnection -= 1
         self.replyReceived(self._nextAwaited())

@@ -47,7 +47,6 @@ __all__ = [
     "GreetingMachine",
     "GreetingRefused",
     "InvalidName",
-    "UnexpectedReply",
     "validateName",
 ]
 
@@ -266,10 +265,6 @@ class GreetingRefused(Exception):
     """The server refused our name; ``str()`` is its reason."""
 
 
-class UnexpectedReply(Exception):
-    """The server said something the greeting protocol does not allow."""
-
-
 class GreetingClientMachine(EchoClientMachine):
     """A client that introduces itself before it echoes."""
 
@@ -336,7 +331,8 @@ class GreetingClientMachine(EchoClientMachine):
     @_machine.output()
     def _sendName(self, message: bytes) -> None:
         if message != BANNER.encode():
-            raise UnexpectedReply(f"expected the banner, got {message!r}")
+            self.failed(f"expected the banner, got {message!r}")
+            return
         self.link.sendMessage(self.name.encode("utf-8"))
         self.replyReceived("the verdict on our name")
 
@@ -348,7 +344,7 @@ class GreetingClientMachine(EchoClientMachine):
         elif text.startswith("Hello, "):
             self.greeted(text)
         else:
-            raise UnexpectedReply(f"expected a greeting, got {message!r}")
+            self.failed(f"expected a greeting, got {message!r}")
 
     @_machine.output()
     def _keepGreeting(self, greeting: str) -> None:

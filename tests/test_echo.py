@@ -143,9 +143,16 @@ class EchoClientTests(SynchronousTestCase):
         machine, dialer, clock = makeClient(EchoClientMachine)
         machine.start()
         loop = Loop(machine)
-        with capturedLogs():
+        with capturedLogs() as events:
             machine.messageReceived(b"who asked?")
-        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+        # The server's fault: said in one line, no traceback, and the client quits.
+        self.assertEqual([e.get("log_failure") for e in events], [None])
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertEqual(
+            machine.quitReason,
+            "the server broke the protocol: a reply arrived with nothing"
+            " outstanding: b'who asked?'",
+        )
         self.assertTrue(loop.link.aborted)
 
 

@@ -63,9 +63,15 @@ class GreetingClientTests(SynchronousTestCase):
 
     def test_wrongBannerDropsTheConnection(self) -> None:
         machine, link, clock = self.connect()
-        with capturedLogs():
+        with capturedLogs() as events:
             machine.messageReceived(b"SSH-2.0-OpenSSH")
-        self.assertEqual(len(self.flushLoggedErrors()), 1)
+        self.assertEqual([e.get("log_failure") for e in events], [None])
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertEqual(
+            machine.quitReason,
+            "the server broke the protocol: expected the banner,"
+            " got b'SSH-2.0-OpenSSH'",
+        )
         self.assertTrue(link.aborted)
 
     def test_greetsAgainAfterReconnect(self) -> None:
