@@ -90,6 +90,20 @@ class _OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
 
 
+class _Given(argparse.Action):
+    """Store the value, and note the option in ``given``: it was not defaulted."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = getattr(namespace, "given", frozenset()) | {option_string}
+
+
 def parser() -> argparse.ArgumentParser:
     top = _OneLineErrors(
         prog="txmachines", description="Twisted protocols as Automat state machines."
@@ -133,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
     )
     connect.add_argument(
         "--name",
+        action=_Given,
         help="the name to give (greeting; default: the first line of standard input)",
     )
     diagrams = commands.add_parser(
@@ -192,27 +207,37 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--worker-socket", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     smtp = serve.add_argument_group("smtp")
-    smtp.add_argument("--maildir", type=Path, help="smtp: store mail in this Maildir")
+    smtp.add_argument(
+        "--maildir", type=Path, action=_Given, help="smtp: store mail in this Maildir"
+    )
     smtp.add_argument(
         "--hostname",
+        action=_Given,
         default="localhost",
         help="smtp: this server's name in replies and headers (default %(default)s)",
     )
     smtp.add_argument(
         "--max-message-size",
+        action=_Given,
         type=_checked(limits.limit, limits.byteSize, "--max-message-size"),
         default=DEFAULT_MAX_MESSAGE_SIZE,
         help="smtp: refuse larger messages, with 552 (default 32MiB)",
     )
     smtp.add_argument(
         "--max-recipients",
+        action=_Given,
         type=_checked(limits.limit, int, "--max-recipients"),
         default=DEFAULT_MAX_RECIPIENTS,
         help="smtp: recipients per message (default %(default)s)",
     )
-    smtp.add_argument("--tls-key", type=Path, help="smtp: offer STARTTLS with this key")
     smtp.add_argument(
-        "--tls-cert", type=Path, help="smtp: ... and this certificate (chain), PEM"
+        "--tls-key", type=Path, action=_Given, help="smtp: offer STARTTLS with this key"
+    )
+    smtp.add_argument(
+        "--tls-cert",
+        type=Path,
+        action=_Given,
+        help="smtp: ... and this certificate (chain), PEM",
     )
     _framingOptions(serve)
     serve.add_argument(
@@ -245,6 +270,7 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--name-timeout",
+        action=_Given,
         type=_checked(limits.optionalTimeout, float, "--name-timeout"),
         default=DEFAULT_NAME_TIMEOUT,
         help="greeting: close connections that give no valid name within this "
@@ -373,8 +399,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             diagrams.run(args.targets, args.output, args.check, args.readme)
         )
     problem = invalidCombination(args)
-    if problem:
-        parser().error(problem)
+    if problem:  # pointing at the command's own help, where its options are
+        _OneLineErrors(prog=f"txmachines {args.command}").error(problem)
     if args.command == "serve" and args.workers != 1 and args.worker_socket is None:
         react(_supervise, [args])
     elif args.command == "serve":
@@ -409,6 +435,13 @@ def _servedMachine(spec: str) -> ServedMachine:
     return ServedMachine(spec, _callableTarget(spec, hint, ConnectionMachine))
 
 
+SMTP_OPTIONS = frozenset(
+    ["--maildir", "--hostname", "--max-message-size", "--max-recipients"]
+    + ["--tls-key", "--tls-cert"]
+)
+GREETING_OPTIONS = frozenset(["--name-timeout", "--name"])
+
+
 def invalidCombination(args: argparse.Namespace) -> str | None:
     """What is wrong with a combination of options that each parse."""
     protocol = args.protocol
@@ -419,6 +452,15 @@ def invalidCombination(args: argparse.Namespace) -> str | None:
     )
     if greeting and framerFactory(args.framing) is RawFramer:
         return "greeting needs message boundaries: use a framing other than raw"
+    # An option the protocol would ignore is an error: a user who gives
+    # --tls-key to echo must not believe it serves TLS.
+    smtp = getattr(protocol, "smtp", False)
+    for option in sorted(getattr(args, "given", ())):
+        name = getattr(protocol, "spec", protocol)
+        if option in SMTP_OPTIONS and not smtp:
+            return f"{option} is an smtp option; {name} does not take it"
+        if option in GREETING_OPTIONS and not greeting:
+            return f"{option} is a greeting option; {name} does not take it"
     if args.command == "serve" and behindProxy(args):
         inner = listenDescription(args).removeprefix(PROXY_PREFIX)
         if inner.split(":", 1)[0] in ("ssl", "tls", "haproxy"):
@@ -702,7 +744,11 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
             yield firstLine
             if not lines:
                 raise SystemExit("txmachines: no name given: use --name or type one")
-            name = lines.pop(0).decode("utf-8", errors="replace")
+            name = lines.pop(0).decode("utf-8", errors="surrogateescape")
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes, in argv or typed
+            raise SystemExit("txmachines: the name is not valid UTF-8") from None
         greeter = greetingClient(
             reactor,
             endpoint,
@@ -733,7 +779,13 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
         )
     for line in lines:
         onLine(line)
-    yield ended
+    # Until standard input ends, or the client stops first (it gave up, or
+    # the server broke the protocol): then nothing typed can be answered,
+    # so say why at once rather than when input ends.
+    stopped = client.machine.whenStopped()
+    yield DeferredList([ended, stopped], fireOnOneCallback=True)
+    if stopped.called and not ended.called:
+        raise SystemExit(_gaveUp(client.machine))
     if not pending:  # nothing to send: still say whether the server is there
         try:
             yield client.whenConnected()

@@ -284,9 +284,7 @@ class TLSCommandLineTests(Certificates, SynchronousTestCase):
                 f"tcp:127.0.0.1:{port}",
                 "--timeout",
                 "1",
-                "--name",
-                "Ada",
-                stdin=b"hi\n",
+                stdin=b"Ada\nhi\n" if protocol == "greeting" else b"hi\n",
             )
             self.assertEqual(result.returncode, 1, result.stderr)
             last = result.stderr.splitlines()[-1]

@@ -39,6 +39,7 @@ class ParserTests(SynchronousTestCase):
         )
         self.assertEqual(result.returncode, 2)
         self.assertIn(b"greeting needs message boundaries", result.stderr)
+        self.assertIn(b"(see txmachines serve -h)", result.stderr)  # its options
 
 
 class ConnectTests(SynchronousTestCase):
@@ -49,16 +50,8 @@ class ConnectTests(SynchronousTestCase):
         for protocol in ("echo", "greeting"):
             result = subprocess.run(
                 COMMAND
-                + [
-                    "connect",
-                    protocol,
-                    "--name",
-                    "Al",
-                    "--max-attempts",
-                    "2",
-                    "--connect",
-                    f"tcp:127.0.0.1:{port}",
-                ],
+                + ["connect", protocol, "--max-attempts", "2"]
+                + ["--connect", f"tcp:127.0.0.1:{port}"],
                 input=b"hello\n",
                 capture_output=True,
                 timeout=TIMEOUT,
@@ -80,6 +73,20 @@ class ConnectTests(SynchronousTestCase):
         )
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertIn(b"could not connect after 1 attempt:", result.stderr)
+
+    def test_nameNotUTF8IsRefusedHere(self) -> None:
+        """Not the server's fault, and never sent as U+FFFD: said at once."""
+        for argv, typed in (([b"--name", b"\xff"], b""), ([], b"\xff\nhi\n")):
+            result = subprocess.run(
+                [*COMMAND, "connect", "greeting", *argv],
+                input=typed,
+                capture_output=True,
+                timeout=TIMEOUT,
+            )
+            self.assertEqual(
+                (result.returncode, result.stderr),
+                (1, b"txmachines: the name is not valid UTF-8\n"),
+            )
 
 
 class ServeTests(SynchronousTestCase):
@@ -247,23 +254,34 @@ class MisbehavingServer:
 
 
 class MisbehavingServerTests(SynchronousTestCase):
-    """The client ends, with one line saying why, whatever the server does."""
+    """
+    The client ends, with one line saying why, whatever the server does; at
+    once, while its input is still open (a user at a terminal who typed a
+    line and waits).
+    """
 
     def connect(
         self, protocol: str, reply: bytes | None, *options: str
     ) -> tuple[int, str]:
         server = MisbehavingServer(self, reply)
-        result = subprocess.run(
+        proc = subprocess.Popen(
             COMMAND
             + ["connect", protocol, "--connect", f"tcp:127.0.0.1:{server.port}"]
             + list(options),
-            input=b"hello\n",
-            capture_output=True,
-            timeout=TIMEOUT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
-        lines = result.stderr.decode().splitlines()
+        self.addCleanup(proc.kill)
+        assert proc.stdin is not None and proc.stderr is not None
+        self.addCleanup(proc.stdin.close)
+        self.addCleanup(proc.stderr.close)
+        proc.stdin.write(b"hello\n")
+        proc.stdin.flush()  # and input stays open
+        returncode = proc.wait(timeout=TIMEOUT)
+        lines = proc.stderr.read().decode().splitlines()
         self.assertEqual(len(lines), 1, lines)  # one line, whatever happened
-        return result.returncode, lines[0]
+        return returncode, lines[0]
 
     def test_serverThatClosesAtOnce(self) -> None:
         code, last = self.connect("echo", b"", "--max-attempts", "2")
@@ -280,7 +298,7 @@ class MisbehavingServerTests(SynchronousTestCase):
             ("echo", "a reply to b'hello'"),
             ("greeting", "the banner"),
         ):
-            code, line = self.connect(protocol, None, "--timeout", "1", "--name", "Ada")
+            code, line = self.connect(protocol, None, "--timeout", "1")
             self.assertEqual(code, 1)
             self.assertIn(f"sent nothing for 1 s while we waited for {waitedFor}", line)
 
