@@ -9,7 +9,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from statemachines.testing import unhandledPairs
+from statemachines.testing import TransitionRecorder, unhandledPairs
 
 from .helpers import Wire
 
@@ -65,6 +65,22 @@ class ReadmeTests(SynchronousTestCase):
             wire.sendBytes(stream[cut:])
             self.assertEqual(wire.received(), expected, cut)
             self.assertEqual(wire.machine.state, "receiving")
+
+    def test_digestDeclaresNoDeadTransition(self) -> None:
+        """Each transition the example declares for a PUT is one a PUT takes."""
+        machineClass = readmeNamespace()["DigestMachine"]
+        declared = {
+            (t.state, t.input, t.enter)
+            for t in machineClass.blueprint.transitions.values()
+            if t.input == "putRequested"
+        }
+        taken = set()
+        for stream in (b"PUT 1\r\nx", b"hi\r\nPUT 1\r\nx"):  # first, or later
+            wire = Wire(machineClass)
+            with TransitionRecorder(wire.machine) as recorder:
+                wire.sendBytes(stream)
+            taken |= {(t.state, t.input, t.enter) for t in recorder.transitions}
+        self.assertEqual(declared - taken, set())
 
     def test_digestAnswersAHalfClosingPeerThenCloses(self) -> None:
         machineClass = readmeNamespace()["DigestMachine"]
