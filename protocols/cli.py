@@ -359,11 +359,18 @@ def _beginLogging(args: argparse.Namespace) -> None:
 
 
 def _naming(observer: Any, name: str) -> Any:
-    """An observer that shows ``name`` first in each event's bracket."""
+    """
+    An observer that shows ``name`` first in each event's bracket, then what
+    the bracket shows without it: ``[worker 1 protocols.server.Server#info]``.
+    """
 
     def named(event: dict[str, Any]) -> None:
-        namespace = event.get("log_namespace", "-")
-        observer({**event, "log_system": f"{name} {namespace}"})
+        where = event.get("log_namespace", "-")
+        if where == "log_legacy":  # twisted.python.log: its system says where
+            where = event.get("log_system", "-")
+        level = event.get("log_level")
+        system = f"{name} {where}#{level.name if level is not None else '-'}"
+        observer({**event, "log_system": system})
 
     return named
 

@@ -20,6 +20,9 @@ from protocols.workers import listeningSocket
 
 from ..helpers import COMMAND, ROOT, TIMEOUT, serveInSubprocess
 
+# A worker's own log line: its name, then the logger's namespace and level.
+LISTENING = rb"\[worker \d protocols\.server\.Server#info\] listening on"
+
 
 def socketsOf(pid: int) -> int:
     fds = f"/proc/{pid}/fd"
@@ -116,7 +119,7 @@ class WorkersTests(SynchronousTestCase):
         }
         self.assertEqual(sorted(pids), [1, 2])
         for _ in range(2):  # both have adopted their socket
-            self.waitFor(proc, rb"\[worker \d protocols\.server\.Server\] listening on")
+            self.waitFor(proc, LISTENING)
 
         # Connections from several clients at once land on both workers.
         before = {pid: socketsOf(pid) for pid in pids.values()}
@@ -197,9 +200,7 @@ class TwistWorkersTests(SynchronousTestCase):
             started = re.search(rb"worker \d started \(pid (\d+)\)", line)
             if started:
                 pids.append(int(started.group(1)))
-            if re.search(
-                rb"\[worker \d protocols\.server\.Server\] listening on", line
-            ):
+            if re.search(LISTENING, line):
                 listening += 1
                 if listening == 2:
                     break
