@@ -180,7 +180,11 @@ class Supervisor:
             self.reactor.addSystemEventTrigger("before", "shutdown", self.drain)
 
     def drain(self) -> Deferred[None]:
-        """The first signal: stop every worker; a second one is passed on."""
+        """
+        The first signal: stop every worker; a second one is passed on, as
+        SIGTERM whatever it was (workers ignore SIGINT: a terminal's Ctrl-C
+        reaches them too, and only their supervisor speaks for them).
+        """
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._signalled)
         return self.stop(signal.SIGTERM)
@@ -244,7 +248,7 @@ class Supervisor:
             self._spawn(index)
 
     def _signalled(self, signum: int, frame: object) -> None:
-        self.reactor.callFromThread(self.stop, signum)
+        self.reactor.callFromThread(self.stop, signal.SIGTERM)
 
     def stop(self, signum: int = signal.SIGTERM) -> Deferred[None]:
         """Pass ``signum`` to every worker; fires once all have exited."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -171,6 +172,36 @@ class WorkersTests(SynchronousTestCase):
         self.assertEqual(proc.wait(TIMEOUT), 0)
         self.assertEqual(idle.recv(100), b"")
         idle.close()
+
+    def test_secondCtrlCAborts(self) -> None:
+        """
+        Ctrl-C twice: the first drains, the second aborts what is left, as
+        without workers (which ignore SIGINT themselves: the supervisor passes
+        it on as SIGTERM).
+        """
+        proc, port = serveInSubprocess(
+            self, "echo", "--workers", "2", "--close-timeout", "600"
+        )
+        for _ in range(2):
+            self.waitFor(proc, LISTENING)
+        # A peer that sends and never reads: its connection cannot close
+        # cleanly while its replies wait, so only an abort ends the drain.
+        stuck = socket.socket()
+        self.addCleanup(stuck.close)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", port))
+        stuck.setblocking(False)
+        line = b"x" * 1022 + b"\r\n"
+        while select.select([], [stuck], [], 2)[1]:  # until the server stops reading
+            try:
+                stuck.send(line * 64)
+            except BlockingIOError:
+                pass
+        proc.send_signal(signal.SIGINT)
+        self.waitFor(proc, rb"draining connections: 1")
+        proc.send_signal(signal.SIGINT)
+        self.waitFor(proc, rb"\[worker \d .*connections aborted: 1")
+        self.assertEqual(proc.wait(TIMEOUT), 0)  # not after the close timeout
 
 
 class TwistWorkersTests(SynchronousTestCase):
