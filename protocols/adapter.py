@@ -94,10 +94,11 @@ from twisted.internet.interfaces import (
     ITLSTransport,
 )
 from twisted.internet.protocol import Protocol, connectionDone
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from statemachines.eventrate import EventRate
 from statemachines.framing import FrameError, Framer
 from statemachines.transport import Link, TransportMachine
 
@@ -357,7 +358,11 @@ class MachineAdapter(Protocol):
         self._header = None
         if self._headerDeadline.active():
             self._headerDeadline.cancel()
-        self.log.info(
+        # A peer can make this happen on every connection: at a bounded rate.
+        assert self.admission is not None  # only a PROXY adapter waits for one
+        EventRate.of(self.admission.clock).emit(
+            self.log,
+            LogLevel.info,
             "aborting a connection from {peer}: no valid PROXY header ({why})",
             peer=self.describePeer(),
             why=why,
@@ -409,7 +414,9 @@ class MachineAdapter(Protocol):
             plaintext = self._carried + plaintext
             self._carried = b""
             if plaintext:
-                self.log.warn(
+                EventRate.of(self.machine.clock).emit(
+                    self.log,
+                    LogLevel.warn,
                     "dropped {length} bytes {peer} sent in plain text before TLS"
                     " started",
                     length=len(plaintext),

@@ -19,7 +19,7 @@ from twisted.internet.interfaces import ITLSTransport
 from twisted.internet.ssl import Certificate, PrivateCertificate, optionsForClientTLS
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import capturedLogs
+from twisted.logger import LogLevel, capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
@@ -29,6 +29,7 @@ from protocols.client import EndpointDialer
 from protocols.server import MachineServerFactory, Server
 from protocols.testing import Wire
 from statemachines import ClientMachine, ConnectionMachine, EchoMachine
+from statemachines.eventrate import DEFAULT_BURST
 from statemachines.framing import (
     FixedLengthFramer,
     LineFramer,
@@ -321,6 +322,19 @@ class StartTLSUnitTests(SynchronousTestCase):
         self.assertEqual(machine.securedCount, 0)
         adapter.handshakeCompleted()
         self.assertEqual(machine.securedCount, 1)
+
+    def test_manyInjectionsAreLoggedAtABoundedRate(self):
+        clock = Clock()
+        with capturedLogs() as events:
+            for _ in range(DEFAULT_BURST + 5):
+                machine = Blocks(clock, idleTimeout=None)
+                machine.tlsOptions = "the options"
+                adapter = MachineAdapter(machine, LineFramer())
+                adapter.makeConnection(FakeTLSTransport())
+                adapter.dataReceived(b"TLS\r\nQUIT\r\n")
+        levels = [e["log_level"] for e in events if "plain text" in e["log_format"]]
+        self.assertEqual(levels.count(LogLevel.warn), DEFAULT_BURST)
+        self.assertEqual(levels.count(LogLevel.debug), 5)
 
     def test_readingGoesOnThroughTheHandshakeEvenIfRepliesPausedIt(self):
         """

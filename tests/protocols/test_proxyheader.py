@@ -16,12 +16,13 @@ from pathlib import Path
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import capturedLogs
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from protocols.proxyheader import BadProxyHeader, ProxiedAddresses, ProxyHeader
 from protocols.server import MachineServerFactory
 from statemachines import EchoMachine
+from statemachines.eventrate import DEFAULT_BURST, EventRate
 
 from ..helpers import TIMEOUT, serveInSubprocess
 
@@ -143,6 +144,17 @@ class AdmissionTests(SynchronousTestCase):
         self.assertTrue(garbage.disconnected)
         self.assertTrue(silent.disconnected)
         self.assertEqual(self.factory.machines, {})
+
+    def test_aFloodOfBadHeadersIsLoggedAtABoundedRate(self) -> None:
+        with capturedLogs() as events:
+            for _ in range(DEFAULT_BURST + 30):
+                self.assertTrue(self.connect(b"GET / HTTP/1.0\r\n").disconnected)
+            EventRate.of(self.clock).flush()
+        levels = [e["log_level"] for e in events if "PROXY" in e["log_format"]]
+        self.assertEqual(levels.count(LogLevel.info), DEFAULT_BURST)
+        self.assertEqual(levels.count(LogLevel.debug), 30)
+        [summary] = [e for e in events if e.get("count") == 30]
+        self.assertIn("no valid PROXY header", summary["like"])
 
 
 HAPROXY_CONFIG = """
