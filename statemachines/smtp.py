@@ -36,6 +36,10 @@ committed - stored for good - before ``250`` is sent; if storing fails the
 reply is ``451`` and the client may retry.  A connection lost in ``data``
 discards the draft: nothing is stored.
 
+The idle timeout counts from the last complete command while the machine
+waits for one (bytes that do not finish a command do not restart it), and
+from the last read while a message's text or a TLS handshake arrives.
+
 Replies go out in the order the commands came, however they arrive
 (PIPELINING), because each command is answered before the next is read.
 """
@@ -505,9 +509,16 @@ class SMTPMachine(ConnectionMachine):
     _closing, _closed = parent.closing, parent.closed
     _lose = parent.loseConnection
 
+    # Waiting for a command, the idle timer restarts on each command, not on
+    # each read (RFC 5321 4.5.3.2.7 times the wait for the next command): a
+    # peer that trickles a byte at a time cannot hold a connection for days.
+    _restart = parent.startIdleTimer
+    for _state in (_connected, _receiving, mail, recipients):
+        _state.upon(parent.dataArrived, enter=_state, outputs=[])
+
     # Between transactions (before or after EHLO): commands.
     for _state in (_connected, _receiving):
-        _state.upon(parent.messageReceived, enter=_state, outputs=[_command])
+        _state.upon(parent.messageReceived, enter=_state, outputs=[_restart, _command])
         _state.upon(hello, enter=_receiving, outputs=[_greet])
         _state.upon(reset, enter=_state, outputs=[_resetTransaction])
         _state.upon(quit, enter=_closing, outputs=[_bye, _lose])
@@ -516,7 +527,7 @@ class SMTPMachine(ConnectionMachine):
 
     # In a transaction: commands, and everything a live connection hears.
     for _state in (mail, recipients):
-        _state.upon(parent.messageReceived, enter=_state, outputs=[_command])
+        _state.upon(parent.messageReceived, enter=_state, outputs=[_restart, _command])
         _state.upon(hello, enter=_receiving, outputs=[_greet])
         _state.upon(rcptTo, enter=recipients, outputs=[_acceptRecipient])
         _state.upon(reset, enter=_receiving, outputs=[_resetTransaction])
@@ -534,8 +545,10 @@ class SMTPMachine(ConnectionMachine):
     data.upon(parent.messageReceived, enter=data, outputs=[_text])
     data.upon(textEnded, enter=_receiving, outputs=[_store])
 
+    # The text of a message, and a TLS handshake: each read restarts it.
+    for _state in (data, startingTLS):
+        _state.upon(parent.dataArrived, enter=_state, outputs=[_restart])
     for _state in (mail, recipients, data, startingTLS):
-        _state.upon(parent.dataArrived, enter=_state, outputs=[parent.startIdleTimer])
         _state.upon(parent.timeout, enter=_closing, outputs=[parent.reportIdle, _lose])
         _state.upon(parent.failed, enter=_closing, outputs=[parent.reportError, _lose])
         _state.upon(parent.peerFinished, enter=_closing, outputs=[_lose])

@@ -324,6 +324,29 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(codes(wire), [b"421 "])
         self.assertTrue(wire.transport.disconnecting)
 
+    def test_idleTimeoutCountsFromTheLastCommandNotTheLastByte(self) -> None:
+        wire, _ = session(idleTimeout=300)
+        wire.sendBytes(b"EHLO x\r\n")
+        wire.received()
+        for _ in range(299):  # a byte a second, never a whole command
+            wire.advance(1)
+            wire.sendBytes(b"N")
+        self.assertFalse(wire.transport.disconnecting)
+        wire.advance(1)
+        self.assertEqual(codes(wire), [b"421 "])
+        self.assertTrue(wire.transport.disconnecting)
+
+    def test_aCommandOrTextRestartsTheIdleTimeout(self) -> None:
+        wire, _ = session(idleTimeout=300)
+        wire.sendBytes(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n")
+        for command in (b"NOOP\r\n", b"DATA\r\n", b"text\r\n", b"more\r\n"):
+            wire.advance(299)
+            wire.sendBytes(command)
+        wire.advance(299)
+        self.assertFalse(wire.transport.disconnecting)
+        wire.advance(1)
+        self.assertEqual(codes(wire)[-1:], [b"421 "])
+
     def test_overLongGarbageEndsWith421(self) -> None:
         wire, _ = session()
         wire.received()
