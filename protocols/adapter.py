@@ -115,6 +115,9 @@ class Admission(Protocol_):
 
     def admit(self, addr: IAddress | None) -> TransportMachine: ...
 
+    def settled(self, adapter: MachineAdapter) -> None:
+        """``adapter`` awaits its header no more (it came, or never will)."""
+
 
 __all__ = ["MachineAdapter", "isTLS"]
 
@@ -347,17 +350,24 @@ class MachineAdapter(Protocol):
         if found is None:
             return
         self._proxied, rest = found
-        self._header = None
-        self._headerDeadline.cancel()
+        self._settle()
         self.machine = self.admission.admit(self.peer)
         self._begin()
         if rest and not getattr(self.transport, "disconnecting", False):
             self.dataReceived(rest)
 
-    def _noHeader(self, why: str) -> None:
+    def _settle(self) -> None:
+        """The header is read, or will never be: tell the admission, once."""
+        if self._header is None:
+            return
         self._header = None
         if self._headerDeadline.active():
             self._headerDeadline.cancel()
+        assert self.admission is not None
+        self.admission.settled(self)
+
+    def _noHeader(self, why: str) -> None:
+        self._settle()
         # A peer can make this happen on every connection: at a bounded rate.
         assert self.admission is not None  # only a PROXY adapter waits for one
         EventRate.of(self.admission.clock).emit(
@@ -481,9 +491,7 @@ class MachineAdapter(Protocol):
         if self.handshaking:
             self.handshaking = False
         if self.machine is None:  # lost before a PROXY header admitted anyone
-            if self._header is not None and self._headerDeadline.active():
-                self._headerDeadline.cancel()
-            self._header = None
+            self._settle()
             return
         ready = self.ready
         if ready is None:

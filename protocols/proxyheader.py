@@ -24,6 +24,10 @@ __all__ = ["BadProxyHeader", "ProxiedAddresses", "ProxyHeader"]
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V1_MAX = 107  # the longest version 1 header, CRLF included
+# The longest version 2 address block (TLVs included) taken: the spec allows
+# 64 KiB, balancers send well under 1 KiB, and a connection holds what it
+# sent of its header until the header ends.
+V2_MAX_LENGTH = 4096
 
 
 class BadProxyHeader(ValueError):
@@ -96,6 +100,10 @@ class ProxyHeader:
         versionCommand, family, length = struct.unpack("!BBH", buffer[12:16])
         if versionCommand >> 4 != 2 or versionCommand & 0xF not in (0, 1):
             raise BadProxyHeader("unsupported PROXY v2 version or command")
+        if length > V2_MAX_LENGTH:
+            raise BadProxyHeader(
+                f"PROXY v2 header of {length} bytes (at most {V2_MAX_LENGTH} taken)"
+            )
         if len(buffer) < 16 + length:
             return None
         body, rest = buffer[16 : 16 + length], buffer[16 + length :]

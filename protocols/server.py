@@ -7,7 +7,10 @@ The factory also admits connections: past ``maxConnections`` in all, or
 counts as itself), a connection gets a `RefusedConnection` instead of the
 protocol's machine.  It is told why (an ``Error:`` line on the line framing),
 the refusal is logged once, and that connection alone closes, aborted if it
-does not within the close timeout.
+does not within the close timeout.  Behind a balancer (``proxyHeader``) the
+client is known only once its PROXY header has come: until then the
+connection counts toward ``maxConnections``, is closed at once past it, and
+is aborted when the server stops.
 """
 
 from __future__ import annotations
@@ -130,14 +133,39 @@ class MachineServerFactory(Factory):
         self.machines: dict[ConnectionMachine, str] = {}  # machine -> peerKey
         self.perPeer: dict[str, int] = {}
         self.refused: set[RefusedConnection] = set()  # until they are closed
+        # Behind a balancer: connections still reading their PROXY header.
+        self.awaitingHeader: set[MachineAdapter] = set()
         self._onClosed = self._closed  # one bound method for all machines
 
-    def buildProtocol(self, addr: IAddress | None) -> MachineAdapter:
+    def buildProtocol(self, addr: IAddress | None) -> MachineAdapter | None:
         framer = self.makeFramer(self.maxFrameLength)
         if self.proxyHeader:
-            # Admitted once the PROXY header says who the client is.
-            return MachineAdapter(None, framer, budget=self.budget, admission=self)
+            # Admitted once the PROXY header says who the client is; until
+            # then it counts toward maxConnections, and past it nobody can
+            # be told anything (the client is not known yet): closed at once.
+            if self._full(len(self.awaitingHeader)):
+                EventRate.of(self.clock).emit(
+                    self.log,
+                    LogLevel.info,
+                    "closed a connection from {peer} at once: too many connections",
+                    peer=peerKey(addr),
+                )
+                return None
+            adapter = MachineAdapter(None, framer, budget=self.budget, admission=self)
+            self.awaitingHeader.add(adapter)
+            return adapter
         return MachineAdapter(self.admit(addr), framer, budget=self.budget)
+
+    def settled(self, adapter: MachineAdapter) -> None:
+        """``adapter`` is no longer waiting for its PROXY header."""
+        self.awaitingHeader.discard(adapter)
+
+    def _full(self, extra: int = 0) -> bool:
+        """Whether ``maxConnections`` are open, with ``extra`` more."""
+        return (
+            self.maxConnections is not None
+            and len(self.machines) + extra >= self.maxConnections
+        )
 
     def admit(self, addr: IAddress | None) -> ConnectionMachine:
         """The machine for a connection from ``addr``: its own, or a refusal."""
@@ -165,10 +193,7 @@ class MachineServerFactory(Factory):
         return machine
 
     def _refusal(self, peer: str) -> str | None:
-        if (
-            self.maxConnections is not None
-            and len(self.machines) >= self.maxConnections
-        ):
+        if self._full(len(self.awaitingHeader)):
             return "too many connections"
         if self.maxPerPeer is not None and self.perPeer.get(peer, 0) >= self.maxPerPeer:
             return "too many connections from your address"
@@ -193,15 +218,26 @@ class MachineServerFactory(Factory):
         machines = self.connections()
         for machine in machines:
             machine.link.abortConnection()
-        return len(machines)
+        return len(machines) + self._abortAwaitingHeader()
 
     def closeAll(self) -> Deferred[list[tuple[bool, None]]]:
-        """Ask every connection to close; fires once all are gone."""
+        """
+        Ask every connection to close; fires once all are gone.  One still
+        reading its PROXY header is aborted: it has no client to tell yet,
+        and must not be admitted once the server is stopping.
+        """
+        self._abortAwaitingHeader()
         machines = self.connections()
         waiting = [m.whenClosed() for m in machines]
         for machine in machines:
             machine.close()
         return DeferredList(waiting)
+
+    def _abortAwaitingHeader(self) -> int:
+        adapters, self.awaitingHeader = self.awaitingHeader, set()
+        for adapter in adapters:
+            adapter.abortConnection()
+        return len(adapters)
 
 
 def abortOnSecondSignal(

@@ -14,12 +14,20 @@ import time
 from pathlib import Path
 
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.error import ConnectionAborted, ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import LogLevel, capturedLogs
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from protocols.proxyheader import BadProxyHeader, ProxiedAddresses, ProxyHeader
+from protocols.proxyheader import (
+    V2_MAX_LENGTH,
+    V2_SIGNATURE,
+    BadProxyHeader,
+    ProxiedAddresses,
+    ProxyHeader,
+)
 from protocols.server import MachineServerFactory
 from statemachines import EchoMachine
 from statemachines.eventrate import DEFAULT_BURST, EventRate
@@ -144,6 +152,61 @@ class AdmissionTests(SynchronousTestCase):
         self.assertTrue(garbage.disconnected)
         self.assertTrue(silent.disconnected)
         self.assertEqual(self.factory.machines, {})
+
+    def test_connectionsAwaitingTheirHeaderCountTowardMaxConnections(self) -> None:
+        factory = MachineServerFactory(
+            lambda: EchoMachine(self.clock),
+            maxConnections=2,
+            clock=self.clock,
+            proxyHeader=True,
+        )
+
+        def connect(*chunks: bytes) -> StringTransport | None:
+            adapter = factory.buildProtocol(BALANCER)
+            if adapter is None:
+                return None  # Twisted closes the socket at once
+            transport = StringTransport(peerAddress=BALANCER)
+            adapter.makeConnection(transport)
+            for chunk in chunks:
+                adapter.dataReceived(chunk)
+            return transport
+
+        with capturedLogs() as events:
+            waiting = connect(b"PROXY ")
+            admitted = connect(v1("10.0.0.2"), b"hi\r\n")
+            self.assertIsNone(connect())  # two open, one of them headless
+        self.assertIn("too many connections", events[-1]["log_format"])
+        assert admitted is not None and waiting is not None
+        self.assertEqual(admitted.value(), b"hi\r\n")
+        with capturedLogs():
+            self.clock.advance(factory.closeTimeout)  # no header in time
+        self.assertTrue(waiting.disconnected)
+        third = connect(v1("10.0.0.3"), b"ho\r\n")
+        assert third is not None
+        self.assertEqual(third.value(), b"ho\r\n")
+        self.assertEqual(factory.awaitingHeader, set())
+
+    def test_stoppingAbortsConnectionsAwaitingTheirHeader(self) -> None:
+        adapter = self.factory.buildProtocol(BALANCER)
+        transport = StringTransport(peerAddress=BALANCER)
+        adapter.makeConnection(transport)
+        adapter.dataReceived(b"PROXY TCP4 3.3.3.3 ")
+        client = self.connect(v1("10.0.0.2"), b"hi\r\n")
+        closing = self.factory.closeAll()
+        self.assertTrue(transport.disconnected)  # aborted: nobody to tell yet
+        self.assertTrue(client.disconnecting)  # closed, as any connection
+        self.assertEqual(self.factory.awaitingHeader, set())
+        adapter.connectionLost(Failure(ConnectionAborted()))
+        [machine] = self.factory.connections()  # the other was never admitted
+        self.assertEqual(self.factory.machines[machine], "10.0.0.2")
+        machine.connectionLost(Failure(ConnectionDone()))
+        self.successResultOf(closing)
+
+    def test_aLongVersion2HeaderIsRefused(self) -> None:
+        header = V2_SIGNATURE + struct.pack("!BBH", 0x21, 0x11, V2_MAX_LENGTH + 1)
+        with self.assertRaises(BadProxyHeader) as caught:
+            ProxyHeader().feed(header)
+        self.assertIn("at most 4096 taken", str(caught.exception))
 
     def test_aFloodOfBadHeadersIsLoggedAtABoundedRate(self) -> None:
         with capturedLogs() as events:
