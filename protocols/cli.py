@@ -692,15 +692,23 @@ def _describe(failure: Failure | None) -> str:
     return failure.getErrorMessage()
 
 
+def _shown(text: str) -> str:
+    """Text that came from the server, harmless on a terminal: no escapes."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
 def _gaveUp(machine: Any) -> str:
     """Why the client stopped before it was done, in one line."""
     if machine.quitReason is not None:
-        return f"txmachines: {machine.quitReason}"
+        return f"txmachines: {_shown(machine.quitReason)}"
     reason = _describe(machine.lastFailure)
     attempts = machine.failedAttempts
     return (
         f"txmachines: could not connect after {attempts} "
-        f"{'attempt' if attempts == 1 else 'attempts'}: {reason}"
+        f"{'attempt' if attempts == 1 else 'attempts'}: {_shown(reason)}"
     )
 
 
@@ -769,7 +777,9 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
             greeting = yield greeter.whenGreeted()
         except GreetingRefused as e:
             yield greeter.stop()
-            raise SystemExit(f"txmachines: the server refused the name: {e}") from None
+            raise SystemExit(
+                f"txmachines: the server refused the name: {_shown(str(e))}"
+            ) from None
         except ClientStopped:
             yield greeter.stop()
             raise SystemExit(_gaveUp(greeter.machine)) from None

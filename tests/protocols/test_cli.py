@@ -302,6 +302,15 @@ class MisbehavingServerTests(SynchronousTestCase):
             self.assertEqual(code, 1)
             self.assertIn(f"sent nothing for 1 s while we waited for {waitedFor}", line)
 
+    def test_serverTextCannotDriveTheTerminal(self) -> None:
+        code, line = self.connect(
+            "greeting", b"Hello! What is your name?\r\nError: \x1b[2Jgotcha\x07\r\n"
+        )
+        self.assertEqual(code, 1)
+        self.assertEqual(
+            line, "txmachines: the server refused the name: \\x1b[2Jgotcha\\x07"
+        )
+
     def test_wrongBanner(self) -> None:
         code, last = self.connect("greeting", b"Welcome to FTP\r\n", "--name", "Ada")
         self.assertEqual(code, 1)
