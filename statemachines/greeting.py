@@ -73,12 +73,27 @@ REFUSED_CATEGORIES = {
 }
 
 
+# Spaces of every width, and marks (which show only on another character).
+BLANK_CATEGORIES = frozenset(["Zs", "Mn", "Me"])
+# Characters that show as nothing at all, whatever their category says: the
+# Hangul fillers (letters) and the blank Braille pattern (a symbol).
+BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _shows(c: str) -> bool:
+    """Whether ``c`` is something to see (not a space, a mark on nothing, a blank)."""
+    return not (
+        c.isspace() or unicodedata.category(c) in BLANK_CATEGORIES or c in BLANK
+    )
+
+
 def validateName(raw: bytes) -> str:
     """
     The name in ``raw``: UTF-8, stripped of spaces, 1 to 64 characters, with no
     control characters, invisible formatting characters (such as U+202E, which
-    reverses how the text after it is shown) or line and paragraph separators.
-    Raises `InvalidName` with the reason otherwise.
+    reverses how the text after it is shown) or line and paragraph separators,
+    and something to see (not only spaces of other widths, marks or blanks such
+    as U+3164).  Raises `InvalidName` with the reason otherwise.
     """
     try:
         text = raw.decode("utf-8")
@@ -93,6 +108,8 @@ def validateName(raw: bytes) -> str:
         refused = REFUSED_CATEGORIES.get(unicodedata.category(c))
         if refused is not None:
             raise InvalidName(f"name contains {refused}")
+    if not any(map(_shows, name)):
+        raise InvalidName("name shows nothing")
     return name
 
 

@@ -14,14 +14,15 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
-from statemachines.greeting import REFUSED_CATEGORIES as REFUSED
 from statemachines.greeting import (
+    BLANK,
     GreetingClientMachine,
     GreetingMachine,
     GreetingRefused,
     InvalidName,
     validateName,
 )
+from statemachines.greeting import REFUSED_CATEGORIES as REFUSED
 
 from .helpers import RecordingLink, Wire, lost, makeClient
 
@@ -181,6 +182,16 @@ class ValidateNameTests(SynchronousTestCase):
                 validateName(f"Al{character}ice".encode())
             self.assertEqual(str(caught.exception), f"name contains {reason}")
 
+    def test_aNameMustShowSomething(self) -> None:
+        blanks = "\u00a0 \u3000 \u3164 \u115f \u2800 \u034f \ufe0f \u2003"
+        for blank in blanks.split(" "):
+            with self.assertRaises(InvalidName, msg=repr(blank)) as caught:
+                validateName(f" {blank}{blank} ".encode())
+            self.assertEqual(str(caught.exception), "name shows nothing")
+        # Between letters they are part of the name.
+        self.assertEqual(validateName("Jo\u00a0Ann".encode()), "Jo\u00a0Ann")
+        self.assertEqual(validateName("e\u0301".encode()), "e\u0301")
+
     def test_invisibleCharacterOnTheWire(self) -> None:
         wire = Wire(GreetingMachine)
         wire.received()
@@ -202,12 +213,15 @@ class ValidateNameTests(SynchronousTestCase):
             return
         self.assertEqual(name, raw.decode("utf-8").strip(" "))
         self.assertTrue(1 <= len(name) <= 64)
+        self.assertFalse(name.isspace())
         self.assertFalse(any(unicodedata.category(c) in REFUSED for c in name))
 
     @given(st.text(min_size=1, max_size=64).map(lambda s: s.strip(" ")))
     def test_printableTextAccepted(self, text: str) -> None:
         if not text or any(unicodedata.category(c) in REFUSED for c in text):
             return
+        if not any(unicodedata.category(c)[0] in "LN" and c not in BLANK for c in text):
+            return  # no letter or digit: it may show nothing
         self.assertEqual(validateName(text.encode()), text)
 
 
