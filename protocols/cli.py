@@ -756,6 +756,9 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
     if args.protocol == "greeting":
         name = args.name
         if name is None:
+            if sys.stdin.isatty():  # someone at a terminal: say what to type
+                sys.stderr.write("txmachines: your name (or give --name)? ")
+                sys.stderr.flush()
             yield firstLine
             if not lines:
                 raise SystemExit("txmachines: no name given: use --name or type one")
