@@ -67,7 +67,9 @@ from .server import (
     DEFAULT_MAX_PER_PEER,
     MachineServerFactory,
     Server,
-    abortOnSecondSignal,
+    StopSignals,
+    abortConnections,
+    logDraining,
 )
 from .targets import TargetError, loadObject
 
@@ -618,6 +620,7 @@ def _supervise(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyp
     supervisor = supervisorFromOptions(reactor, args)
     _beginLogging(args)
     supervisor.start()
+    reactor.callWhenRunning(StopSignals(reactor, supervisor.abort).install)
     yield supervisor.done  # after a signal, once every worker has exited
 
 
@@ -638,11 +641,14 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
         ) from None
     _beginLogging(args)
 
+    # A worker answers SIGTERM only (its supervisor passes every signal on).
+    worker = args.worker_socket is not None
+    signals = (signal.SIGTERM,) if worker else (signal.SIGINT, signal.SIGTERM)
+    abort = abortConnections(server.factory)
+    reactor.callWhenRunning(StopSignals(reactor, abort, signals).install)
+
     def drain() -> Deferred[None]:
-        if args.worker_socket is not None:
-            abortOnSecondSignal(reactor, server.factory, (signal.SIGTERM,))
-        else:
-            abortOnSecondSignal(reactor, server.factory)
+        logDraining(server.factory)
         d: Deferred[None] = server.stop()
         return d
 

@@ -248,7 +248,11 @@ class Supervisor:
             self._spawn(index)
 
     def _signalled(self, signum: int, frame: object) -> None:
-        self.reactor.callFromThread(self.stop, signal.SIGTERM)
+        self.reactor.callFromThread(self.abort)
+
+    def abort(self) -> None:
+        """A second signal: every worker aborts what is left of its drain."""
+        self.stop(signal.SIGTERM)
 
     def stop(self, signum: int = signal.SIGTERM) -> Deferred[None]:
         """Pass ``signum`` to every worker; fires once all have exited."""

@@ -7,7 +7,9 @@ what users get; what is here is only for this project's own tests.
 from __future__ import annotations
 
 import re
+import select
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +119,23 @@ def serveInSubprocess(
         if found:
             return proc, int(found.group(1))
     case.fail("the server exited before listening")
+
+
+def stuckConnection(case: SynchronousTestCase, port: int) -> socket.socket:
+    """
+    A loopback connection to ``port`` that sent lines until the server
+    stopped reading them, and never reads: it cannot close cleanly while its
+    replies wait, so only an abort ends a drain that waits for it.
+    """
+    stuck = socket.socket()
+    case.addCleanup(stuck.close)
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(("127.0.0.1", port))
+    stuck.setblocking(False)
+    lines = (b"x" * 1022 + b"\r\n") * 64
+    while select.select([], [stuck], [], 2)[1]:  # until the server stops reading
+        try:
+            stuck.send(lines)
+        except BlockingIOError:
+            pass
+    return stuck

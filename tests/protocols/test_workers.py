@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -19,7 +18,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from protocols.workers import listeningSocket
 
-from ..helpers import COMMAND, ROOT, TIMEOUT, serveInSubprocess
+from ..helpers import COMMAND, ROOT, TIMEOUT, serveInSubprocess, stuckConnection
 
 # A worker's own log line: its name, then the logger's namespace and level.
 LISTENING = rb"\[worker \d protocols\.server\.Server#info\] listening on"
@@ -184,19 +183,7 @@ class WorkersTests(SynchronousTestCase):
         )
         for _ in range(2):
             self.waitFor(proc, LISTENING)
-        # A peer that sends and never reads: its connection cannot close
-        # cleanly while its replies wait, so only an abort ends the drain.
-        stuck = socket.socket()
-        self.addCleanup(stuck.close)
-        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stuck.connect(("127.0.0.1", port))
-        stuck.setblocking(False)
-        line = b"x" * 1022 + b"\r\n"
-        while select.select([], [stuck], [], 2)[1]:  # until the server stops reading
-            try:
-                stuck.send(line * 64)
-            except BlockingIOError:
-                pass
+        stuckConnection(self, port)
         proc.send_signal(signal.SIGINT)
         self.waitFor(proc, rb"draining connections: 1")
         proc.send_signal(signal.SIGINT)
