@@ -358,10 +358,14 @@ class GreetingClientMachine(EchoClientMachine):
         text = message.decode("utf-8", errors="replace")
         if text.startswith("Error: "):
             self.refused(text.removeprefix("Error: "))
-        elif text.startswith("Hello, "):
+        elif text == greetingFor(
+            self.name.strip(" ")
+        ):  # the name, as the server keeps it
             self.greeted(text)
-        else:
-            self.failed(f"expected a greeting, got {message!r}")
+        else:  # another name's greeting, or anything else: not for us
+            self.failed(
+                f"expected {greetingFor(self.name.strip(' '))!r}, got {message!r}"
+            )
 
     @_machine.output()
     def _keepGreeting(self, greeting: str) -> None:

@@ -62,6 +62,26 @@ class GreetingClientTests(SynchronousTestCase):
         machine.connectionLost(lost())
         self.assertEqual((machine.state, clock.getDelayedCalls()), ("stopped", []))
 
+    def test_aGreetingForSomeoneElseIsAProtocolBreak(self) -> None:
+        for greeting in (
+            b"Hello, Mallory!",
+            b"Hello, \x1b[2JAlice!",
+            b"Hello, Alice!!",
+        ):
+            machine, link, clock = self.connect()
+            greeted = machine.whenGreeted()
+            machine.messageReceived(b"Hello! What is your name?")
+            with capturedLogs():
+                machine.messageReceived(greeting)
+            self.assertEqual(
+                machine.quitReason,
+                "the server broke the protocol: expected 'Hello, Alice!', got "
+                + repr(greeting),
+            )
+            self.assertTrue(link.aborted)
+            machine.connectionLost(lost())
+            self.failureResultOf(greeted)
+
     def test_wrongBannerDropsTheConnection(self) -> None:
         machine, link, clock = self.connect()
         with capturedLogs() as events:
