@@ -38,7 +38,8 @@ discards the draft: nothing is stored.
 
 The idle timeout counts from the last complete command while the machine
 waits for one (bytes that do not finish a command do not restart it), and
-from the last read while a message's text or a TLS handshake arrives.
+from the last read while a message's text arrives.  A STARTTLS handshake
+must complete within it (its bytes go to TLS, never to the machine).
 
 Replies go out in the order the commands came, however they arrive
 (PIPELINING), because each command is answered before the next is read.
@@ -545,9 +546,11 @@ class SMTPMachine(ConnectionMachine):
     data.upon(parent.messageReceived, enter=data, outputs=[_text])
     data.upon(textEnded, enter=_receiving, outputs=[_store])
 
-    # The text of a message, and a TLS handshake: each read restarts it.
-    for _state in (data, startingTLS):
-        _state.upon(parent.dataArrived, enter=_state, outputs=[_restart])
+    # The text of a message: each read restarts it.  (While TLS starts, the
+    # handshake's bytes go to TLS: none arrives as data, so it must finish
+    # within the timeout from STARTTLS.)
+    data.upon(parent.dataArrived, enter=data, outputs=[_restart])
+    startingTLS.upon(parent.dataArrived, enter=startingTLS, outputs=[])
     for _state in (mail, recipients, data, startingTLS):
         _state.upon(parent.timeout, enter=_closing, outputs=[parent.reportIdle, _lose])
         _state.upon(parent.failed, enter=_closing, outputs=[parent.reportError, _lose])

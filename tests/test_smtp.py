@@ -25,13 +25,16 @@ from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from protocols.adapter import MachineAdapter
 from protocols.maildir import Maildir
 from protocols.server import MachineServerFactory
+from statemachines.framing import LineFramer
 from statemachines.smtp import Envelope, SMTPMachine
 from statemachines.testing import unhandledPairs
 
 from .certificates import Authority
 from .helpers import COMMAND, TIMEOUT, Wire, serveInSubprocess
+from .protocols.test_adapter import FakeTLSTransport
 
 
 class ListMailbox:
@@ -346,6 +349,26 @@ class ProtocolTests(SynchronousTestCase):
         self.assertFalse(wire.transport.disconnecting)
         wire.advance(1)
         self.assertEqual(codes(wire)[-1:], [b"421 "])
+
+    def test_aTLSHandshakeMustFinishWithinTheIdleTimeout(self) -> None:
+        clock = Clock()
+        machine = SMTPMachine(
+            clock, ListMailbox(), tlsOptions="the options", idleTimeout=300
+        )
+        adapter = MachineAdapter(machine, LineFramer())
+        transport = FakeTLSTransport()
+        adapter.makeConnection(transport)
+        adapter.dataReceived(b"EHLO x\r\nSTARTTLS\r\n")
+        self.assertEqual(
+            (transport.started, machine.state), (["the options"], "startingTLS")
+        )
+        for _ in range(299):  # whatever arrives meanwhile
+            clock.advance(1)
+            adapter.dataReceived(b"\x16")
+        self.assertEqual(machine.state, "startingTLS")
+        with capturedLogs():
+            clock.advance(1)
+        self.assertEqual(machine.state, "closing")
 
     def test_overLongGarbageEndsWith421(self) -> None:
         wire, _ = session()
