@@ -70,7 +70,14 @@ REFUSED_CATEGORIES = {
     "Cf": "invisible formatting characters",
     "Zl": "line separators",
     "Zp": "paragraph separators",
+    # Nothing anyone can read: a box, or nothing, depending on the font.
+    "Cn": "unassigned characters",
+    "Co": "private-use characters",
 }
+# Formatting characters that real names need: the zero-width joiner and
+# non-joiner (Persian, Sinhala, emoji sequences), taken between two
+# characters that are neither spaces nor formatting.
+JOINERS = frozenset("\u200c\u200d")
 
 
 # Spaces of every width, and marks (which show only on another character).
@@ -87,24 +94,44 @@ def _shows(c: str) -> bool:
     )
 
 
+def _joins(c: str) -> bool:
+    """Whether a joiner may stand next to ``c``: not a space or another format."""
+    return not (c.isspace() or unicodedata.category(c) in ("Zs", "Cf"))
+
+
+def stripSpaces(text: str) -> str:
+    """``text`` without the spaces (of any width) it starts or ends with."""
+    start, end = 0, len(text)
+    while start < end and unicodedata.category(text[start]) == "Zs":
+        start += 1
+    while end > start and unicodedata.category(text[end - 1]) == "Zs":
+        end -= 1
+    return text[start:end]
+
+
 def validateName(raw: bytes) -> str:
     """
     The name in ``raw``: UTF-8, stripped of spaces, 1 to 64 characters, with no
     control characters, invisible formatting characters (such as U+202E, which
-    reverses how the text after it is shown) or line and paragraph separators,
-    and something to see (not only spaces of other widths, marks or blanks such
-    as U+3164).  Raises `InvalidName` with the reason otherwise.
+    reverses how the text after it is shown; a joiner only between two
+    characters that show), line and paragraph separators, unassigned or
+    private-use characters, and something to see (not only spaces of other
+    widths, marks or blanks such as U+3164).  Raises `InvalidName` with the
+    reason otherwise.
     """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidName("name is not valid UTF-8") from None
-    name = text.strip(" ")
+    name = stripSpaces(text)
     if not name:
         raise InvalidName("name is empty")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidName(f"name is longer than {MAX_NAME_LENGTH} characters")
-    for c in name:
+    for i, c in enumerate(name):
+        if c in JOINERS and 0 < i < len(name) - 1:
+            if _joins(name[i - 1]) and _joins(name[i + 1]):
+                continue
         refused = REFUSED_CATEGORIES.get(unicodedata.category(c))
         if refused is not None:
             raise InvalidName(f"name contains {refused}")
@@ -356,16 +383,13 @@ class GreetingClientMachine(EchoClientMachine):
     @_machine.output()
     def _judgeReply(self, message: bytes) -> None:
         text = message.decode("utf-8", errors="replace")
+        expected = greetingFor(stripSpaces(self.name))  # the name as servers keep it
         if text.startswith("Error: "):
             self.refused(text.removeprefix("Error: "))
-        elif text == greetingFor(
-            self.name.strip(" ")
-        ):  # the name, as the server keeps it
+        elif text == expected:
             self.greeted(text)
         else:  # another name's greeting, or anything else: not for us
-            self.failed(
-                f"expected {greetingFor(self.name.strip(' '))!r}, got {message!r}"
-            )
+            self.failed(f"expected {expected!r}, got {message!r}")
 
     @_machine.output()
     def _keepGreeting(self, greeting: str) -> None:

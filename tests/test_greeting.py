@@ -16,10 +16,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines.greeting import (
     BLANK,
+    JOINERS,
     GreetingClientMachine,
     GreetingMachine,
     GreetingRefused,
     InvalidName,
+    stripSpaces,
     validateName,
 )
 from statemachines.greeting import REFUSED_CATEGORIES as REFUSED
@@ -202,11 +204,42 @@ class ValidateNameTests(SynchronousTestCase):
                 validateName(f"Al{character}ice".encode())
             self.assertEqual(str(caught.exception), f"name contains {reason}")
 
+    def test_unassignedAndPrivateUseRefused(self) -> None:
+        for character, reason in [
+            ("\u0378", "unassigned characters"),
+            ("\ufdd0", "unassigned characters"),  # a noncharacter
+            ("\uffff", "unassigned characters"),
+            ("\U000e0080", "unassigned characters"),
+            ("\ue000", "private-use characters"),
+            ("\U000f0000", "private-use characters"),
+        ]:
+            with self.assertRaises(InvalidName) as caught:
+                validateName(f"Al{character}".encode())
+            self.assertEqual(str(caught.exception), f"name contains {reason}")
+
+    def test_joinersBetweenCharactersThatShow(self) -> None:
+        for name in (
+            "\u0639\u0644\u06cc\u200c\u0631\u0636\u0627",  # Persian, a ZWNJ
+            "\u0dc1\u0dca\u200d\u0dbb\u0dd3",  # Sinhala, a ZWJ
+            "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # a family emoji
+            "\U0001f3f3\ufe0f\u200d\U0001f308",  # the rainbow flag
+        ):
+            self.assertEqual(validateName(name.encode()), name)
+        for name in ("\u200dAl", "Al\u200c", "A\u200d\u200dl", "A\u200d l"):
+            with self.assertRaises(InvalidName, msg=repr(name)):
+                validateName(name.encode())
+
+    def test_spacesOfAnyWidthAreStripped(self) -> None:
+        self.assertEqual(validateName("\u3000Bob\u00a0 ".encode()), "Bob")
+
     def test_aNameMustShowSomething(self) -> None:
-        blanks = "\u00a0 \u3000 \u3164 \u115f \u2800 \u034f \ufe0f \u2003"
-        for blank in blanks.split(" "):
+        for blank in "\u00a0 \u3000 \u2003".split(" "):  # spaces: stripped
             with self.assertRaises(InvalidName, msg=repr(blank)) as caught:
                 validateName(f" {blank}{blank} ".encode())
+            self.assertEqual(str(caught.exception), "name is empty")
+        for blank in "\u3164 \u115f \u2800 \u034f \ufe0f".split(" "):
+            with self.assertRaises(InvalidName, msg=repr(blank)) as caught:
+                validateName(f" {blank}\u00a0{blank} ".encode())
             self.assertEqual(str(caught.exception), "name shows nothing")
         # Between letters they are part of the name.
         self.assertEqual(validateName("Jo\u00a0Ann".encode()), "Jo\u00a0Ann")
@@ -231,12 +264,16 @@ class ValidateNameTests(SynchronousTestCase):
         except InvalidName as e:
             self.assertTrue(str(e).startswith("name "))
             return
-        self.assertEqual(name, raw.decode("utf-8").strip(" "))
+        self.assertEqual(name, stripSpaces(raw.decode("utf-8")))
         self.assertTrue(1 <= len(name) <= 64)
         self.assertFalse(name.isspace())
-        self.assertFalse(any(unicodedata.category(c) in REFUSED for c in name))
+        self.assertFalse(
+            any(unicodedata.category(c) in REFUSED for c in name if c not in JOINERS)
+        )
+        self.assertNotIn(name[0], JOINERS)
+        self.assertNotIn(name[-1], JOINERS)
 
-    @given(st.text(min_size=1, max_size=64).map(lambda s: s.strip(" ")))
+    @given(st.text(min_size=1, max_size=64).map(stripSpaces))
     def test_printableTextAccepted(self, text: str) -> None:
         if not text or any(unicodedata.category(c) in REFUSED for c in text):
             return
