@@ -379,6 +379,19 @@ class MachineAdapter(Protocol):
         )
         self.abortConnection()
 
+    def _closedUnheard(self) -> None:
+        """
+        The peer closed without sending a byte: a balancer's TCP health check
+        does that every few seconds (HAProxy's ``check`` without
+        ``check-send-proxy``), so it is no news; closed, logged at debug.
+        """
+        self._settle()
+        self.log.debug(
+            "a connection from {peer} closed before sending anything",
+            peer=self.describePeer(),
+        )
+        self.loseConnection()
+
     def switchFraming(self, framer: Framer, *, sending: bool = False) -> None:
         """
         From the next message on, ``framer`` frames what arrives (and, with
@@ -471,7 +484,10 @@ class MachineAdapter(Protocol):
 
     def readConnectionLost(self) -> None:
         if self.machine is None:  # closed before its PROXY header: nobody to tell
-            self._noHeader("the connection closed first")
+            if self._header is not None and not self._header.started:
+                self._closedUnheard()
+            else:
+                self._noHeader("the connection closed first")
             return
         if self.isClient:
             # A server that finished sending has nothing more for us: close

@@ -54,6 +54,11 @@ class ProxyHeader:
     def __init__(self) -> None:
         self._buffer = b""
 
+    @property
+    def started(self) -> bool:
+        """Whether any of the header has arrived."""
+        return bool(self._buffer)
+
     def feed(self, data: bytes) -> tuple[ProxiedAddresses, bytes] | None:
         """
         The addresses and the bytes after the header once it is complete;

@@ -139,10 +139,22 @@ class AdmissionTests(SynchronousTestCase):
         adapter.makeConnection(transport)
         adapter.dataReceived(b"PROXY TCP4 1.2")
         with capturedLogs() as events:
-            adapter.readConnectionLost()  # a health check, a port scan
+            adapter.readConnectionLost()  # a port scan, a broken balancer
         self.assertEqual(len(events), 1)
         self.assertIn("no valid PROXY header", events[0]["log_format"])
         self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_aHealthCheckIsNoNews(self) -> None:
+        """A connection closed before sending a byte: debug, and a clean close."""
+        adapter = self.factory.buildProtocol(BALANCER)
+        transport = StringTransport(peerAddress=BALANCER)
+        adapter.makeConnection(transport)
+        with capturedLogs() as events:
+            adapter.readConnectionLost()
+        self.assertEqual([e["log_level"] for e in events], [LogLevel.debug])
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(self.factory.awaitingHeader, set())
+        self.assertEqual(self.clock.getDelayedCalls(), [])  # no header deadline left
 
     def test_noHeaderIsAborted(self) -> None:
         with capturedLogs():
