@@ -18,6 +18,7 @@ from typing import Any, NoReturn, cast
 import attrs
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.internet.endpoints import clientFromString
+from twisted.internet.error import ReactorNotRunning
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.stdio import StandardIO
 from twisted.internet.task import react
@@ -126,7 +127,7 @@ def parser() -> argparse.ArgumentParser:
     connect = commands.add_parser(
         "connect", help="send standard input's lines, print the replies"
     )
-    connect.add_argument("protocol", choices=sorted(SERVER_MACHINES))
+    connect.add_argument("protocol", choices=["echo", "greeting"])
     connect.add_argument(
         "--connect",
         default=DEFAULT_CONNECT,
@@ -401,7 +402,11 @@ def _checked(
 
 def main(argv: Sequence[str] | None = None) -> None:
     rawArgs = list(sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(rawArgs)
+    args, extra = parser().parse_known_args(rawArgs)
+    if extra:  # pointing at the command's own help, where its options are
+        _OneLineErrors(prog=f"txmachines {args.command}").error(
+            f"unrecognized arguments: {' '.join(extra)}"
+        )
     args.rawArgs = rawArgs
     if args.command == "diagrams":
         raise SystemExit(
@@ -415,7 +420,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "serve":
         react(_serve, [args])
     else:
-        react(_connect, [args])
+        _interrupted.clear()
+        try:
+            react(_connect, [args])
+        except SystemExit:
+            if _interrupted:  # Ctrl-C: the shell's convention, and nothing to say
+                raise SystemExit(128 + signal.SIGINT) from None
+            raise
+
+
+_interrupted: list[int] = []  # connect: the SIGINT that ended it, if one did
+
+
+def _interrupt(reactor: Any) -> None:
+    """``connect``'s SIGINT: remember it, and stop (the exit status says so)."""
+
+    def handler(signum: int, frame: object) -> None:
+        _interrupted.append(signum)
+        reactor.callFromThread(_stopIfRunning, reactor)
+
+    signal.signal(signal.SIGINT, handler)
+
+
+def _stopIfRunning(reactor: Any) -> None:
+    try:
+        reactor.stop()
+    except ReactorNotRunning:
+        pass
 
 
 @attrs.frozen
@@ -513,10 +544,12 @@ def _prepareSMTP(args: argparse.Namespace) -> str | None:
         return "smtp needs --maildir DIR (created if need be)"
     if (args.tls_key is None) != (args.tls_cert is None):
         return "STARTTLS needs both --tls-key and --tls-cert"
+    # The options are right; a directory or file that will not do is a
+    # failure to start (exit 1, as a port in use is), not bad usage.
     try:
         args.mailbox = Maildir(args.maildir)
     except OSError as e:
-        return f"--maildir: {e.strerror}: {e.filename}"
+        raise SystemExit(f"txmachines: --maildir: {e.strerror}: {e.filename}") from None
     args.tls_options = None
     if args.tls_key is not None:
         from twisted.internet.ssl import PrivateCertificate
@@ -525,9 +558,13 @@ def _prepareSMTP(args: argparse.Namespace) -> str | None:
             pem = args.tls_key.read_bytes() + b"\n" + args.tls_cert.read_bytes()
             args.tls_options = PrivateCertificate.loadPEM(pem).options()
         except OSError as e:
-            return f"--tls-key/--tls-cert: {e.strerror}: {e.filename}"
+            raise SystemExit(
+                f"txmachines: --tls-key/--tls-cert: {e.strerror}: {e.filename}"
+            ) from None
         except Exception as e:
-            return f"--tls-key/--tls-cert: not a key and certificate: {e}"
+            raise SystemExit(
+                f"txmachines: --tls-key/--tls-cert: not a key and certificate: {e}"
+            ) from None
     return None
 
 
@@ -759,6 +796,10 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
         ended.callback(None)
 
     StandardIO(_StdinLines(onLine, onEnd), reactor=reactor)
+    if reactor.running:  # under react(); a test may drive it otherwise
+        _interrupt(reactor)
+    else:
+        reactor.callWhenRunning(_interrupt, reactor)
     if args.protocol == "greeting":
         name = args.name
         if name is None:
@@ -767,7 +808,11 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
                 sys.stderr.flush()
             yield firstLine
             if not lines:
-                raise SystemExit("txmachines: no name given: use --name or type one")
+                # After a prompt, on a line of its own.
+                end = "\n" if sys.stdin.isatty() else ""
+                raise SystemExit(
+                    f"{end}txmachines: no name given: use --name or type one"
+                )
             name = lines.pop(0).decode("utf-8", errors="surrogateescape")
         try:
             name.encode("utf-8")

@@ -282,7 +282,10 @@ class SMTPMachine(ConnectionMachine):
             return
         for parameter in parameters.split():
             key, _, value = parameter.upper().partition(b"=")
-            if key == b"SIZE" and value.isdigit():
+            if key == b"SIZE" and not value.isdigit():
+                self.reply(501, "5.5.4 SIZE takes a number of bytes")
+                return
+            if key == b"SIZE":
                 if int(value) > self.maxMessageSize:
                     self.reply(552, "5.3.4 message size exceeds fixed maximum")
                     return

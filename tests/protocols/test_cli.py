@@ -88,6 +88,48 @@ class ConnectTests(SynchronousTestCase):
                 (1, b"txmachines: the name is not valid UTF-8\n"),
             )
 
+    def test_ctrlCEndsWith130AndNothingElse(self) -> None:
+        """Interrupted (while it retries, input still open): the shell's status."""
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        proc = subprocess.Popen(
+            [*COMMAND, "-v", "connect", "echo", "--max-attempts", "0"]
+            + ["--connect", f"tcp:127.0.0.1:{port}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.addCleanup(proc.kill)
+        assert proc.stderr is not None
+        for line in proc.stderr:  # running: its reactor handles signals now
+            if b"reconnecting in" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, rest = proc.communicate(timeout=TIMEOUT)
+        self.assertEqual(proc.returncode, 130, rest)
+        self.assertNotIn(b"Traceback", rest)
+        self.assertEqual(out, b"")
+
+    def test_connectSpeaksEchoAndGreetingOnly(self) -> None:
+        result = subprocess.run(
+            [*COMMAND, "connect", "smtp"], capture_output=True, timeout=TIMEOUT
+        )
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(b"(see txmachines connect -h)", result.stderr)
+
+    def test_strayArgumentsPointAtTheCommandsHelp(self) -> None:
+        for argv, command in (
+            (["connect", "echo", "--listen", "tcp:1"], b"txmachines connect"),
+            (["serve", "echo", "extra"], b"txmachines serve"),
+        ):
+            result = subprocess.run(
+                [*COMMAND, *argv], capture_output=True, timeout=TIMEOUT
+            )
+            self.assertEqual(result.returncode, 2)
+            self.assertIn(b"unrecognized arguments", result.stderr)
+            self.assertIn(b"(see " + command + b" -h)", result.stderr)
+
 
 class ServeTests(SynchronousTestCase):
     def serve(self, *args: str) -> tuple[subprocess.Popen[bytes], int]:
