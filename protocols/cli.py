@@ -24,6 +24,7 @@ from twisted.internet.stdio import StandardIO
 from twisted.internet.task import react
 from twisted.logger import (
     FilteringLogObserver,
+    ILogObserver,
     Logger,
     LogLevel,
     LogLevelFilterPredicate,
@@ -31,9 +32,10 @@ from twisted.logger import (
     textFileLogObserver,
 )
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from statemachines import limits
-from statemachines.client import DEFAULT_REPLY_TIMEOUT
+from statemachines.client import DEFAULT_REPLY_TIMEOUT, ClientMachine
 from statemachines.connection import (
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
@@ -345,10 +347,12 @@ def _beginLogging(args: argparse.Namespace) -> None:
     Log to standard error from now on (events so far were buffered).  Called
     once the endpoint is known to work, so that a failure to start is only
     the one line saying why.  ``connect`` prints its result, and a failure
-    as one line: its log is for ``-v``.
+    as one line: its log is for ``-v``; at a terminal, it also says when it
+    tries again, so that a wait for a server is not mistaken for a hang.
     """
     if args.command == "connect" and not args.verbose:
-        globalLogBeginner.beginLoggingTo([], redirectStandardIO=False)
+        observers = [_RetryNotes(sys.stderr)] if sys.stderr.isatty() else []
+        globalLogBeginner.beginLoggingTo(observers, redirectStandardIO=False)
         return
     level = LogLevel.debug if args.verbose else LogLevel.info
     observer = textFileLogObserver(sys.stderr)
@@ -359,6 +363,31 @@ def _beginLogging(args: argparse.Namespace) -> None:
         [FilteringLogObserver(observer, [LogLevelFilterPredicate(level)])],
         redirectStandardIO=False,
     )
+
+
+@implementer(ILogObserver)
+class _RetryNotes:
+    """
+    A log observer for ``connect`` at a terminal: one line per retry, from
+    the client's events (``could not connect`` has the ``reason``, the retry
+    the ``delay`` and the ``attempt``), and nothing else.
+    """
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.reason = "?"
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if not isinstance(event.get("machine"), ClientMachine):
+            return
+        if "reason" in event:
+            self.reason = str(event["reason"])
+        elif "delay" in event and "attempt" in event:
+            self.out.write(
+                f"txmachines: could not connect ({_shown(self.reason)}); trying "
+                f"again in {event['delay']:.2g} s (attempt {event['attempt']})\n"
+            )
+            self.out.flush()
 
 
 def _naming(observer: Any, name: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import signal
 import socket
 import subprocess
@@ -110,6 +111,41 @@ class ConnectTests(SynchronousTestCase):
         self.assertEqual(proc.returncode, 130, rest)
         self.assertNotIn(b"Traceback", rest)
         self.assertEqual(out, b"")
+
+    def test_saysSoWhenItTriesAgainAtATerminal(self) -> None:
+        """Standard error a terminal: a line per retry, so a wait is no mystery."""
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        terminal, stderr = pty.openpty()
+        self.addCleanup(os.close, terminal)
+        with os.fdopen(stderr, "wb") as child:
+            result = subprocess.run(
+                [*COMMAND, "connect", "echo", "--max-attempts", "2"]
+                + ["--connect", f"tcp:127.0.0.1:{port}"],
+                input=b"hello\n",
+                stdout=subprocess.PIPE,
+                stderr=child,
+                timeout=TIMEOUT,
+            )
+        said = b""
+        while True:  # what it wrote; EIO once that is read (no writer is left)
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            said += chunk
+        lines = said.decode().splitlines()
+        self.assertEqual(result.returncode, 1, lines)
+        self.assertEqual(len(lines), 2, lines)
+        self.assertRegex(
+            lines[0],
+            r"^txmachines: could not connect \(.*refused.*\); trying again in "
+            r"[0-9.]+ s \(attempt 2\)$",
+        )
+        self.assertIn("could not connect after 2 attempts", lines[1])
 
     def test_connectSpeaksEchoAndGreetingOnly(self) -> None:
         result = subprocess.run(
