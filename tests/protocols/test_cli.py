@@ -43,11 +43,16 @@ class ParserTests(SynchronousTestCase):
         self.assertIn(b"(see txmachines serve -h)", result.stderr)  # its options
 
 
+def unusedPort() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class ConnectTests(SynchronousTestCase):
     def test_givesUpWhenNothingListens(self) -> None:
-        with socket.socket() as probe:  # a port nothing listens on
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = unusedPort()
         for protocol in ("echo", "greeting"):
             result = subprocess.run(
                 COMMAND
@@ -61,9 +66,7 @@ class ConnectTests(SynchronousTestCase):
             self.assertIn(b"could not connect after 2 attempts", result.stderr)
 
     def test_noInputStillChecksTheServerIsThere(self) -> None:
-        with socket.socket() as probe:  # a port nothing listens on
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = unusedPort()
         result = subprocess.run(
             COMMAND
             + ["connect", "echo", "--max-attempts", "1"]
@@ -91,9 +94,7 @@ class ConnectTests(SynchronousTestCase):
 
     def test_ctrlCEndsWith130AndNothingElse(self) -> None:
         """Interrupted (while it retries, input still open): the shell's status."""
-        with socket.socket() as probe:  # a port nothing listens on
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = unusedPort()
         proc = subprocess.Popen(
             [*COMMAND, "-v", "connect", "echo", "--max-attempts", "0"]
             + ["--connect", f"tcp:127.0.0.1:{port}"],
@@ -114,9 +115,7 @@ class ConnectTests(SynchronousTestCase):
 
     def test_saysSoWhenItTriesAgainAtATerminal(self) -> None:
         """Standard error a terminal: a line per retry, so a wait is no mystery."""
-        with socket.socket() as probe:  # a port nothing listens on
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = unusedPort()
         terminal, stderr = pty.openpty()
         self.addCleanup(os.close, terminal)
         with os.fdopen(stderr, "wb") as child:
