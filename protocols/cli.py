@@ -430,6 +430,13 @@ def _checked(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the reactor handles it: no traceback
+        raise SystemExit(128 + signal.SIGINT) from None
+
+
+def _main(argv: Sequence[str] | None) -> None:
     rawArgs = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser().parse_known_args(rawArgs)
     if extra:  # pointing at the command's own help, where its options are

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import pty
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+import protocols
 from protocols.cli import DEFAULT_LISTEN, listenDescription, parser
 
 from ..helpers import COMMAND, ROOT, TIMEOUT, serveInSubprocess
@@ -475,3 +478,23 @@ class ServeYourOwnMachineTests(SynchronousTestCase):
             lines = result.stderr.decode().splitlines()
             self.assertEqual((result.returncode, len(lines)), (2, 1), lines)
             self.assertIn(fragment, lines[0])
+
+
+class InterruptedWhileStartingTests(SynchronousTestCase):
+    def test_ctrlCDuringImportsIs130NotATraceback(self) -> None:
+        """The command's entry point catches Ctrl-C while Twisted still loads."""
+
+        class Interrupting(importlib.abc.MetaPathFinder):
+            def find_spec(self, name: str, path: object, target: object = None) -> None:
+                if name == "protocols.cli":
+                    raise KeyboardInterrupt
+                return None
+
+        saved = sys.modules.pop("protocols.cli")
+        self.addCleanup(sys.modules.__setitem__, "protocols.cli", saved)
+        finder = Interrupting()
+        sys.meta_path.insert(0, finder)
+        self.addCleanup(sys.meta_path.remove, finder)
+        with self.assertRaises(SystemExit) as caught:
+            protocols.main()
+        self.assertEqual(caught.exception.code, 130)
