@@ -144,7 +144,7 @@ class MachineServerFactory(Factory):
             # Admitted once the PROXY header says who the client is; until
             # then it counts toward maxConnections, and past it nobody can
             # be told anything (the client is not known yet): closed at once.
-            if self._full(len(self.awaitingHeader)):
+            if self._full():
                 EventRate.of(self.clock).emit(
                     self.log,
                     LogLevel.info,
@@ -161,11 +161,11 @@ class MachineServerFactory(Factory):
         """``adapter`` is no longer waiting for its PROXY header."""
         self.awaitingHeader.discard(adapter)
 
-    def _full(self, extra: int = 0) -> bool:
-        """Whether ``maxConnections`` are open, with ``extra`` more."""
+    def _full(self) -> bool:
+        """Whether ``maxConnections`` are open (admitted, or awaiting a header)."""
         return (
             self.maxConnections is not None
-            and len(self.machines) + extra >= self.maxConnections
+            and len(self.machines) + len(self.awaitingHeader) >= self.maxConnections
         )
 
     def admit(self, addr: IAddress | None) -> ConnectionMachine:
@@ -194,7 +194,7 @@ class MachineServerFactory(Factory):
         return machine
 
     def _refusal(self, peer: str) -> str | None:
-        if self._full(len(self.awaitingHeader)):
+        if self._full():
             return "too many connections"
         if self.maxPerPeer is not None and self.perPeer.get(peer, 0) >= self.maxPerPeer:
             return "too many connections from your address"
