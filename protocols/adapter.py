@@ -381,9 +381,9 @@ class MachineAdapter(Protocol):
 
     def _closedUnheard(self) -> None:
         """
-        The peer closed without sending a byte: a balancer's TCP health check
-        does that every few seconds (HAProxy's ``check`` without
-        ``check-send-proxy``), so it is no news; closed, logged at debug.
+        The peer closed without sending a byte: a balancer's plain TCP health
+        check does that every few seconds (HAProxy's ``check`` on another
+        ``port``, say), so it is no news; closed, logged at debug.
         """
         self._settle()
         self.log.debug(
