@@ -18,7 +18,6 @@ from typing import Any, NoReturn, cast
 import attrs
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.internet.endpoints import clientFromString
-from twisted.internet.error import ReactorNotRunning
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.stdio import StandardIO
 from twisted.internet.task import react
@@ -368,26 +367,28 @@ def _beginLogging(args: argparse.Namespace) -> None:
 @implementer(ILogObserver)
 class _RetryNotes:
     """
-    A log observer for ``connect`` at a terminal: one line per retry, from
-    the client's events (``could not connect`` has the ``reason``, the retry
-    the ``delay`` and the ``attempt``), and nothing else.
+    A log observer for ``connect`` at a terminal: one line per retry after
+    a failed attempt, from the client's events (``could not connect`` has
+    the ``reason``, the retry that follows the ``delay`` and the
+    ``attempt``), and nothing else.
     """
 
     def __init__(self, out: Any) -> None:
         self.out = out
-        self.reason = "?"
+        self.reason: str | None = None  # why the last attempt failed
 
     def __call__(self, event: dict[str, Any]) -> None:
         if not isinstance(event.get("machine"), ClientMachine):
             return
         if "reason" in event:
             self.reason = str(event["reason"])
-        elif "delay" in event and "attempt" in event:
+        elif "delay" in event and "attempt" in event and self.reason is not None:
             self.out.write(
                 f"txmachines: could not connect ({_shown(self.reason)}); trying "
                 f"again in {event['delay']:.2g} s (attempt {event['attempt']})\n"
             )
             self.out.flush()
+            self.reason = None
 
 
 def _naming(observer: Any, name: str) -> Any:
@@ -456,33 +457,17 @@ def _main(argv: Sequence[str] | None) -> None:
     elif args.command == "serve":
         react(_serve, [args])
     else:
-        _interrupted.clear()
+        _connectSignals.clear()
         try:
             react(_connect, [args])
         except SystemExit:
-            if _interrupted:  # Ctrl-C: the shell's convention, and nothing to say
+            if any(s.received for s in _connectSignals):  # Ctrl-C: nothing to say
                 raise SystemExit(128 + signal.SIGINT) from None
             raise
 
 
-_interrupted: list[int] = []  # connect: the SIGINT that ended it, if one did
-
-
-def _interrupt(reactor: Any) -> None:
-    """``connect``'s SIGINT: remember it, and stop (the exit status says so)."""
-
-    def handler(signum: int, frame: object) -> None:
-        _interrupted.append(signum)
-        reactor.callFromThread(_stopIfRunning, reactor)
-
-    signal.signal(signal.SIGINT, handler)
-
-
-def _stopIfRunning(reactor: Any) -> None:
-    try:
-        reactor.stop()
-    except ReactorNotRunning:
-        pass
+# connect's SIGINT handling, which says (received) whether a Ctrl-C ended it.
+_connectSignals: list[StopSignals] = []
 
 
 @attrs.frozen
@@ -832,10 +817,11 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
         ended.callback(None)
 
     StandardIO(_StdinLines(onLine, onEnd), reactor=reactor)
-    if reactor.running:  # under react(); a test may drive it otherwise
-        _interrupt(reactor)
-    else:
-        reactor.callWhenRunning(_interrupt, reactor)
+    # Ctrl-C stops the reactor (the exit status is 130, see main); a second
+    # one has nothing left to abort.
+    interrupt = StopSignals(reactor, lambda: None, (signal.SIGINT,))
+    _connectSignals.append(interrupt)
+    reactor.callWhenRunning(interrupt.install)
     if args.protocol == "greeting":
         name = args.name
         if name is None:
