@@ -270,14 +270,22 @@ def abortOnSecondSignal(
     a server whose first signal someone else handles (``twist``); see
     `StopSignals` for one that handles both.
     """
-    abortNow = abortConnections(factory)
+    abortOnSignals(reactor, abortConnections(factory), signals)
+    logDraining(factory)
+
+
+def abortOnSignals(
+    reactor: Any,
+    abort: Callable[[], object],
+    signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> None:
+    """From now on, each of ``signals`` calls ``abort`` on the reactor's thread."""
 
     def handler(signum: int, frame: object) -> None:
-        reactor.callFromThread(abortNow)
+        reactor.callFromThread(abort)
 
     for signum in signals:
         signal.signal(signum, handler)
-    logDraining(factory)
 
 
 class StopSignals:

@@ -49,6 +49,8 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .server import abortOnSignals
+
 __all__ = ["Supervisor", "SupervisorService", "listeningSocket"]
 
 WORKER_FD = 3
@@ -181,12 +183,10 @@ class Supervisor:
 
     def drain(self) -> Deferred[None]:
         """
-        The first signal: stop every worker; a second one is passed on, as
-        SIGTERM whatever it was (workers ignore SIGINT: a terminal's Ctrl-C
-        reaches them too, and only their supervisor speaks for them).
+        The first signal: stop every worker.  A second one is the caller's
+        to pass on, with `abort` (``serve`` counts signals from start-up;
+        under twist, `SupervisorService` arms it as the drain begins).
         """
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._signalled)
         return self.stop(signal.SIGTERM)
 
     def _spawn(self, index: int) -> None:
@@ -247,11 +247,12 @@ class Supervisor:
         if not self.stopping and index not in self.workers:
             self._spawn(index)
 
-    def _signalled(self, signum: int, frame: object) -> None:
-        self.reactor.callFromThread(self.abort)
-
     def abort(self) -> None:
-        """A second signal: every worker aborts what is left of its drain."""
+        """
+        A second signal: every worker aborts what is left of its drain.  It
+        is passed on as SIGTERM, whatever it was: workers ignore SIGINT (a
+        terminal's Ctrl-C reaches them too; their supervisor speaks for them).
+        """
         self.stop(signal.SIGTERM)
 
     def stop(self, signum: int = signal.SIGTERM) -> Deferred[None]:
@@ -289,4 +290,6 @@ class SupervisorService(Service):
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
+        # twist handled the first signal; a second one aborts the drain.
+        abortOnSignals(self.supervisor.reactor, self.supervisor.abort)
         return self.supervisor.drain()
