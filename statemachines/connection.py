@@ -182,10 +182,14 @@ class ConnectionMachine(TransportMachine):
 
     @_machine.output()
     def reportIdle(self) -> None:
+        self.logIdle()
+        self.link.reportError("idle timeout")
+
+    def logIdle(self) -> None:
+        """The log line of an idle timeout (for a `reportIdle` of one's own)."""
         self.logNoteworthy(
             "{machine} closing: idle for {seconds:.10g} s", seconds=self.idleTimeout
         )
-        self.link.reportError("idle timeout")
 
     @_machine.output()
     def loseConnection(self) -> None:

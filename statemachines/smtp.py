@@ -241,9 +241,7 @@ class SMTPMachine(ConnectionMachine):
         self.reply(421, f"4.7.0 {self.hostname} {reason}, closing connection")
 
     def reportIdle(self) -> None:
-        self.logNoteworthy(
-            "{machine} closing: idle for {seconds:.10g} s", seconds=self.idleTimeout
-        )
+        self.logIdle()
         self.reply(421, f"4.4.2 {self.hostname} timeout, closing connection")
 
     # -- the parser -------------------------------------------------------------
@@ -282,10 +280,10 @@ class SMTPMachine(ConnectionMachine):
             return
         for parameter in parameters.split():
             key, _, value = parameter.upper().partition(b"=")
-            if key == b"SIZE" and not value.isdigit():
-                self.reply(501, "5.5.4 SIZE takes a number of bytes")
-                return
             if key == b"SIZE":
+                if not value.isdigit():
+                    self.reply(501, "5.5.4 SIZE takes a number of bytes")
+                    return
                 if int(value) > self.maxMessageSize:
                     self.reply(552, "5.3.4 message size exceeds fixed maximum")
                     return
