@@ -516,8 +516,8 @@ def invalidCombination(args: argparse.Namespace) -> str | None:
     # An option the protocol would ignore is an error: a user who gives
     # --tls-key to echo must not believe it serves TLS.
     smtp = getattr(protocol, "smtp", False)
+    name = getattr(protocol, "spec", protocol)
     for option in sorted(getattr(args, "given", ())):
-        name = getattr(protocol, "spec", protocol)
         if option in SMTP_OPTIONS and not smtp:
             return f"{option} is an smtp option; {name} does not take it"
         if option in GREETING_OPTIONS and not greeting:
@@ -825,13 +825,13 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
     if args.protocol == "greeting":
         name = args.name
         if name is None:
-            if sys.stdin.isatty():  # someone at a terminal: say what to type
+            asked = sys.stdin.isatty()  # someone at a terminal: say what to type
+            if asked:
                 sys.stderr.write("txmachines: your name (or give --name)? ")
                 sys.stderr.flush()
             yield firstLine
             if not lines:
-                # After a prompt, on a line of its own.
-                end = "\n" if sys.stdin.isatty() else ""
+                end = "\n" if asked else ""  # after a prompt, on a line of its own
                 raise SystemExit(
                     f"{end}txmachines: no name given: use --name or type one"
                 )
