@@ -19,10 +19,10 @@ module                    job
 ========================  ===================================================
 """
 
-from .automatinternals import Machine
 from .blueprint import ANY, Blueprint
 from .declaring import inherited, rejects
 from .machine import MachineError, StateMachine
+from .methodical import Machine
 from .timer import Timer
 
 __all__ = [

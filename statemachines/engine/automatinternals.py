@@ -18,12 +18,12 @@ parent's and compile them.  Everything it needs is here, as plain data:
   uses, so `building` replaces them with versions that read and set the
   state the machine runs in.
 
-It also holds `Machine`, the ``MethodicalMachine`` to declare with: Automat's
+It also makes the states `methodical.Machine` declares (`newState`): Automat's
 ``upon()`` compares the annotations of an input and its outputs, so an
 output annotated ``message: bytes`` in a user's module does not match an
 inherited input whose annotation is the string ``"bytes"`` (a module with
-``from __future__ import annotations``).  `Machine`'s states, and every
-stand-in `inherited` makes, match outputs to inputs by parameter name only.
+``from __future__ import annotations``).  Those states, and every stand-in
+`inherited` makes, match outputs to inputs by parameter name only.
 
 Every attribute relied on is checked when this module is imported: an
 Automat without one fails at import with a message naming the supported
@@ -50,17 +50,18 @@ SUPPORTED = "Automat 25.4 to 25.x"
 
 __all__ = [
     "SUPPORTED",
-    "Machine",
     "DeclaredTransition",
     "automatStateOf",
     "belongsTo",
     "persistenceOf",
+    "inClass",
     "initialStateOf",
     "kindOf",
     "markBuilt",
     "missingParameters",
     "methodOf",
     "nameOf",
+    "newState",
     "serializedOf",
     "transitionsOf",
 ]
@@ -141,14 +142,22 @@ def missingParameters(
     return [p for p in list(inspect.signature(output).parameters)[1:] if p not in given]
 
 
-def _inClass(message: str) -> str:
+def inClass(message: str) -> str:
     """
-    ``message``, prefixed with the name of the class being defined, if our
-    caller (``upon``) was called from a class body: which class is at fault.
+    ``message``, prefixed with the name of the class being defined, if it is
+    being defined: the nearest caller that is a class body, within a few
+    frames (``upon`` and its helpers), is the class at fault.
     """
-    names = sys._getframe(2).f_locals
-    where = names.get("__qualname__") if "__module__" in names else None
-    return f"{where}: {message}" if isinstance(where, str) else message
+    frame = sys._getframe(1)
+    for _ in range(4):
+        frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            break
+        names = frame.f_locals
+        where = names.get("__qualname__") if "__module__" in names else None
+        if isinstance(where, str) and frame.f_code.co_name != "<module>":
+            return f"{where}: {message}"
+    return message
 
 
 def markBuilt(function: Callable[..., Any], method: Callable[..., Any]) -> None:
@@ -180,7 +189,7 @@ class _ByNameState(MethodicalState):
         builtFor = getattr(self.machine, "builtFor", None)
         if builtFor is not None:
             raise TypeError(
-                _inClass(
+                inClass(
                     f"state {nameOf(self)!r} is {builtFor}'s, whose machine is "
                     f"built; declare transitions on it through a stand-in, "
                     f"inherited(machine, {builtFor}).{nameOf(self)}"
@@ -192,7 +201,7 @@ class _ByNameState(MethodicalState):
             missing = missingParameters(methodOf(input), methodOf(output))
             if missing:
                 raise TypeError(
-                    _inClass(
+                    inClass(
                         f"output {nameOf(output)!r} takes {missing[0]!r}, which "
                         f"input {nameOf(input)!r} (in state {nameOf(self)!r}) "
                         "does not give"
@@ -208,29 +217,6 @@ def newState(machine: MethodicalMachine, method: Callable[..., Any], **kw: Any) 
     if kw.get("initial"):
         machine._automaton.initialState = state
     return state
-
-
-class Machine(MethodicalMachine):
-    """
-    Automat's ``MethodicalMachine``, whose states match a transition's
-    outputs to its input by parameter name: annotations never matter.
-    Declare a machine's states, inputs and outputs with it.
-
-    ``builtFor`` names the class a machine was built for (by `building`):
-    its states refuse new transitions, which would change that class.
-    """
-
-    builtFor: str | None = None
-
-    def state(  # type: ignore[override]
-        self, *, initial: bool = False, terminal: bool = False, serialized: Any = None
-    ) -> Callable[[Callable[..., Any]], Any]:
-        """Declare a state, as ``MethodicalMachine.state`` does."""
-
-        def decorator(method: Callable[..., Any]) -> Any:
-            return newState(self, method, initial=initial, serialized=serialized)
-
-        return decorator
 
 
 @attrs.frozen

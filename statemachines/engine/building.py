@@ -30,11 +30,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import automatinternals as automat
-from .automatinternals import Machine
 from .blueprint import Blueprint
 from .compiler import compileMachine
 from .declaring import checkOutputs
+from .methodical import Machine
 from .observers import OBSERVERS
+from .superstate import Superstate, isSuperstate
 
 if TYPE_CHECKING:
     from .machine import StateMachine
@@ -115,14 +116,35 @@ def _automatMachine(
 
 
 def _checkStates(cls: type, blueprint: Blueprint) -> None:
-    """A subclass may not replace a state with something else."""
-    for name in blueprint.states:
-        value = _lookup(cls, name)
-        if automat.kindOf(value) != "state":
-            raise TypeError(
-                f"{cls.__qualname__}.{name} replaces the state {name!r} with "
-                f"{value!r}; a subclass may not turn a state into something else"
+    """A subclass may not replace a state or superstate with something else."""
+    for kind, names in (
+        ("state", blueprint.states),
+        ("superstate", blueprint.superstates),
+    ):
+        for name in names:
+            try:
+                value = _lookup(cls, name)
+            except AttributeError:
+                continue  # a parent's superstate, only ever named by stand-ins
+            ok = (
+                isSuperstate(value)
+                if kind == "superstate"
+                else (automat.kindOf(value) == "state")
             )
+            if not ok:
+                raise TypeError(
+                    f"{cls.__qualname__}.{name} replaces the {kind} {name!r} with "
+                    f"{value!r}; a subclass may not turn a {kind} into something else"
+                )
+
+
+def _superstates(machine: Machine, blueprint: Blueprint) -> dict[str, Superstate]:
+    """The built class's superstates (declared in order, so outer ones first)."""
+    made: dict[str, Superstate] = {}
+    for name, decl in blueprint.superstates.items():
+        within = None if decl.within is None else made[decl.within]
+        made[name] = Superstate(machine, decl.method, within)
+    return made
 
 
 def _checkSerialized(cls: type, blueprint: Blueprint) -> None:
@@ -200,7 +222,8 @@ def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None
         automat.markBuilt(function, inputs[name])
     for function in outputs.values():
         automat.markBuilt(function, function)
-    for group in (states, outputs, functions):
+    superstates = _superstates(machine, blueprint)
+    for group in (states, superstates, outputs, functions):
         for name, obj in group.items():
             setattr(cls, name, obj)
     machine.builtFor = cls.__qualname__

@@ -46,9 +46,28 @@ import attrs
 from automat import MethodicalMachine
 
 from . import automatinternals as automat
-from .blueprint import ANY, Blueprint, RejectionDecl, StateDecl, TransitionDecl
+from .blueprint import (
+    ANY,
+    Blueprint,
+    RejectionDecl,
+    RequirementDecl,
+    StateDecl,
+    SuperstateDecl,
+    SuperTransitionDecl,
+    TransitionDecl,
+)
+from .superstate import Superstate, isSuperstate, superstatesOf
 
-__all__ = ["Inherited", "Rejects", "collect", "inherited", "ownMachine", "rejects"]
+__all__ = [
+    "Inherited",
+    "MustHandle",
+    "Rejects",
+    "collect",
+    "inherited",
+    "mustHandle",
+    "ownMachine",
+    "rejects",
+]
 
 
 class Inherited:
@@ -86,12 +105,15 @@ class Inherited:
         if name in blueprint.states:
             decl = blueprint.states[name]
             return automat.newState(machine, decl.method, serialized=decl.serialized)
+        if name in blueprint.superstates:
+            return Superstate(machine, blueprint.superstates[name].method, standIn=True)
         if name in blueprint.inputs:
             return machine.input()(blueprint.inputs[name])
         if name in blueprint.outputs:
             return machine.output()(blueprint.outputs[name])
         raise AttributeError(
-            f"{self._parent.__qualname__} has no state, input or output named {name!r}"
+            f"{self._parent.__qualname__} has no state, superstate, input or output "
+            f"named {name!r}"
         )
 
     def _close(self) -> None:
@@ -108,7 +130,14 @@ class Inherited:
 
 
 def _declaredNames(blueprint: Blueprint) -> dict[str, None]:
-    return dict.fromkeys([*blueprint.states, *blueprint.inputs, *blueprint.outputs])
+    return dict.fromkeys(
+        [
+            *blueprint.states,
+            *blueprint.superstates,
+            *blueprint.inputs,
+            *blueprint.outputs,
+        ]
+    )
 
 
 def inherited(machine: MethodicalMachine, parent: type) -> Inherited:
@@ -163,14 +192,26 @@ def _names(
     kind: str,
     machine: MethodicalMachine | None,
     known: Iterable[str],
+    what: str = "rejects",
 ) -> tuple[str, ...]:
-    """The names in a `rejects` spec, which must be ``cls``'s own."""
+    """The names in a `rejects` (or ``what``) spec, which must be ``cls``'s own."""
     if isinstance(spec, str) and spec == ANY:
         return (ANY,)
     where = cls.__qualname__
     items = spec if isinstance(spec, (list, tuple)) else [spec]
     names = []
     for item in items:
+        if kind == "state" and isSuperstate(item):
+            if item.name not in known:
+                raise TypeError(f"{where}: {what} in unknown superstate {item.name!r}")
+            if item.machine is not machine:
+                raise TypeError(
+                    f"{where}: {what} superstate {item.name!r} of another machine; "
+                    f"name a parent's superstate through "
+                    f"inherited(machine, {_owner(cls, item.name)})"
+                )
+            names.append(item.name)
+            continue
         built = kind == "input" and getattr(item, "__txmachinesInput__", False)
         if automat.kindOf(item) != kind and not built:
             hint = (
@@ -179,14 +220,14 @@ def _names(
                 else ""
             )
             raise TypeError(
-                f"{where}: rejects {item!r}, which is not {_article(kind)} or ANY{hint}"
+                f"{where}: {what} {item!r}, which is not {_article(kind)} or ANY{hint}"
             )
         name = automat.nameOf(item)
         if name not in known:
-            raise TypeError(f"{where}: rejects in unknown {kind} {name!r}")
+            raise TypeError(f"{where}: {what} in unknown {kind} {name!r}")
         if built or machine is None or not automat.belongsTo(item, machine):
             raise TypeError(
-                f"{where}: rejects {kind} {name!r} of another machine; name a "
+                f"{where}: {what} {kind} {name!r} of another machine; name a "
                 f"parent's {kind} through inherited(machine, {_owner(cls, name)})"
             )
         names.append(name)
@@ -220,6 +261,39 @@ def ownMachine(cls: type) -> tuple[str, MethodicalMachine] | None:
     return found[0] if found else None
 
 
+class MustHandle:
+    """
+    A class-body declaration made by `mustHandle`; checked when a class
+    with states is created (see `statemachines.engine.liveness`).
+    """
+
+    def __init__(self, inputs: Any, why: str, ends: Any) -> None:
+        self.inputSpec = inputs
+        self.endsSpec = ends
+        self.why = why
+
+
+def mustHandle(inputs: Any, why: str, *, ends: Any = ()) -> MustHandle:
+    """
+    Declare, in a machine's class body, that every state which is not
+    terminal handles each of ``inputs`` (by a transition, itself or through
+    a superstate, or by a rejection on purpose), and that following any
+    input of ``ends`` from any state leads to a terminal state, or to one
+    that rejects it on purpose::
+
+        noStuckStates = mustHandle(
+            [connectionLost, timeout],
+            "a connection can always be lost, and an idle one is closed",
+            ends=[connectionLost],
+        )
+
+    A class (or a subclass) that breaks the rule is refused with a
+    ``TypeError`` when it is created, naming the state and the input.
+    Subclasses inherit requirements.
+    """
+    return MustHandle(inputs, why, ends)
+
+
 def collect(cls: type, base: Blueprint) -> Blueprint:
     """``cls``'s blueprint: what its body declares, laid over ``base``."""
     standIns = {
@@ -232,13 +306,35 @@ def collect(cls: type, base: Blueprint) -> Blueprint:
                 f"names a class that is not one of its parents"
             )
     own = ownMachine(cls)
-    blueprint = base if own is None else _layOver(cls, own[1], base)
-    blueprint = _withOwnRejections(cls, blueprint, None if own is None else own[1])
-    # Stand-ins serve the class body only: the class does not keep them.
+    machine = None if own is None else own[1]
+    blueprint = base if machine is None else _layOver(cls, machine, base)
+    blueprint = _withOwnRejections(cls, blueprint, machine)
+    blueprint = _withOwnRequirements(cls, blueprint, machine)
+    # Stand-ins and aliases serve the class body only: the class keeps
+    # neither, and its body's machine takes no more declarations.
     for name, value in standIns.items():
         value._close()
         delattr(cls, name)
+    _dropAliases(cls)
+    if machine is not None:
+        machine.builtFor = cls.__qualname__  # type: ignore[attr-defined]
     return blueprint
+
+
+def _dropAliases(cls: type) -> None:
+    """
+    Remove what a class body left under a name not its own: loop variables
+    (``for _state in (...)``) and aliases (``_lose = parent.loseConnection``).
+    """
+    for name, value in list(vars(cls).items()):
+        if isSuperstate(value):
+            declared = value.name
+        elif automat.kindOf(value) is not None:
+            declared = automat.nameOf(value)
+        else:
+            continue
+        if declared != name:
+            delattr(cls, name)
 
 
 def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprint:
@@ -246,12 +342,23 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
     states = dict(base.states)
     inputs = dict(base.inputs)
     outputs = dict(base.outputs)
+    supers = superstatesOf(machine)
 
     # Class-body order first, then anything only the transitions mention.
     declared: list[Any] = [v for v in vars(cls).values() if automat.kindOf(v)]
     for start, inp, end, outs in automat.transitionObjectsOf(machine):
-        _refuseForeign(cls, machine, base, start, inp, end, outs)
+        _refuseForeign(cls, machine, base, automat.nameOf(start), inp, end, outs)
         declared.extend([start, inp, end, *outs])
+    for superstate in supers:
+        for inp, end, outs, _ in superstate.transitions:
+            if isSuperstate(end):
+                raise TypeError(
+                    f"{cls.__qualname__}: superstate {superstate.name!r} upon "
+                    f"{automat.nameOf(inp)!r} enters superstate {end.name!r}; a "
+                    "transition enters a state: name the state within it"
+                )
+            _refuseForeign(cls, machine, base, superstate.name, inp, end, outs)
+            declared.extend([inp, *outs] + ([] if end is None else [end]))
 
     for obj in declared:
         if not automat.belongsTo(obj, machine):
@@ -268,6 +375,39 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
     for name, method in inputs.items():
         _refuseStarArguments(cls, "input", name, method)
 
+    superstates = dict(base.superstates)
+    for superstate in supers:
+        name = superstate.name
+        if superstate.standIn:
+            continue
+        if name in superstates or name in states or name in inputs or name in outputs:
+            raise TypeError(
+                f"{cls.__qualname__}: superstate {name!r} has the name of "
+                "something already declared; a name means one thing"
+            )
+        within = superstate.within
+        if within is not None and within.machine is not machine:
+            raise TypeError(
+                f"{cls.__qualname__}: superstate {name!r} is within {within.name!r} "
+                f"of another machine; use the stand-in "
+                f"inherited(machine, {_owner(cls, within.name)}).{within.name}"
+            )
+        superstates[name] = SuperstateDecl(
+            name, superstate.method, owner, None if within is None else within.name
+        )
+    for superstate in supers:
+        for member in superstate.members:
+            if automat.kindOf(member) != "state" or not automat.belongsTo(
+                member, machine
+            ):
+                raise TypeError(
+                    f"{cls.__qualname__}: superstate {superstate.name!r} includes "
+                    f"{member!r}, which is not a state of this class's machine "
+                    "(name a parent's state through its inherited stand-in)"
+                )
+            name = automat.nameOf(member)
+            states[name] = attrs.evolve(states[name], within=superstate.name)
+
     own: dict[tuple[str, str], TransitionDecl] = {}
     for t in automat.transitionsOf(machine):
         own[(t.state, t.input)] = TransitionDecl(
@@ -278,13 +418,30 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
             declaredBy=owner,
             collector=t.collector,
         )
+    ownSuper: dict[tuple[str, str], SuperTransitionDecl] = {}
+    for superstate in supers:
+        for inp, end, outs, collector in superstate.transitions:
+            key = (superstate.name, automat.nameOf(inp))
+            if key in ownSuper:
+                raise TypeError(
+                    f"{cls.__qualname__}: superstate {superstate.name!r} declares "
+                    f"input {key[1]!r} twice"
+                )
+            ownSuper[key] = SuperTransitionDecl(
+                superstate=superstate.name,
+                input=key[1],
+                enter=None if end is None else automat.nameOf(end),
+                outputs=tuple(automat.nameOf(o) for o in outs),
+                declaredBy=owner,
+                collector=collector,
+            )
     # Inherited transitions keep their place; new ones follow in the order of
     # their states and inputs, which is declaration order.
-    transitions = {**base.transitions, **own}
     stateOrder = {name: i for i, name in enumerate(states)}
     inputOrder = {name: i for i, name in enumerate(inputs)}
+    transitions = {**base.stateTransitions, **own}
     newKeys = sorted(
-        (k for k in own if k not in base.transitions),
+        (k for k in own if k not in base.stateTransitions),
         key=lambda k: (stateOrder[k[0]], inputOrder[k[1]]),
     )
     blueprint = Blueprint(
@@ -292,8 +449,13 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
         states=states,
         inputs=inputs,
         outputs=outputs,
-        transitions={k: transitions[k] for k in [*base.transitions, *newKeys]},
+        stateTransitions={
+            k: transitions[k] for k in [*base.stateTransitions, *newKeys]
+        },
         rejections=base.rejections,
+        superstates=superstates,
+        superTransitions={**base.superTransitions, **ownSuper},
+        requirements=base.requirements,
     )
     _refuseUnenterable(cls, blueprint, [s for s in states if s not in base.states])
     return blueprint
@@ -324,7 +486,7 @@ def _refuseForeign(
     cls: type,
     machine: MethodicalMachine,
     base: Blueprint,
-    start: Any,
+    start: str,
     inp: Any,
     end: Any,
     outs: Iterable[Any],
@@ -332,15 +494,17 @@ def _refuseForeign(
     """
     A transition declared in ``cls``'s body names only what its own machine
     declares: its own states, inputs and outputs, and `inherited` stand-ins.
+    ``start`` names the state or superstate; ``end`` is None for a
+    superstate's transition that stays.
     """
-    roles = [("state", start), ("input", inp), ("state", end)]
+    roles = [("input", inp)] + ([] if end is None else [("state", end)])
     roles.extend(("output", out) for out in outs)
     for role, obj in roles:
         if automat.belongsTo(obj, machine):
             continue
         name = automat.nameOf(obj)
-        arrow = f"{automat.nameOf(start)} --{automat.nameOf(inp)}--> "
-        arrow += automat.nameOf(end)
+        arrow = f"{start} --{automat.nameOf(inp)}--> "
+        arrow += start if end is None else automat.nameOf(end)
         parents = {"state": base.states, "input": base.inputs, "output": base.outputs}
         if name in parents[role]:
             parent = _owner(cls, name)
@@ -371,9 +535,10 @@ def _refuseStarArguments(
 def _withOwnRejections(
     cls: type, blueprint: Blueprint, machine: MethodicalMachine | None
 ) -> Blueprint:
+    states = [*blueprint.states, *blueprint.superstates]
     own = [
         RejectionDecl(
-            _names(cls, r.stateSpec, "state", machine, blueprint.states),
+            _names(cls, r.stateSpec, "state", machine, states),
             _names(cls, r.inputSpec, "input", machine, blueprint.inputs),
             r.why,
             cls.__name__,
@@ -384,6 +549,24 @@ def _withOwnRejections(
     if not own:
         return blueprint
     return attrs.evolve(blueprint, rejections=blueprint.rejections + tuple(own))
+
+
+def _withOwnRequirements(
+    cls: type, blueprint: Blueprint, machine: MethodicalMachine | None
+) -> Blueprint:
+    own = []
+    for r in vars(cls).values():
+        if not isinstance(r, MustHandle):
+            continue
+        known = blueprint.inputs
+        inputs = _names(cls, r.inputSpec, "input", machine, known, "mustHandle")
+        ends = _names(cls, list(r.endsSpec), "input", machine, known, "mustHandle")
+        if ANY in inputs or ANY in ends:
+            raise TypeError(f"{cls.__qualname__}: mustHandle names inputs, not ANY")
+        own.append(RequirementDecl(inputs, ends, r.why, cls.__name__))
+    if not own:
+        return blueprint
+    return attrs.evolve(blueprint, requirements=blueprint.requirements + tuple(own))
 
 
 def checkOutputs(cls: type, outputs: dict[str, Callable[..., Any]]) -> None:

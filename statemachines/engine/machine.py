@@ -48,6 +48,7 @@ from .blueprint import Blueprint
 from .building import build
 from .compiler import StateTable
 from .declaring import collect, ownMachine
+from .liveness import checkLiveness
 from .observers import OBSERVERS
 
 __all__ = ["MachineError", "StateMachine"]
@@ -118,6 +119,7 @@ class StateMachine:
                     f"{cls.__qualname__} has no initial state: mark one of its "
                     f"states ({names}) with @machine.state(initial=True)"
                 )
+            checkLiveness(cls, blueprint)
             build(cls, _machineAttribute(cls), blueprint)
             cls._txmFreshTable = _freshTable(cls)
 

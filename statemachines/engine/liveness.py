@@ -1,0 +1,95 @@
+"""
+No state can be stuck: the `mustHandle` requirements, checked when a class
+is created.
+
+A machine that runs a connection must never sit in a state that ignores the
+connection going away, or an idle peer.  Forgetting an edge would not fail
+at run time with an error; the machine would simply stay where it is.  So
+a class declares (`statemachines.engine.declaring.mustHandle`) which inputs
+every state must handle, and the rule is checked for the class and every
+subclass, on the flat table, so a state within a superstate that handles
+them passes without a line of its own:
+
+- every state that is not terminal (some transition leaves it for another
+  state) handles each required input: a transition, or a rejection on
+  purpose (``rejects``), which says someone decided;
+- for each of the ``ends`` inputs, following it from any state (into the
+  state its transition enters, and on) reaches a terminal state or a state
+  that rejects it on purpose, without going round in a circle.
+
+The first state that breaks a rule is named in a ``TypeError``, with the
+input and the fix.
+"""
+
+from __future__ import annotations
+
+from .blueprint import Blueprint, RequirementDecl
+
+__all__ = ["checkLiveness"]
+
+
+def checkLiveness(cls: type, blueprint: Blueprint) -> None:
+    """Refuse ``cls`` if a state of ``blueprint`` breaks a requirement."""
+    terminal = blueprint.terminal
+    for requirement in blueprint.requirements:
+        for input in dict.fromkeys([*requirement.inputs, *requirement.ends]):
+            for state in blueprint.states:
+                if state not in terminal and not _handled(blueprint, state, input):
+                    raise TypeError(
+                        _unhandled(cls, blueprint, state, input, requirement)
+                    )
+        for input in requirement.ends:
+            for state in blueprint.states:
+                _followToEnd(cls, blueprint, terminal, state, input, requirement)
+
+
+def _handled(blueprint: Blueprint, state: str, input: str) -> bool:
+    return (state, input) in blueprint.transitions or (
+        blueprint.rejectionOf(state, input) is not None
+    )
+
+
+def _followToEnd(
+    cls: type,
+    blueprint: Blueprint,
+    terminal: frozenset[str],
+    state: str,
+    input: str,
+    requirement: RequirementDecl,
+) -> None:
+    path = [state]
+    while True:
+        t = blueprint.transitions.get((path[-1], input))
+        if t is None or t.enter in terminal:
+            return
+        if t.enter in path:
+            loop = " -> ".join([*path[path.index(t.enter) :], t.enter])
+            raise TypeError(
+                f"{cls.__qualname__}: following input {input!r} from state "
+                f"{state!r} never ends ({loop}), so a machine there is stuck "
+                f"({requirement.why}); let {input!r} lead to a terminal state"
+            )
+        path.append(t.enter)
+
+
+def _unhandled(
+    cls: type,
+    blueprint: Blueprint,
+    state: str,
+    input: str,
+    requirement: RequirementDecl,
+) -> str:
+    handling = [s for (s, i) in blueprint.superTransitions if i == input]
+    where = (
+        f"within a superstate that handles it ({', '.join(handling)}: "
+        f"@machine.state(within=parent.{handling[0]}), or "
+        f"parent.{handling[0]}.include({state}))"
+        if handling
+        else "within a superstate that handles it"
+    )
+    return (
+        f"{cls.__qualname__}: state {state!r} does not handle input {input!r} "
+        f"({requirement.why}); put the state {where}, or declare "
+        f"{state}.upon({input}, ...) or rejects({state}, {input}, why) "
+        f"(required by {requirement.declaredBy})"
+    )
