@@ -15,12 +15,17 @@ through ``closing`` to ``stopped`` and never reconnects.
     idle --start--> connecting --connectionMade--> connected
     connected --messageReceived--> receiving
     connecting --connectionFailed--> reconnecting --timeout--> connecting
-    connected / receiving --connectionLost--> reconnecting
-    connected / receiving --stop--> closing --connectionLost--> stopped
+    open --connectionLost--> reconnecting
+    open --stop--> closing --connectionLost--> stopped
     idle / connecting / reconnecting --stop--> stopped
     stopped --start--> connecting
     closing --start--> restarting --connectionLost--> connecting
     reconnecting --attemptsExhausted--> stopped
+
+Three superstates hold what their states share: ``offline`` (idle,
+connecting, reconnecting, stopped: no connection to hear from), ``open``
+(connected, receiving: the connection's lifecycle, which a protocol's own
+states join) and ``ending`` (closing, restarting: we closed it, and wait).
 
 - ``timeout`` is the one timer input: the retry delay in ``reconnecting``,
   the close deadline in ``closing``.  At most one timer is pending; none
@@ -235,35 +240,47 @@ class ClientMachine(TransportMachine):
 
     # -- states ---------------------------------------------------------------
 
-    @_machine.state(initial=True)
+    @_machine.superstate()
+    def offline(self) -> None:
+        "There is no connection: nothing can come from the server."
+
+    @_machine.state(initial=True, within=offline)
     def idle(self) -> None:
         "Not started."
 
-    @_machine.state()
+    @_machine.state(within=offline)
     def connecting(self) -> None:
         "A connection attempt is in progress."
 
-    @_machine.state()
+    @_machine.superstate()
+    def open(self) -> None:
+        "A connection is up and in use."
+
+    @_machine.state(within=open)
     def connected(self) -> None:
         "A connection is up; the server has sent nothing on it yet."
 
-    @_machine.state()
+    @_machine.state(within=open)
     def receiving(self) -> None:
         "The server is sending messages."
 
-    @_machine.state()
+    @_machine.superstate()
+    def ending(self) -> None:
+        "We closed the connection; waiting for it to go."
+
+    @_machine.state(within=ending)
     def closing(self) -> None:
         "Stopping: waiting for the connection to go."
 
-    @_machine.state()
+    @_machine.state(within=offline)
     def reconnecting(self) -> None:
         "Waiting for the retry delay before the next attempt."
 
-    @_machine.state()
+    @_machine.state(within=ending)
     def restarting(self) -> None:
         "Started again while stopping: reconnect once the connection is gone."
 
-    @_machine.state()
+    @_machine.state(within=offline)
     def stopped(self) -> None:
         "Stopped on purpose; only start leaves this state."
 
@@ -480,9 +497,11 @@ class ClientMachine(TransportMachine):
 
     # -- transitions ----------------------------------------------------------
 
+    offline.upon(waiterAdded, outputs=[])  # fired once connected
+    offline.upon(transport.failed, outputs=[])
+
     idle.upon(start, enter=connecting, outputs=[_beginRun, _dial])
     idle.upon(stop, enter=stopped, outputs=[_stopped])
-    idle.upon(transport.failed, enter=idle, outputs=[])
 
     connecting.upon(
         transport.connectionMade,
@@ -501,90 +520,49 @@ class ClientMachine(TransportMachine):
         transport.failed, enter=reconnecting, outputs=[_countDialError, _scheduleRetry]
     )
 
-    connected.upon(transport.dataArrived, enter=connected, outputs=[])
+    # The connection's lifecycle, once for every state within open.
+    _quit = [_cancelWaiters, _abortConnection]
+    open.upon(transport.dataArrived, outputs=[])
+    open.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
+    open.upon(transport.secured, outputs=[onSecured])
+    open.upon(transport.badFrame, enter=closing, outputs=[_quitOnProtocolError, *_quit])
+    open.upon(transport.failed, enter=closing, outputs=[_quitOnProtocolError, *_quit])
+    open.upon(transport.timeout, enter=closing, outputs=[_quitOnSilence, *_quit])
+    open.upon(start, outputs=[])
+    open.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
+    open.upon(waiterAdded, outputs=[_fireWaiters])
+    open.upon(
+        transport.connectionLost,
+        enter=reconnecting,
+        outputs=[_disconnected, _scheduleRetry],
+    )
+    del _quit
+
     connected.upon(
         transport.messageReceived, enter=receiving, outputs=[_exchanged, onMessage]
     )
-    connected.upon(
-        transport.badFrame,
-        enter=closing,
-        outputs=[_quitOnProtocolError, _cancelWaiters, _abortConnection],
-    )
-    connected.upon(
-        transport.failed,
-        enter=closing,
-        outputs=[_quitOnProtocolError, _cancelWaiters, _abortConnection],
-    )
-    connected.upon(
-        transport.timeout,
-        enter=closing,
-        outputs=[_quitOnSilence, _cancelWaiters, _abortConnection],
-    )
-    connected.upon(start, enter=connected, outputs=[])
-    connected.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
     connected.upon(  # nothing came of this connection: a failed attempt
         transport.connectionLost,
         enter=reconnecting,
         outputs=[_disconnected, _countFailure, _scheduleRetry],
     )
 
-    connected.upon(transport.secured, enter=connected, outputs=[onSecured])
+    # Closed on our side: what still arrives is heard, the deadline aborts.
+    ending.upon(transport.dataArrived, outputs=[])
+    ending.upon(transport.secured, outputs=[])
+    ending.upon(transport.messageReceived, outputs=[onMessage])
+    ending.upon(transport.badFrame, outputs=[_logBadFrame, _abortConnection])
+    ending.upon(transport.failed, outputs=[_abortConnection])
+    ending.upon(transport.timeout, outputs=[_abortConnection])
+    ending.upon(start, outputs=[])
+    ending.upon(stop, outputs=[])
+    ending.upon(waiterAdded, outputs=[])  # cancelled when stopped
 
-    receiving.upon(transport.dataArrived, enter=receiving, outputs=[])
-    receiving.upon(transport.secured, enter=receiving, outputs=[onSecured])
-    receiving.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
-    receiving.upon(
-        transport.badFrame,
-        enter=closing,
-        outputs=[_quitOnProtocolError, _cancelWaiters, _abortConnection],
-    )
-    receiving.upon(
-        transport.failed,
-        enter=closing,
-        outputs=[_quitOnProtocolError, _cancelWaiters, _abortConnection],
-    )
-    receiving.upon(
-        transport.timeout,
-        enter=closing,
-        outputs=[_quitOnSilence, _cancelWaiters, _abortConnection],
-    )
-    receiving.upon(start, enter=receiving, outputs=[])
-    receiving.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
-    receiving.upon(
-        transport.connectionLost,
-        enter=reconnecting,
-        outputs=[_disconnected, _scheduleRetry],
-    )
-
-    closing.upon(transport.dataArrived, enter=closing, outputs=[])
-    closing.upon(transport.secured, enter=closing, outputs=[])
-    closing.upon(transport.messageReceived, enter=closing, outputs=[onMessage])
-    closing.upon(
-        transport.badFrame, enter=closing, outputs=[_logBadFrame, _abortConnection]
-    )
-    closing.upon(transport.failed, enter=closing, outputs=[_abortConnection])
-    closing.upon(transport.timeout, enter=closing, outputs=[_abortConnection])
-    closing.upon(stop, enter=closing, outputs=[])
     closing.upon(start, enter=restarting, outputs=[])
     closing.upon(
         transport.connectionLost, enter=stopped, outputs=[_disconnected, _stopped]
     )
 
-    reconnecting.upon(transport.timeout, enter=connecting, outputs=[_dial])
-    reconnecting.upon(start, enter=reconnecting, outputs=[])
-    reconnecting.upon(stop, enter=stopped, outputs=[_stopped])
-    reconnecting.upon(transport.failed, enter=reconnecting, outputs=[])
-    reconnecting.upon(attemptsExhausted, enter=stopped, outputs=[_giveUp, _stopped])
-
-    restarting.upon(transport.dataArrived, enter=restarting, outputs=[])
-    restarting.upon(transport.secured, enter=restarting, outputs=[])
-    restarting.upon(transport.messageReceived, enter=restarting, outputs=[onMessage])
-    restarting.upon(
-        transport.badFrame, enter=restarting, outputs=[_logBadFrame, _abortConnection]
-    )
-    restarting.upon(transport.failed, enter=restarting, outputs=[_abortConnection])
-    restarting.upon(transport.timeout, enter=restarting, outputs=[_abortConnection])
-    restarting.upon(start, enter=restarting, outputs=[])
     restarting.upon(stop, enter=closing, outputs=[_cancelWaiters])
     restarting.upon(
         transport.connectionLost,
@@ -592,29 +570,27 @@ class ClientMachine(TransportMachine):
         outputs=[_disconnected, _notifyStopWaiters, _dial],
     )
 
-    for _state in (idle, connecting, reconnecting, closing, restarting):
-        _state.upon(waiterAdded, enter=_state, outputs=[])
-    for _state in (connected, receiving):
-        _state.upon(waiterAdded, enter=_state, outputs=[_fireWaiters])
-    stopped.upon(waiterAdded, enter=stopped, outputs=[_cancelWaiters])
-    del _state
+    reconnecting.upon(transport.timeout, enter=connecting, outputs=[_dial])
+    reconnecting.upon(start, enter=reconnecting, outputs=[])
+    reconnecting.upon(stop, enter=stopped, outputs=[_stopped])
+    reconnecting.upon(attemptsExhausted, enter=stopped, outputs=[_giveUp, _stopped])
 
     stopped.upon(start, enter=connecting, outputs=[_beginRun, _dial])
     stopped.upon(stop, enter=stopped, outputs=[_stopped])
+    stopped.upon(waiterAdded, enter=stopped, outputs=[_cancelWaiters])
     stopped.upon(transport.connectionMade, enter=stopped, outputs=[_abandon])
     stopped.upon(connectionFailed, enter=stopped, outputs=[])
-    stopped.upon(transport.failed, enter=stopped, outputs=[])
 
     # -- rejected on purpose (every other pair is a transition above) --------
 
     beforeStarting = rejects(idle, ANY, "nothing can happen before start")
     onlyDialsConnect = rejects(
-        [connected, receiving, closing, reconnecting, restarting],
+        [open, ending, reconnecting],
         [transport.connectionMade, connectionFailed],
         "only a dial in progress ends in a connection or a failure",
     )
     nobodyToHear = rejects(
-        [connecting, reconnecting, stopped],
+        offline,
         [
             transport.dataArrived,
             transport.messageReceived,

@@ -11,10 +11,15 @@ are outputs themselves (``onConnected``, ``onMessage``) or called by one
 (``onDisconnected``).
 
     idle --connectionMade--> connected --messageReceived--> receiving
-    connected / receiving --closeRequested | badFrame | timeout | failed--> closing
-    any live state --connectionLost--> closed
+    open --closeRequested | badFrame | timeout | failed | peerFinished--> closing
+    open, closing --connectionLost--> closed
 
-- ``timeout`` is the one timer input.  In ``connected`` and ``receiving`` it
+``connected`` and ``receiving`` are within the superstate ``open``, which
+declares the lifecycle once: a protocol's own states go within it too
+(``@_machine.state(within=parent.open)``) and inherit every edge they do
+not declare themselves.
+
+- ``timeout`` is the one timer input.  In the states within ``open`` it
   means the peer has sent no bytes for ``idleTimeout`` seconds
   (``dataArrived`` restarts the count, so a peer slowly sending one long
   message is not idle); in ``closing`` it means the peer did not let the
@@ -120,11 +125,15 @@ class ConnectionMachine(TransportMachine):
     def idle(self) -> None:
         "No connection yet."
 
-    @_machine.state()
+    @_machine.superstate()
+    def open(self) -> None:
+        "The connection is up and in use: the lifecycle every protocol state shares."
+
+    @_machine.state(within=open)
     def connected(self) -> None:
         "The connection is up; the peer has sent nothing yet."
 
-    @_machine.state()
+    @_machine.state(within=open)
     def receiving(self) -> None:
         "The peer is sending messages."
 
@@ -241,41 +250,17 @@ class ConnectionMachine(TransportMachine):
     )
     idle.upon(transport.failed, enter=closed, outputs=[])
 
-    connected.upon(transport.dataArrived, enter=connected, outputs=[startIdleTimer])
-    connected.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
-    connected.upon(
-        transport.badFrame, enter=closing, outputs=[reportError, loseConnection]
-    )
-    connected.upon(closeRequested, enter=closing, outputs=[loseConnection])
-    connected.upon(transport.peerFinished, enter=closing, outputs=[loseConnection])
-    connected.upon(
-        transport.timeout, enter=closing, outputs=[reportIdle, loseConnection]
-    )
-    connected.upon(
-        transport.failed, enter=closing, outputs=[reportError, loseConnection]
-    )
-    connected.upon(
-        transport.connectionLost, enter=closed, outputs=[logLoss, disconnected]
-    )
-    connected.upon(transport.secured, enter=connected, outputs=[onSecured])
-
-    receiving.upon(transport.dataArrived, enter=receiving, outputs=[startIdleTimer])
-    receiving.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
-    receiving.upon(
-        transport.badFrame, enter=closing, outputs=[reportError, loseConnection]
-    )
-    receiving.upon(closeRequested, enter=closing, outputs=[loseConnection])
-    receiving.upon(transport.peerFinished, enter=closing, outputs=[loseConnection])
-    receiving.upon(
-        transport.timeout, enter=closing, outputs=[reportIdle, loseConnection]
-    )
-    receiving.upon(
-        transport.failed, enter=closing, outputs=[reportError, loseConnection]
-    )
-    receiving.upon(
-        transport.connectionLost, enter=closed, outputs=[logLoss, disconnected]
-    )
-    receiving.upon(transport.secured, enter=receiving, outputs=[onSecured])
+    # The lifecycle, once for every state within open (a protocol's own
+    # states too): what a state does not declare itself, it does like this.
+    open.upon(transport.dataArrived, outputs=[startIdleTimer])
+    open.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
+    open.upon(transport.secured, outputs=[onSecured])
+    open.upon(transport.badFrame, enter=closing, outputs=[reportError, loseConnection])
+    open.upon(transport.failed, enter=closing, outputs=[reportError, loseConnection])
+    open.upon(transport.timeout, enter=closing, outputs=[reportIdle, loseConnection])
+    open.upon(transport.peerFinished, enter=closing, outputs=[loseConnection])
+    open.upon(closeRequested, enter=closing, outputs=[loseConnection])
+    open.upon(transport.connectionLost, enter=closed, outputs=[logLoss, disconnected])
 
     closing.upon(transport.dataArrived, enter=closing, outputs=[])
     closing.upon(transport.messageReceived, enter=closing, outputs=[])
@@ -294,8 +279,6 @@ class ConnectionMachine(TransportMachine):
 
     beforeConnecting = rejects(idle, ANY, "nothing can happen before the connection")
     connectedOnce = rejects(
-        [connected, receiving, closing],
-        transport.connectionMade,
-        "a connection is made once",
+        [open, closing], transport.connectionMade, "a connection is made once"
     )
     afterClosing = rejects(closed, ANY, "the connection is gone")

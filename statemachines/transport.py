@@ -29,6 +29,7 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from .engine import Machine, MachineError, StateMachine, Timer
+from .engine.declaring import mustHandle
 from .eventrate import EventRate
 
 if TYPE_CHECKING:
@@ -180,6 +181,15 @@ class TransportMachine(StateMachine):
     @_machine.input()
     def secured(self) -> None:
         "TLS started by ``link.startTLS`` completed its handshake."
+
+    # Every state of every lifecycle built on this, a protocol's own states
+    # included, hears the connection go and the timer fire: a state that
+    # would ignore either is refused when its class is created.
+    noStuckStates = mustHandle(
+        [connectionLost, timeout],
+        "in any state the connection can be lost and the timer fire",
+        ends=[connectionLost],
+    )
 
     def logNoteworthy(self, format: str, **fields: Any) -> None:
         """

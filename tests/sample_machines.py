@@ -35,16 +35,11 @@ class PoliteGreetingMachine(GreetingMachine):
     def _greetTitled(self, message: bytes) -> None:
         self.sendText(f"Hello, {message.decode('utf-8', 'replace')} {self.name}!")
 
+    # Declared with Automat's own MethodicalMachine, which has no within=:
+    # include() puts the state within the lifecycle, whose edges it inherits.
+    parent.open.include(titling)
     parent.naming.upon(parent.nameAccepted, enter=titling, outputs=[_askTitle])
     titling.upon(parent.messageReceived, enter=parent.receiving, outputs=[_greetTitled])
-    titling.upon(
-        parent.failed,
-        enter=parent.closing,
-        outputs=[parent.reportError, parent.loseConnection],
-    )
-    titling.upon(
-        parent.connectionLost, enter=parent.closed, outputs=[parent.disconnected]
-    )
 
 
 class Turnstile:

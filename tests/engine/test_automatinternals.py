@@ -137,7 +137,7 @@ class AnnotationsNeverMatterTests(SynchronousTestCase):
             _machine = Machine()
             parent = inherited(_machine, EchoMachine)
 
-            @_machine.state()
+            @_machine.state(within=parent.open)
             def shouting(self) -> None:
                 "Every message comes back in capitals."
 
@@ -153,11 +153,6 @@ class AnnotationsNeverMatterTests(SynchronousTestCase):
                 parent.messageReceived, enter=shouting, outputs=[_shout]
             )
             shouting.upon(parent.messageReceived, enter=shouting, outputs=[_shoutAgain])
-            shouting.upon(
-                parent.connectionLost,
-                enter=parent.closed,
-                outputs=[parent.disconnected],
-            )
 
         wire = Wire(Shouting)
         wire.send(b"hey", b"you")
