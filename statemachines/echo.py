@@ -150,18 +150,9 @@ class EchoClientMachine(ClientMachine):
         for request in requests.values():
             request.deferred.errback(Failure(ClientStopped(self.whyStopped())))
 
-    # Sent once connected:
-    parent.idle.upon(requestQueued, enter=parent.idle, outputs=[])
-    parent.connecting.upon(requestQueued, enter=parent.connecting, outputs=[])
-    parent.reconnecting.upon(requestQueued, enter=parent.reconnecting, outputs=[])
+    # Sent once connected, or now, or too late:
+    parent.offline.upon(requestQueued, outputs=[])
+    parent.open.upon(requestQueued, outputs=[_sendOutstanding])
+    parent.ending.upon(requestQueued, outputs=[_failOutstanding])
     parent.restarting.upon(requestQueued, enter=parent.restarting, outputs=[])
-    # Sent now:
-    parent.connected.upon(
-        requestQueued, enter=parent.connected, outputs=[_sendOutstanding]
-    )
-    parent.receiving.upon(
-        requestQueued, enter=parent.receiving, outputs=[_sendOutstanding]
-    )
-    # Too late:
-    parent.closing.upon(requestQueued, enter=parent.closing, outputs=[_failOutstanding])
     parent.stopped.upon(requestQueued, enter=parent.stopped, outputs=[_failOutstanding])

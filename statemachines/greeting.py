@@ -182,7 +182,7 @@ class GreetingMachine(EchoMachine):
 
     # -- the naming step ------------------------------------------------------
 
-    @_machine.state()
+    @_machine.state(within=parent.open)
     def naming(self) -> None:
         "A name arrived and is being judged."
 
@@ -253,9 +253,9 @@ class GreetingMachine(EchoMachine):
         # parent.onConnected is resolved by name: this class's banner runs.
         outputs=[parent.attach, _startNameTimer, parent.onConnected],
     )
-    parent.connected.upon(
-        parent.dataArrived, enter=parent.connected, outputs=[]
-    )  # the name deadline holds
+    # Until the peer is named, the timer is the name deadline: bytes
+    # arriving do not extend it, and when it fires the peer hears why.
+    parent.connected.upon(parent.dataArrived, enter=parent.connected, outputs=[])
     parent.connected.upon(
         parent.timeout,
         enter=parent.closing,
@@ -271,17 +271,6 @@ class GreetingMachine(EchoMachine):
         enter=parent.closing,
         outputs=[_complain, _sayGoodbye, parent.loseConnection],
     )
-    naming.upon(
-        parent.closeRequested, enter=parent.closing, outputs=[parent.loseConnection]
-    )
-    naming.upon(
-        parent.failed,
-        enter=parent.closing,
-        outputs=[parent.reportError, parent.loseConnection],
-    )
-    naming.upon(
-        parent.connectionLost, enter=parent.closed, outputs=[parent.disconnected]
-    )
 
     # -- rejected on purpose ---------------------------------------------------
 
@@ -289,9 +278,6 @@ class GreetingMachine(EchoMachine):
         ANY,
         [nameAccepted, nameRejected, nameRejectedTooOften],
         "only the judge of a name gives a verdict, while naming",
-    )
-    namingIsInstant = rejects(
-        naming, ANY, "naming ends with the verdict, queued before any other input"
     )
 
 
@@ -356,11 +342,11 @@ class GreetingClientMachine(EchoClientMachine):
 
     # -- machine --------------------------------------------------------------
 
-    @_machine.state()
+    @_machine.state(within=parent.open)
     def naming(self) -> None:
         "Our name is sent; waiting for the server's verdict."
 
-    @_machine.state()
+    @_machine.state(within=parent.ending)
     def quitting(self) -> None:
         "The server refused our name; waiting for the connection to go."
 
@@ -408,9 +394,10 @@ class GreetingClientMachine(EchoClientMachine):
         )
         self._fireGreetingWaiters(Failure(GreetingRefused(reason)))
 
+    # Nothing is echoed before the greeting; naming and quitting hear the
+    # rest of the lifecycle from open and ending.
     parent.connected.upon(parent.messageReceived, enter=naming, outputs=[_sendName])
     parent.connected.upon(parent.requestQueued, enter=parent.connected, outputs=[])
-    naming.upon(parent.dataArrived, enter=naming, outputs=[])
     naming.upon(parent.messageReceived, enter=naming, outputs=[_judgeReply])
     naming.upon(
         greeted,
@@ -421,57 +408,15 @@ class GreetingClientMachine(EchoClientMachine):
         refused, enter=quitting, outputs=[_reportRefusal, parent._loseConnection]
     )
     naming.upon(parent.requestQueued, enter=naming, outputs=[])
-    naming.upon(
-        parent.badFrame,
-        enter=parent.closing,
-        outputs=[
-            parent._quitOnProtocolError,
-            parent._cancelWaiters,
-            parent._abortConnection,
-        ],
-    )
-    naming.upon(
-        parent.failed,
-        enter=parent.closing,
-        outputs=[
-            parent._quitOnProtocolError,
-            parent._cancelWaiters,
-            parent._abortConnection,
-        ],
-    )
-    naming.upon(parent.start, enter=naming, outputs=[])
-    naming.upon(
-        parent.timeout,
-        enter=parent.closing,
-        outputs=[parent._quitOnSilence, parent._cancelWaiters, parent._abortConnection],
-    )
-    naming.upon(
-        parent.stop,
-        enter=parent.closing,
-        outputs=[parent._cancelWaiters, parent._loseConnection],
-    )
-    naming.upon(parent.waiterAdded, enter=naming, outputs=[parent._fireWaiters])
-    naming.upon(parent.secured, enter=naming, outputs=[parent.onSecured])
     naming.upon(  # not greeted: a failed attempt
         parent.connectionLost,
         enter=parent.reconnecting,
         outputs=[parent._disconnected, parent._countFailure, parent._scheduleRetry],
     )
 
-    quitting.upon(parent.dataArrived, enter=quitting, outputs=[])
+    # Refused: nothing the server still sends matters; stop once it is gone.
     quitting.upon(parent.messageReceived, enter=quitting, outputs=[])
     quitting.upon(parent.badFrame, enter=quitting, outputs=[])
-    quitting.upon(parent.secured, enter=quitting, outputs=[])
-    quitting.upon(
-        parent.requestQueued, enter=quitting, outputs=[parent._failOutstanding]
-    )
-    quitting.upon(parent.timeout, enter=quitting, outputs=[parent._abortConnection])
-    quitting.upon(parent.failed, enter=quitting, outputs=[parent._abortConnection])
-    quitting.upon(parent.start, enter=quitting, outputs=[])
-    quitting.upon(parent.stop, enter=quitting, outputs=[])
-    quitting.upon(
-        parent.waiterAdded, enter=quitting, outputs=[]
-    )  # cancelled when stopped
     quitting.upon(
         parent.connectionLost,
         enter=parent.stopped,

@@ -7,14 +7,18 @@ STARTTLS (RFC 3207) when it has TLS options.
 Theory of operation
 -------------------
 
-The states are the protocol's, on top of the lifecycle's::
+The states are the protocol's, within the lifecycle's ``open``, whose
+edges (a lost connection, the idle timer, a failure) they inherit::
 
-    connected    the banner is out; waiting for EHLO or HELO
-    receiving    greeted; no mail transaction
-    mail         MAIL FROM accepted; waiting for recipients
-    recipients   at least one RCPT TO accepted
-    data         DATA accepted; the message text is arriving
-    startingTLS  STARTTLS accepted; the TLS handshake is under way
+    open
+      session          a command is awaited
+        connected      the banner is out; waiting for EHLO or HELO
+        receiving      greeted; no mail transaction
+        transaction    MAIL FROM accepted
+          mail         waiting for recipients
+          recipients   at least one RCPT TO accepted
+      data             DATA accepted; the message text is arriving
+      startingTLS      STARTTLS accepted; the TLS handshake is under way
 
 Each command line is parsed by one output, ``_command``, which answers what
 does not depend on the state (unknown commands ``500``, bad syntax ``501``
@@ -156,20 +160,32 @@ class SMTPMachine(ConnectionMachine):
         self._draftFailed = False
 
     # -- states ---------------------------------------------------------------
+    #
+    # Within the lifecycle's open: session (a command is awaited: connected,
+    # receiving, and the transaction's mail and recipients), data, and
+    # startingTLS.
 
-    @_machine.state()
+    @_machine.superstate(within=parent.open)
+    def session(self) -> None:
+        "A command is awaited; each line that arrives is one."
+
+    @_machine.superstate(within=session)
+    def transaction(self) -> None:
+        "A mail transaction: MAIL FROM accepted, the message not yet sent."
+
+    @_machine.state(within=transaction)
     def mail(self) -> None:
         "MAIL FROM accepted; waiting for recipients."
 
-    @_machine.state()
+    @_machine.state(within=transaction)
     def recipients(self) -> None:
         "At least one recipient accepted; DATA may follow."
 
-    @_machine.state()
+    @_machine.state(within=parent.open)
     def data(self) -> None:
         "DATA accepted; the message text is arriving."
 
-    @_machine.state()
+    @_machine.state(within=parent.open)
     def startingTLS(self) -> None:
         "STARTTLS accepted; the TLS handshake is under way."
 
@@ -508,102 +524,69 @@ class SMTPMachine(ConnectionMachine):
     # -- transitions ------------------------------------------------------------
 
     _connected, _receiving = parent.connected, parent.receiving
-    _closing, _closed = parent.closing, parent.closed
-    _lose = parent.loseConnection
+    _closing, _lose = parent.closing, parent.loseConnection
+    session.include(_connected, _receiving)  # before and after EHLO
 
-    # Waiting for a command, the idle timer restarts on each command, not on
-    # each read (RFC 5321 4.5.3.2.7 times the wait for the next command): a
-    # peer that trickles a byte at a time cannot hold a connection for days.
-    _restart = parent.startIdleTimer
-    for _state in (_connected, _receiving, mail, recipients):
-        _state.upon(parent.dataArrived, enter=_state, outputs=[])
-
-    # Between transactions (before or after EHLO): commands.
-    for _state in (_connected, _receiving):
-        _state.upon(parent.messageReceived, enter=_state, outputs=[_restart, _command])
-        _state.upon(hello, enter=_receiving, outputs=[_greet])
-        _state.upon(reset, enter=_state, outputs=[_resetTransaction])
-        _state.upon(quit, enter=_closing, outputs=[_bye, _lose])
+    # RFC 5321 4.1.4, the order of commands: what each one does, and where.
+    # A command in a state not listed is answered 503 (rejected below).
+    #   in              command                   enter          outputs
+    session.upon(hello, enter=_receiving, outputs=[_greet])
+    session.upon(quit, enter=_closing, outputs=[_bye, _lose])
+    session.upon(reset, outputs=[_resetTransaction])
+    transaction.upon(reset, enter=_receiving, outputs=[_resetTransaction])
     _receiving.upon(mailFrom, enter=mail, outputs=[_acceptSender])
     _receiving.upon(startTLS, enter=startingTLS, outputs=[_beginTLS])
-
-    # In a transaction: commands, and everything a live connection hears.
-    for _state in (mail, recipients):
-        _state.upon(parent.messageReceived, enter=_state, outputs=[_restart, _command])
-        _state.upon(hello, enter=_receiving, outputs=[_greet])
-        _state.upon(rcptTo, enter=recipients, outputs=[_acceptRecipient])
-        _state.upon(reset, enter=_receiving, outputs=[_resetTransaction])
-        _state.upon(quit, enter=_closing, outputs=[_bye, _lose])
+    transaction.upon(rcptTo, enter=recipients, outputs=[_acceptRecipient])
     recipients.upon(dataCommand, enter=data, outputs=[_beginData])
-
-    # The server closing a session says so (421), except mid-handshake.
-    for _state in (_connected, _receiving, mail, recipients, data):
-        _state.upon(
-            parent.closeRequested, enter=_closing, outputs=[_shuttingDown, _lose]
-        )
-    startingTLS.upon(parent.closeRequested, enter=_closing, outputs=[_lose])
-
-    # The message text: pieces, then its end, then commands again.
-    data.upon(parent.messageReceived, enter=data, outputs=[_text])
     data.upon(textEnded, enter=_receiving, outputs=[_store])
-
-    # The text of a message: each read restarts it.  (While TLS starts, the
-    # handshake's bytes go to TLS: none arrives as data, so it must finish
-    # within the timeout from STARTTLS.)
-    data.upon(parent.dataArrived, enter=data, outputs=[_restart])
-    startingTLS.upon(parent.dataArrived, enter=startingTLS, outputs=[])
-    for _state in (mail, recipients, data, startingTLS):
-        _state.upon(parent.timeout, enter=_closing, outputs=[parent.reportIdle, _lose])
-        _state.upon(parent.failed, enter=_closing, outputs=[parent.reportError, _lose])
-        _state.upon(parent.peerFinished, enter=_closing, outputs=[_lose])
-        _state.upon(
-            parent.connectionLost,
-            enter=_closed,
-            outputs=[parent.logLoss, parent.disconnected],
-        )
-    for _state in (mail, recipients):
-        _state.upon(
-            parent.badFrame, enter=_closing, outputs=[parent.reportError, _lose]
-        )
-
     startingTLS.upon(parent.secured, enter=_connected, outputs=[_afterTLS])
+
+    # What arrives: command lines, or a message's text (a piece per read,
+    # then its end), which switches back to command lines.
+    session.upon(parent.messageReceived, outputs=[parent.startIdleTimer, _command])
+    data.upon(parent.messageReceived, outputs=[_text])
+
+    # The lifecycle, as SMTP changes it.  Waiting for a command, the idle
+    # timer restarts on each command, not on each read (RFC 5321 4.5.3.2.7
+    # times the wait for the next command), so a peer that trickles a byte
+    # at a time cannot hold a connection for days; a message's text restarts
+    # it on each read.  (While TLS starts, the handshake's bytes go to TLS:
+    # none arrives as data, so it must finish within the timeout from
+    # STARTTLS.)  A server closing a session says so (421, RFC 5321 3.8),
+    # except mid-handshake.
+    parent.open.upon(parent.dataArrived, outputs=[])
+    data.upon(parent.dataArrived, outputs=[parent.startIdleTimer])
+    parent.open.upon(
+        parent.closeRequested, enter=_closing, outputs=[_shuttingDown, _lose]
+    )
+    startingTLS.upon(parent.closeRequested, enter=_closing, outputs=[_lose])
 
     # -- rejected on purpose -----------------------------------------------------
     # A command rejected here is answered "503 5.5.1 <reason>".
 
+    commands = [hello, mailFrom, rcptTo, dataCommand, reset, startTLS, quit]
     helloFirst = rejects(_connected, [mailFrom, startTLS], "send EHLO or HELO first")
-    noNestedMail = rejects([mail, recipients], mailFrom, "nested MAIL command")
+    noNestedMail = rejects(transaction, mailFrom, "nested MAIL command")
     mailFirst = rejects(
         [_connected, _receiving], [rcptTo, dataCommand], "need MAIL command first"
     )
     recipientFirst = rejects(mail, dataCommand, "need RCPT command first")
     notInATransaction = rejects(
-        [mail, recipients], startTLS, "STARTTLS is not allowed in a mail transaction"
+        transaction, startTLS, "STARTTLS is not allowed in a mail transaction"
     )
     noCommandsNow = rejects(
         [data, startingTLS],
-        [hello, mailFrom, rcptTo, dataCommand, reset, startTLS, quit],
+        commands,
         "no commands while a message or a TLS handshake is under way",
     )
-    noCommandsNowEither = rejects(
-        [_closing],
-        [hello, mailFrom, rcptTo, dataCommand, reset, startTLS, quit],
-        "closing",
-    )
-    textHasNoFrameErrors = rejects(
-        [data, startingTLS],
-        [parent.badFrame, parent.connectionMade],
-        "the text and the handshake cannot be mis-framed; a connection is made once",
-    )
+    noCommandsNowEither = rejects(_closing, commands, "closing")
     handshakeFirst = rejects(
         startingTLS, parent.messageReceived, "nothing is read until TLS is up"
     )
     secureOnlyAfterSTARTTLS = rejects(
-        [mail, recipients, data], parent.secured, "only STARTTLS starts TLS"
+        [transaction, data], parent.secured, "only STARTTLS starts TLS"
     )
     textOnlyInData = rejects(
-        [_connected, _receiving, _closing, mail, recipients, startingTLS],
-        textEnded,
-        "only a message's text ends",
+        [session, startingTLS, _closing], textEnded, "only a message's text ends"
     )
-    madeOnce = rejects([mail, recipients], parent.connectionMade, "made once")
+    del commands
