@@ -28,7 +28,9 @@ from .engine import (
     Machine,
     MachineError,
     StateMachine,
+    Superstate,
     inherited,
+    mustHandle,
     rejects,
 )
 from .framing import (
@@ -78,8 +80,10 @@ __all__ = [
     "RawFramer",
     "SMTPMachine",
     "StateMachine",
+    "Superstate",
     "TransportMachine",
     "inherited",
+    "mustHandle",
     "rejects",
     "validateName",
 ]

@@ -28,8 +28,7 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
-from .engine import Machine, MachineError, StateMachine, Timer
-from .engine.declaring import mustHandle
+from .engine import Machine, MachineError, StateMachine, Timer, mustHandle
 from .eventrate import EventRate
 
 if TYPE_CHECKING:

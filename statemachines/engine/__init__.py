@@ -6,12 +6,17 @@ It knows nothing of connections; `statemachines` builds the lifecycles on it.
 module                    job
 ========================  ===================================================
 ``machine``               `StateMachine`, the base class; `MachineError`
-``declaring``             class bodies into blueprints: `inherited`, `rejects`
-``blueprint``             `Blueprint`: a machine as plain, ordered data
+``declaring``             class bodies into blueprints: `inherited`, `rejects`,
+                          `mustHandle`
+``methodical``            `Machine`: the ``MethodicalMachine`` to declare with
+``superstate``            `Superstate`: a composite state, in a class body
+``blueprint``             `Blueprint`: a machine as plain, ordered data, and how
+                          superstates flatten into one table per state
+``liveness``              no state can be stuck: `mustHandle` checked
 ``building``              a blueprint into a class's running machine
 ``compiler``              state tables and generated input functions
 ``observers``             tracing and transition observers
-``automatinternals``      the one reader of Automat's internals; `Machine`
+``automatinternals``      the one reader of Automat's internals
 ``timer``                 `Timer`: cheap deadlines sharing one delayed call
 ``drawing``               DOT and Mermaid text from a machine
 ``coverage``              recording transitions; transition coverage
@@ -20,9 +25,10 @@ module                    job
 """
 
 from .blueprint import ANY, Blueprint
-from .declaring import inherited, rejects
+from .declaring import inherited, mustHandle, rejects
 from .machine import MachineError, StateMachine
 from .methodical import Machine
+from .superstate import Superstate
 from .timer import Timer
 
 __all__ = [
@@ -31,7 +37,9 @@ __all__ = [
     "Machine",
     "MachineError",
     "StateMachine",
+    "Superstate",
     "Timer",
     "inherited",
+    "mustHandle",
     "rejects",
 ]

@@ -12,10 +12,20 @@ inheritance as unsupported, automat#89).  So a class body here declares only
 what the class *adds*, with a ``MethodicalMachine`` of its own, and `collect`
 reads that back and lays it over the parent's `Blueprint`:
 
-- a new name adds a state, input or output;
-- a transition for an inherited ``(state, input)`` pair replaces the inherited
-  one; nothing is ever written back into the parent;
-- ``rejects(...)`` declarations add to the inherited ones.
+- a new name adds a state, superstate, input or output;
+- a transition for an inherited ``(state, input)`` or ``(superstate,
+  input)`` pair replaces the inherited one; nothing is ever written back
+  into the parent;
+- a state's superstate is set where the state is declared
+  (``state(within=...)``) or by ``superstate.include(state)``, which may
+  also move an inherited state into a superstate of the subclass;
+- ``rejects(...)`` and ``mustHandle(...)`` declarations add to the
+  inherited ones.
+
+How a state inherits its superstates' handling is `blueprint`'s rule.
+Once the class is built, what its body left behind under a name that is not
+its own (a loop variable, an alias of a stand-in) is removed, and its body's
+machine refuses further declarations.
 
 To attach transitions to what the parent declared, a class body asks for
 stand-ins, bound to its own machine, with `inherited`::
