@@ -26,6 +26,14 @@ What a drawing shows:
 - each transition labelled ``input / output, output``; in DOT, all the
   transitions between the same two states share one edge with one line per
   input, which keeps self-loops readable;
+- each superstate as a box around the states within it (a DOT
+  ``subgraph cluster_<name>``, a Mermaid composite state), and each of its
+  transitions once: an edge from the box to a state outside it (DOT's
+  ``compound=true`` with ``ltail``), or a line in the box's label for one
+  that stays in the current state or enters a state within the box (in
+  Mermaid: an edge from the composite state).  A state's own transitions
+  are drawn from the state; what it inherits from a superstate is not drawn
+  again;
 - in a subclass's diagram, the states the subclass added are filled and the
   legend names the class they came from.
 """
@@ -39,7 +47,7 @@ import attrs
 from automat import MethodicalMachine
 
 from . import automatinternals as automat
-from .blueprint import TransitionDecl
+from .blueprint import SuperstateDecl, SuperTransitionDecl, TransitionDecl
 from .machine import StateMachine
 
 ADDED_FILL = "#fff2cc"
@@ -53,13 +61,34 @@ class Chart:
     initial: str | None
     states: tuple[str, ...]
     added: frozenset[str]
-    transitions: tuple[TransitionDecl, ...]
+    transitions: tuple[TransitionDecl, ...]  # drawn from their state
     parent: str | None = None
+    superstates: tuple[SuperstateDecl, ...] = ()
+    within: tuple[tuple[str, str | None], ...] = ()  # (state, its superstate)
+    superTransitions: tuple[SuperTransitionDecl, ...] = ()
+    terminalStates: frozenset[str] | None = None  # None: from transitions
 
     @property
     def terminal(self) -> frozenset[str]:
+        if self.terminalStates is not None:
+            return self.terminalStates
         leaving = {t.state for t in self.transitions if t.enter != t.state}
         return frozenset(s for s in self.states if s not in leaving)
+
+    def superstateOf(self, state: str) -> str | None:
+        return dict(self.within).get(state)
+
+    def statesWithin(self, superstate: str) -> list[str]:
+        """The states within ``superstate``, at any depth, in state order."""
+        parents = {s.name: s.within for s in self.superstates}
+        found = []
+        for state in self.states:
+            level = self.superstateOf(state)
+            while level is not None and level != superstate:
+                level = parents[level]
+            if level == superstate:
+                found.append(state)
+        return found
 
 
 def _shortName(qualified: str) -> str:
@@ -79,7 +108,15 @@ def _chartOfBlueprint(cls: type[StateMachine]) -> Chart:
     states = {name: i for i, name in enumerate(blueprint.states)}
     inputs = {name: i for i, name in enumerate(blueprint.inputs)}
     transitions = sorted(
-        blueprint.transitions.values(), key=lambda t: (states[t.state], inputs[t.input])
+        (t for t in blueprint.transitions.values() if t.via is None),
+        key=lambda t: (states[t.state], inputs[t.input]),
+    )
+    # A superstate's transition is drawn if some state within inherits it.
+    inherited = {(t.via, t.input) for t in blueprint.transitions.values() if t.via}
+    supers = {name: i for i, name in enumerate(blueprint.superstates)}
+    superTransitions = sorted(
+        (t for k, t in blueprint.superTransitions.items() if k in inherited),
+        key=lambda t: (supers[t.superstate], inputs[t.input]),
     )
     added: frozenset[str] = frozenset()
     if base is not None:
@@ -91,6 +128,10 @@ def _chartOfBlueprint(cls: type[StateMachine]) -> Chart:
         added=added,
         transitions=tuple(transitions),
         parent=base.__name__ if base is not None else None,
+        superstates=tuple(blueprint.superstates.values()),
+        within=tuple((name, d.within) for name, d in blueprint.states.items()),
+        superTransitions=tuple(superTransitions),
+        terminalStates=blueprint.terminal,
     )
 
 
@@ -169,33 +210,78 @@ def _edgeGroups(chart: Chart) -> Iterator[tuple[str, str, list[TransitionDecl]]]
         yield start, end, ts
 
 
+def _superLabel(t: SuperTransitionDecl, stays: bool) -> str:
+    label = t.input if stays or t.enter is None else f"{t.input} -> {t.enter}"
+    return f"{label} / {', '.join(t.outputs)}" if t.outputs else label
+
+
+def _isInside(chart: Chart, t: SuperTransitionDecl) -> bool:
+    """Whether ``t`` stays, or enters a state within its own superstate."""
+    return t.enter is None or t.enter in chart.statesWithin(t.superstate)
+
+
 def toDot(chart: Chart) -> str:
     ids = {name: f"s{i}" for i, name in enumerate(chart.states)}
     title = chart.title
     if chart.parent is not None:
         title += f" (extends {chart.parent}; filled states are added)"
+    compound = ", compound=true" if chart.superstates else ""
     lines = [
         f"digraph {_dotString(chart.title)} {{",
         "  graph [rankdir=LR, labelloc=t, fontname=Helvetica,"
-        f" label={_dotString(title)}];",
+        f" label={_dotString(title)}{compound}];",
         "  node [shape=box, style=rounded, fontname=Helvetica];",
         "  edge [fontname=Helvetica, fontsize=10];",
     ]
     if chart.initial is not None:
         lines.append('  start [shape=point, width=0.15, label=""];')
     terminal = chart.terminal
-    for name in chart.states:
+
+    def node(name: str, indent: str) -> str:
         attributes = [f"label={_dotString(name)}"]
         if name in terminal:
             attributes.append("peripheries=2")
         if name in chart.added:
             attributes.append(f'style="rounded,filled", fillcolor="{ADDED_FILL}"')
-        lines.append(f"  {ids[name]} [{', '.join(attributes)}];")
+        return f"{indent}{ids[name]} [{', '.join(attributes)}];"
+
+    def container(superstate: str | None, indent: str) -> None:
+        for name in chart.states:
+            if chart.superstateOf(name) == superstate:
+                lines.append(node(name, indent))
+        for decl in chart.superstates:
+            if decl.within != superstate or not chart.statesWithin(decl.name):
+                continue
+            inside = [
+                _superLabel(t, t.enter is None)
+                for t in chart.superTransitions
+                if t.superstate == decl.name and _isInside(chart, t)
+            ]
+            label = "\\l".join(_dotString(text)[1:-1] for text in [decl.name, *inside])
+            lines.append(f"{indent}subgraph cluster_{decl.name} {{")
+            lines.append(
+                f'{indent}  graph [label="{label}\\l", labeljust=l, '
+                'style="rounded,dashed", fontsize=10];'
+            )
+            container(decl.name, indent + "  ")
+            lines.append(f"{indent}}}")
+
+    container(None, "  ")
     if chart.initial is not None:
         lines.append(f"  start -> {ids[chart.initial]};")
     for start, end, transitions in _edgeGroups(chart):
         label = "\\l".join(_dotString(_label(t))[1:-1] for t in transitions) + "\\l"
         lines.append(f'  {ids[start]} -> {ids[end]} [label="{label}"];')
+    groups: dict[tuple[str, str], list[SuperTransitionDecl]] = {}
+    for t in chart.superTransitions:
+        if not _isInside(chart, t) and chart.statesWithin(t.superstate):
+            assert t.enter is not None
+            groups.setdefault((t.superstate, t.enter), []).append(t)
+    for (superstate, end), supers in groups.items():
+        anchor = ids[chart.statesWithin(superstate)[0]]
+        label = "\\l".join(_dotString(_superLabel(t, True))[1:-1] for t in supers)
+        cluster = f"cluster_{superstate}"
+        lines.append(f'  {anchor} -> {ids[end]} [ltail={cluster}, label="{label}\\l"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -209,6 +295,36 @@ def _mermaidText(text: str) -> str:
     return "".join(c if _MERMAID_SAFE.fullmatch(c) else f"#{ord(c)};" for c in text)
 
 
+# Words a Mermaid state diagram reads as its own: not usable as a state id.
+_MERMAID_WORDS = frozenset(
+    [
+        "state",
+        "note",
+        "direction",
+        "class",
+        "classDef",
+        "end",
+        "as",
+        "style",
+        "click",
+        "accTitle",
+        "accDescr",
+        "left",
+        "right",
+        "of",
+        "hide",
+        "scale",
+    ]
+)
+
+
+def _mermaidId(superstate: str) -> str:
+    """A composite state's id, shown as its name; never a keyword or ``sN``."""
+    if superstate in _MERMAID_WORDS or re.fullmatch(r"s\d+", superstate):
+        return f"super_{superstate}"
+    return superstate
+
+
 def toMermaid(chart: Chart) -> str:
     ids = {name: f"s{i}" for i, name in enumerate(chart.states)}
     lines = ["stateDiagram-v2"]
@@ -216,13 +332,31 @@ def toMermaid(chart: Chart) -> str:
         lines.append(
             f"    %% {chart.title} extends {chart.parent}; added states are highlighted"
         )
-    for name in chart.states:
-        lines.append(f'    state "{_mermaidText(name)}" as {ids[name]}')
+
+    def container(superstate: str | None, indent: str) -> None:
+        for name in chart.states:
+            if chart.superstateOf(name) == superstate:
+                lines.append(f'{indent}state "{_mermaidText(name)}" as {ids[name]}')
+        for decl in chart.superstates:
+            if decl.within == superstate and chart.statesWithin(decl.name):
+                lines.append(f"{indent}state {_mermaidId(decl.name)} {{")
+                container(decl.name, indent + "    ")
+                lines.append(f"{indent}}}")
+
+    container(None, "    ")
     if chart.initial is not None:
         lines.append(f"    [*] --> {ids[chart.initial]}")
     for t in chart.transitions:
         lines.append(
             f"    {ids[t.state]} --> {ids[t.enter]} : {_mermaidText(_label(t))}"
+        )
+    for t in chart.superTransitions:
+        if not chart.statesWithin(t.superstate):
+            continue
+        source = _mermaidId(t.superstate)
+        target = source if t.enter is None else ids[t.enter]
+        lines.append(
+            f"    {source} --> {target} : {_mermaidText(_superLabel(t, True))}"
         )
     for name in chart.states:
         if name in chart.terminal:
