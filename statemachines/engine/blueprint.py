@@ -49,6 +49,7 @@ __all__ = [
     "StateDecl",
     "SuperTransitionDecl",
     "SuperstateDecl",
+    "TimerDecl",
     "TransitionDecl",
 ]
 
@@ -156,6 +157,20 @@ class RequirementDecl:
 
 
 @attrs.frozen
+class TimerDecl:
+    """
+    While the machine is in ``owner`` (a state or superstate), a timer of
+    ``after`` seconds (an attribute's name or a number; None: no timer)
+    runs, and fires the input ``fires``.  See `statetimers`.
+    """
+
+    owner: str
+    after: str | float | None
+    fires: str | None
+    declaredBy: str
+
+
+@attrs.frozen
 class Blueprint:
     """
     A machine as plain, ordered data: what a class's automaton is built from,
@@ -174,6 +189,7 @@ class Blueprint:
         factory=dict
     )
     requirements: tuple[RequirementDecl, ...] = ()
+    timers: Mapping[str, TimerDecl] = attrs.field(factory=dict)
     transitions: Mapping[tuple[str, str], TransitionDecl] = attrs.field(
         init=False, eq=False, repr=False
     )

@@ -35,6 +35,7 @@ from .compiler import compileMachine
 from .declaring import checkOutputs
 from .methodical import Machine
 from .observers import OBSERVERS
+from .statetimers import timerSlots
 from .superstate import Superstate, isSuperstate
 
 if TYPE_CHECKING:
@@ -233,4 +234,5 @@ def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None
     cls._automatInputs = automatInputs
     cls._txmTables = tables
     cls._txmTracedTables = traced
+    cls._txmTimerSlots = timerSlots(blueprint)
     OBSERVERS.register(cls)

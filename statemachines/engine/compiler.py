@@ -25,6 +25,7 @@ Calling an input is a dict lookup and a call::
     run = self._txmTable[input]        KeyError -> machineError("rejected")
     run(...):                          the transition function
         self._txmTable = BUSY twin of the next state
+        stop and start state timers    (only where it leaves or enters one)
         result = [output(...), ...]    exception -> machineError("failed")
         self._txmTable = next state
         run any queued inputs; return result
@@ -66,6 +67,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .blueprint import Blueprint, TransitionDecl
+from .statetimers import (
+    TimerAction,
+    startTimer,
+    stopTimer,
+    timerActions,
+    timerSlots,
+)
 
 __all__ = ["StateTable", "compileMachine"]
 
@@ -160,6 +168,20 @@ def _outputCalls(
     return calls
 
 
+def _timerStatements(actions: list[TimerAction], prefix: str) -> str:
+    """The statements (indented by eight spaces) that start and stop timers."""
+    lines = []
+    for a in actions:
+        if a.decl is None:
+            lines.append(f"        {prefix}TSTOP(self, {a.slot})\n")
+        else:
+            lines.append(
+                f"        {prefix}TSTART(self, {a.slot}, {a.decl.after!r}, "
+                f"{a.decl.fires!r}, {a.owner!r})\n"
+            )
+    return "".join(lines)
+
+
 def _transitionBody(
     t: TransitionDecl,
     outputs: Mapping[str, Callable[..., Any]],
@@ -168,16 +190,20 @@ def _transitionBody(
     namespace: dict[str, Any],
     prefix: str = "",
     nextTable: str | None = None,
+    timers: list[TimerAction] | None = None,
 ) -> str:
     """
     The statements of transition ``t`` (indented by four spaces), with the
     names they use added to ``namespace``, each starting with ``prefix``.
     ``nextTable`` names a local variable that already holds the next state's
-    table (a self-loop's ``table``), read instead of a global.
+    table (a self-loop's ``table``), read instead of a global.  ``timers``
+    are the state timers it stops and starts, before its outputs run.
     """
     table = tables[t.enter]
     names = {"NEXT": table, "BUSY": table.busy, "COLLECT": t.collector}
     names["TRACE"] = trace
+    if timers:
+        names.update(TSTART=startTimer, TSTOP=stopTimer)
     calls = _outputCalls([outputs[o] for o in t.outputs], namespace, prefix)
     namespace.update({prefix + name: value for name, value in names.items()})
     NEXT = nextTable or f"{prefix}NEXT"
@@ -189,11 +215,12 @@ def _transitionBody(
         if trace is not None
         else ""
     )
-    if not calls:
+    if not calls and not timers:
         return body + f"    self._txmTable = {NEXT}\n    return {result}\n"
     return body + (
         f"    self._txmTable = {prefix}BUSY\n"
         "    try:\n"
+        f"{_timerStatements(timers or [], prefix)}"
         f"        result = {result}\n"
         "    except Exception:\n"
         f"        self._txmTable = {NEXT}\n"
@@ -212,9 +239,10 @@ def _compileTransition(
     outputs: Mapping[str, Callable[..., Any]],
     tables: Mapping[str, StateTable],
     trace: Callable[..., None] | None,
+    timers: list[TimerAction],
 ) -> Callable[..., Any]:
     namespace: dict[str, Any] = {}
-    body = _transitionBody(t, outputs, tables, trace, namespace)
+    body = _transitionBody(t, outputs, tables, trace, namespace, timers=timers)
     params, _ = _signatureSource(inputMethod)
     where = f"{className}.{t.state}.{t.input}" + (" traced" if trace else "")
     return _define(
@@ -306,6 +334,8 @@ def compileMachine(
             className, name, inputs[name], queueNamespaces[name]
         )
 
+    slots = timerSlots(blueprint)
+
     def build(tracer: Callable[..., None] | None) -> dict[str, StateTable]:
         tables = {name: StateTable(name) for name in blueprint.states}
         for table in tables.values():
@@ -313,8 +343,9 @@ def compileMachine(
             table.busy.update(queues)
         for t in blueprint.transitions.values():
             table = tables[t.state]
+            timers = timerActions(blueprint, slots, t.state, t.enter)
             table[t.input] = _compileTransition(
-                className, t, inputs[t.input], outputs, tables, tracer
+                className, t, inputs[t.input], outputs, tables, tracer, timers
             )
         return tables
 

@@ -20,7 +20,7 @@ and names each edge never taken with its target::
             ...
         inherited: 4/18
             never: open --timeout--> closing (from ConnectionMachine)
-            partly: open --dataArrived--> (stays) (from ConnectionMachine): never in naming
+            partly: open --secured--> (stays) (from ConnectionMachine): never in naming
             ...
     transition coverage: 9/24 declared transitions taken (37.5%) in 1 machine classes
 

@@ -64,8 +64,10 @@ from .blueprint import (
     StateDecl,
     SuperstateDecl,
     SuperTransitionDecl,
+    TimerDecl,
     TransitionDecl,
 )
+from .statetimers import StateTimer
 from .superstate import Superstate, isSuperstate, superstatesOf
 
 __all__ = [
@@ -320,6 +322,7 @@ def collect(cls: type, base: Blueprint) -> Blueprint:
     blueprint = base if machine is None else _layOver(cls, machine, base)
     blueprint = _withOwnRejections(cls, blueprint, machine)
     blueprint = _withOwnRequirements(cls, blueprint, machine)
+    blueprint = _withOwnTimers(cls, blueprint, machine)
     # Stand-ins and aliases serve the class body only: the class keeps
     # neither, and its body's machine takes no more declarations.
     for name, value in standIns.items():
@@ -577,6 +580,40 @@ def _withOwnRequirements(
     if not own:
         return blueprint
     return attrs.evolve(blueprint, requirements=blueprint.requirements + tuple(own))
+
+
+def _withOwnTimers(
+    cls: type, blueprint: Blueprint, machine: MethodicalMachine | None
+) -> Blueprint:
+    timers = dict(blueprint.timers)
+    states = [*blueprint.states, *blueprint.superstates]
+    for value in vars(cls).values():
+        if not isinstance(value, StateTimer):
+            continue
+        spec = value.whereSpec
+        if isinstance(spec, (list, tuple)) or spec == ANY:
+            raise TypeError(
+                f"{cls.__qualname__}: stateTimer takes one state or superstate"
+            )
+        [where] = _names(cls, spec, "state", machine, states, "stateTimer")
+        fires = None
+        if value.firesSpec is not None:
+            [fires] = _names(
+                cls, value.firesSpec, "input", machine, blueprint.inputs, "stateTimer"
+            )
+        elif value.after is not None:
+            raise TypeError(
+                f"{cls.__qualname__}: stateTimer({where}, {value.after!r}) needs "
+                "fires=, the input it calls when it runs out"
+            )
+        if where in timers and timers[where].declaredBy == cls.__name__:
+            raise TypeError(
+                f"{cls.__qualname__}: two stateTimer declarations for {where!r}"
+            )
+        timers[where] = TimerDecl(where, value.after, fires, cls.__name__)
+    if timers == dict(blueprint.timers):
+        return blueprint
+    return attrs.evolve(blueprint, timers=timers)
 
 
 def checkOutputs(cls: type, outputs: dict[str, Callable[..., Any]]) -> None:

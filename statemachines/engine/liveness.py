@@ -17,8 +17,9 @@ them passes without a line of its own:
   state its transition enters, and on) reaches a terminal state or a state
   that rejects it on purpose, without going round in a circle.
 
-The first state that breaks a rule is named in a ``TypeError``, with the
-input and the fix.
+The same goes for state timers: every state a timer runs in must handle the
+input it fires.  The first state that breaks a rule is named in a
+``TypeError``, with the input and the fix.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = ["checkLiveness"]
 
 def checkLiveness(cls: type, blueprint: Blueprint) -> None:
     """Refuse ``cls`` if a state of ``blueprint`` breaks a requirement."""
+    _checkTimers(cls, blueprint)
     terminal = blueprint.terminal
     for requirement in blueprint.requirements:
         for input in dict.fromkeys([*requirement.inputs, *requirement.ends]):
@@ -41,6 +43,32 @@ def checkLiveness(cls: type, blueprint: Blueprint) -> None:
         for input in requirement.ends:
             for state in blueprint.states:
                 _followToEnd(cls, blueprint, terminal, state, input, requirement)
+
+
+def _checkTimers(cls: type, blueprint: Blueprint) -> None:
+    """
+    Each state a timer runs in handles the input it fires; no timer runs in
+    the initial state, which no transition enters (so none would start it).
+    """
+    initial = blueprint.initial
+    first = [initial, *blueprint.ancestorsOf(initial)] if initial else []
+    for owner, decl in blueprint.timers.items():
+        if decl.after is None or decl.fires is None:
+            continue
+        if owner in first:
+            raise TypeError(
+                f"{cls.__qualname__}: stateTimer on {owner!r} would run in the "
+                f"initial state {initial!r}, which no transition enters, so it "
+                "would never start; put it on the states the machine moves to"
+            )
+        within = [owner] if owner in blueprint.states else blueprint.statesWithin(owner)
+        for state in within:
+            if not _handled(blueprint, state, decl.fires):
+                raise TypeError(
+                    f"{cls.__qualname__}: state {state!r} does not handle input "
+                    f"{decl.fires!r}, which the timer of {owner!r} fires there; "
+                    f"declare it (on {owner} or on {state}), or reject it on purpose"
+                )
 
 
 def _handled(blueprint: Blueprint, state: str, input: str) -> bool:

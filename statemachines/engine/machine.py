@@ -50,6 +50,7 @@ from .compiler import StateTable
 from .declaring import collect, ownMachine
 from .liveness import checkLiveness
 from .observers import OBSERVERS
+from .statetimers import restartTimer
 
 __all__ = ["MachineError", "StateMachine"]
 
@@ -84,6 +85,7 @@ class StateMachine:
     _automatInputs: ClassVar[dict[str, Any]] = {}
     _txmTables: ClassVar[dict[str, StateTable]] = {}
     _txmTracedTables: ClassVar[dict[str, StateTable]] = {}
+    _txmTimerSlots: ClassVar[dict[str, Any]] = {}
 
     # The dispatcher's per-instance state.  ``_txmTable`` and ``_txmQueue``
     # are set by __new__, so a machine works whatever its __init__ does, and
@@ -127,6 +129,15 @@ class StateMachine:
     def state(self) -> str:
         """The name of the current state."""
         return self._txmTable.name
+
+    def restartTimer(self, where: str) -> bool:
+        """
+        Start the state timer of ``where`` (a state or superstate, by name)
+        over, from now, if it is running, that is if the machine is in
+        ``where``: an idle timer restarted by each read, say.  Returns
+        whether it was running.  See `statemachines.engine.statetimers`.
+        """
+        return restartTimer(self, where)
 
     @property
     def tracing(self) -> bool:

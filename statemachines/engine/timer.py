@@ -1,6 +1,8 @@
 """
-Timers for the lifecycles' ``timeout`` input: at most one pending deadline
-per `Timer`, and one delayed call per clock for all of them.
+Timers that fire a machine's input: at most one pending deadline per
+`Timer`, and one delayed call per clock for all of them.  The engine's state
+timers (`statemachines.engine.statetimers`) run on them, and so can a
+machine's own.
 
 Theory of operation
 ===================
@@ -30,7 +32,7 @@ in deadline order; timers due at the same instant fire in no set order.
 from __future__ import annotations
 
 import heapq
-from typing import Any, Protocol
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -110,24 +112,36 @@ class _Deadlines:
         self._schedule()
 
 
-class HasTimeout(Protocol):
-    def timeout(self) -> object: ...
-
-
 class Timer:
-    """Calls ``owner.timeout()`` once its deadline passes."""
+    """
+    Calls ``owner.<fires>()`` (``owner.timeout()`` unless `start` says
+    otherwise) once its deadline passes.  ``label`` is free for whoever
+    starts it: the state timers keep there the state that owns the timer.
+    """
 
-    __slots__ = ("_deadlines", "_owner", "_entry", "_deadline")
+    __slots__ = ("_deadlines", "_owner", "_entry", "_deadline", "_fires", "label")
 
-    def __init__(self, clock: IReactorTime, owner: HasTimeout) -> None:
+    def __init__(self, clock: IReactorTime, owner: object) -> None:
         self._deadlines = _Deadlines.of(clock)
         self._owner = owner
         self._entry: Entry | None = None
         self._deadline = 0.0
+        self._fires = "timeout"
+        self.label: str | None = None
 
-    def start(self, delay: float | None) -> None:
-        """Fire ``delay`` seconds from now instead of whenever was set; None: never."""
+    @property
+    def pending(self) -> bool:
+        """Whether a deadline is set."""
+        return self._entry is not None
+
+    def start(self, delay: float | None, fires: str | None = None) -> None:
+        """
+        Fire ``delay`` seconds from now instead of whenever was set (None:
+        never); ``fires`` names the input to call, if not the last one.
+        """
         self.cancel()
+        if fires is not None:
+            self._fires = fires
         if delay is not None:
             self._schedule(self._deadlines.clock.seconds() + delay)
 
@@ -160,4 +174,4 @@ class Timer:
         if self._deadline > now:
             self._schedule(self._deadline)
         else:
-            self._owner.timeout()
+            getattr(self._owner, self._fires)()
