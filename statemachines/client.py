@@ -54,7 +54,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from .connection import DEFAULT_CLOSE_TIMEOUT
-from .engine import ANY, Machine, MachineError, inherited, rejects
+from .engine import ANY, Machine, MachineError, Timer, inherited, rejects
 from .limits import optionalLimit, optionalTimeout, timeout
 from .transport import NO_LINK, Link, TransportMachine
 
@@ -121,8 +121,10 @@ class ClientMachine(TransportMachine):
             included) and each awaited reply (see `awaitReply`) may take
             (None or 0: no limit).
         """
-        # self.timer: the connect, reply, retry or close deadline, by state
         super().__init__(clock)
+        # The connect, reply, retry or close deadline, by state: the client
+        # starts and stops it itself (one Timer: at most one is pending).
+        self.timer = Timer(clock, self)
         self.dialer = dialer
         self.retryPolicy: RetryPolicy = retryPolicy or backoffPolicy()
         self.closeTimeout = timeout("closeTimeout", closeTimeout)

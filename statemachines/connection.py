@@ -19,12 +19,14 @@ declares the lifecycle once: a protocol's own states go within it too
 (``@_machine.state(within=parent.open)``) and inherit every edge they do
 not declare themselves.
 
-- ``timeout`` is the one timer input.  In the states within ``open`` it
-  means the peer has sent no bytes for ``idleTimeout`` seconds
-  (``dataArrived`` restarts the count, so a peer slowly sending one long
-  message is not idle); in ``closing`` it means the peer did not let the
-  connection close within ``closeTimeout`` seconds, and the connection is
-  aborted.  At most one timer is pending, and none survives ``closed``.
+- ``timeout`` is the one timer input, fired by two state timers.  In the
+  states within ``open`` it means the peer has sent no bytes for
+  ``idleTimeout`` seconds (``dataArrived`` restarts the count, so a peer
+  slowly sending one long message is not idle); in ``closing`` it means the
+  peer did not let the connection close within ``closeTimeout`` seconds,
+  and the connection is aborted.  The engine starts each on entering its
+  state and cancels it on leaving, so at most one is pending, and none
+  survives ``closed``.
 - Every pair of state and input not in the table below is rejected: the
   event is logged with state and input, the peer is told where the framing
   allows, and the connection closes (`TransportMachine.machineError`).  A hook
@@ -46,6 +48,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from .engine import ANY, Machine, inherited, rejects
+from .engine.statetimers import stateTimer
 from .limits import optionalTimeout, timeout
 from .transport import NO_LINK, Link, TransportMachine
 
@@ -77,7 +80,7 @@ class ConnectionMachine(TransportMachine):
         idleTimeout: float | None = DEFAULT_IDLE_TIMEOUT,
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
-        super().__init__(clock)  # self.timer: idle, then close deadline
+        super().__init__(clock)
         self.idleTimeout = optionalTimeout("idleTimeout", idleTimeout)
         self.closeTimeout = timeout("closeTimeout", closeTimeout)
         # Who waits for the close: usually one (the server), held as it is,
@@ -165,10 +168,8 @@ class ConnectionMachine(TransportMachine):
 
     @_machine.output()
     def startIdleTimer(self) -> None:
-        if self.idleTimeout is None:
-            self.timer.cancel()  # no idle timeout: whatever deadline came before, none
-        else:
-            self.timer.restart(self.idleTimeout)
+        """Start the idle timer over (it runs while the connection is open)."""
+        self.restartTimer("open")
 
     # -- hooks: outputs meant to be overridden (plain methods work) ----------
 
@@ -202,8 +203,7 @@ class ConnectionMachine(TransportMachine):
 
     @_machine.output()
     def loseConnection(self) -> None:
-        self.timer.start(self.closeTimeout)
-        self.link.loseConnection()
+        self.link.loseConnection()  # closing's timer aborts it if need be
 
     @_machine.output()
     def abortConnection(self) -> None:
@@ -219,7 +219,6 @@ class ConnectionMachine(TransportMachine):
 
     @_machine.output()
     def disconnected(self, reason: Failure) -> None:
-        self.timer.cancel()
         self.log.debug("{machine} disconnected", machine=self)
         self.link = NO_LINK
         observers, self._closeObservers = self._closeObservers, None
@@ -243,11 +242,13 @@ class ConnectionMachine(TransportMachine):
 
     # -- transitions ----------------------------------------------------------
 
-    idle.upon(
-        transport.connectionMade,
-        enter=connected,
-        outputs=[attach, startIdleTimer, onConnected],
-    )
+    # The timers: idle while open (each read starts it over), then the close
+    # deadline.  Each starts when its state is entered and stops when it is
+    # left, so none outlives the connection.
+    idleTimer = stateTimer(open, "idleTimeout", fires=transport.timeout)
+    closeTimer = stateTimer(closing, "closeTimeout", fires=transport.timeout)
+
+    idle.upon(transport.connectionMade, enter=connected, outputs=[attach, onConnected])
     idle.upon(transport.failed, enter=closed, outputs=[])
 
     # The lifecycle, once for every state within open (a protocol's own

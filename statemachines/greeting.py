@@ -15,8 +15,9 @@ transitions cannot branch on data. ``naming`` is therefore only ever occupied
 while a name is judged.
 
 The peer has ``nameTimeout`` seconds (default 60) from connecting to give a
-valid name; bytes arriving do not extend that deadline, as they would the
-idle timeout, which takes over once the peer is greeted.
+valid name: a state timer on the superstate ``unnamed`` (``connected`` and
+``naming``), so moving between them does not restart it, and bytes arriving
+do not extend it.  The idle timeout runs meanwhile, as in every open state.
 
 Wire format (one message each; CRLF-terminated on the line framing)::
 
@@ -40,6 +41,7 @@ from twisted.python.failure import Failure
 
 from .echo import ClientStopped, EchoClientMachine, EchoMachine
 from .engine import ANY, Machine, inherited, rejects
+from .engine.statetimers import stateTimer
 from .limits import optionalTimeout
 
 __all__ = [
@@ -160,7 +162,8 @@ class GreetingMachine(EchoMachine):
     ) -> None:
         """
         @param nameTimeout: seconds from connecting to a valid name before the
-            connection closes (None: the idle timeout applies instead).
+            connection closes (None: no name deadline; the idle timeout
+            applies, as always).
         """
         super().__init__(*args, **kwargs)
         self.maxNameAttempts = maxNameAttempts
@@ -182,9 +185,17 @@ class GreetingMachine(EchoMachine):
 
     # -- the naming step ------------------------------------------------------
 
-    @_machine.state(within=parent.open)
+    @_machine.superstate(within=parent.open)
+    def unnamed(self) -> None:
+        "No valid name yet: the name deadline runs."
+
+    @_machine.state(within=unnamed)
     def naming(self) -> None:
         "A name arrived and is being judged."
+
+    @_machine.input()
+    def nameTimedOut(self) -> None:
+        "The name deadline passed."
 
     @_machine.input()
     def nameAccepted(self, name: str) -> None:
@@ -211,13 +222,6 @@ class GreetingMachine(EchoMachine):
         else:
             self.invalidNames = 0
             self.nameAccepted(name)
-
-    @_machine.output()
-    def _startNameTimer(self) -> None:
-        deadline = (
-            self.nameTimeout if self.nameTimeout is not None else self.idleTimeout
-        )
-        self.timer.start(deadline)
 
     @_machine.output()
     def _reportNameTimeout(self) -> None:
@@ -247,17 +251,13 @@ class GreetingMachine(EchoMachine):
 
     # -- transitions ----------------------------------------------------------
 
-    parent.idle.upon(
-        parent.connectionMade,
-        enter=parent.connected,
-        # parent.onConnected is resolved by name: this class's banner runs.
-        outputs=[parent.attach, _startNameTimer, parent.onConnected],
-    )
-    # Until the peer is named, the timer is the name deadline: bytes
-    # arriving do not extend it, and when it fires the peer hears why.
-    parent.connected.upon(parent.dataArrived, enter=parent.connected, outputs=[])
-    parent.connected.upon(
-        parent.timeout,
+    # Until the peer is named, the name deadline runs besides the idle timer:
+    # moving between connected and naming does not restart it, and bytes
+    # arriving do not extend it.
+    unnamed.include(parent.connected)
+    nameTimer = stateTimer(unnamed, "nameTimeout", fires=nameTimedOut)
+    unnamed.upon(
+        nameTimedOut,
         enter=parent.closing,
         outputs=[_reportNameTimeout, parent.loseConnection],
     )
@@ -278,6 +278,9 @@ class GreetingMachine(EchoMachine):
         ANY,
         [nameAccepted, nameRejected, nameRejectedTooOften],
         "only the judge of a name gives a verdict, while naming",
+    )
+    nameDeadlineWhileUnnamed = rejects(
+        ANY, nameTimedOut, "the name deadline runs only until the peer is named"
     )
 
 

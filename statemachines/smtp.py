@@ -40,10 +40,12 @@ committed - stored for good - before ``250`` is sent; if storing fails the
 reply is ``451`` and the client may retry.  A connection lost in ``data``
 discards the draft: nothing is stored.
 
-The idle timeout counts from the last complete command while the machine
-waits for one (bytes that do not finish a command do not restart it), and
-from the last read while a message's text arrives.  A STARTTLS handshake
-must complete within it (its bytes go to TLS, never to the machine).
+Three state timers replace the lifecycle's idle timer: ``session``'s
+(``idleTimeout``) counts from the last complete command while the machine
+waits for one (bytes that do not finish a command do not restart it);
+``data``'s (``dataTimeout``) from the last read while a message's text
+arrives; ``startingTLS``'s (``idleTimeout``) from STARTTLS, within which the
+handshake must complete (its bytes go to TLS, never to the machine).
 
 Replies go out in the order the commands came, however they arrive
 (PIPELINING), because each command is answered before the next is read.
@@ -61,6 +63,7 @@ from twisted.logger import LogLevel
 
 from .connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
 from .engine import Machine, MachineError, inherited, rejects
+from .engine.statetimers import stateTimer
 from .framing import DotFramer, EndOfText, LineFramer
 from .limits import limit, optionalTimeout
 
@@ -119,6 +122,16 @@ class Mailbox(Protocol):
         ...
 
 
+class _AsIdle:
+    """The default ``dataTimeout``: the same as ``idleTimeout``."""
+
+    def __repr__(self) -> str:
+        return "AS_IDLE"
+
+
+AS_IDLE = _AsIdle()
+
+
 class SMTPMachine(ConnectionMachine):
     """One SMTP session, server side.  See the module doc."""
 
@@ -135,17 +148,26 @@ class SMTPMachine(ConnectionMachine):
         maxRecipients: int = DEFAULT_MAX_RECIPIENTS,
         tlsOptions: Any = None,
         idleTimeout: float | None = DEFAULT_SMTP_TIMEOUT,
+        dataTimeout: float | None | _AsIdle = AS_IDLE,
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         """
         @param tlsOptions: a server ``CertificateOptions``: offers STARTTLS.
-        @param idleTimeout: how long to wait for a command, or for more of a
-            message's text (RFC 5321 4.5.3.2 asks for at least 5 minutes).
+        @param idleTimeout: how long to wait for the next command (RFC 5321
+            4.5.3.2.7 asks for at least 5 minutes), and for a STARTTLS
+            handshake to complete (None or 0: no limit).
+        @param dataTimeout: how long to wait for more of a message's text,
+            from each read (default: as ``idleTimeout``; None or 0: no limit).
         """
         super().__init__(
             clock,
             idleTimeout=optionalTimeout("idleTimeout", idleTimeout),
             closeTimeout=closeTimeout,
+        )
+        self.dataTimeout = (
+            self.idleTimeout
+            if isinstance(dataTimeout, _AsIdle)
+            else optionalTimeout("dataTimeout", dataTimeout)
         )
         self.mailbox = mailbox
         self.hostname = hostname
@@ -507,6 +529,14 @@ class SMTPMachine(ConnectionMachine):
         self.extended = False
 
     @_machine.output()
+    def _restartCommandTimer(self) -> None:
+        self.restartTimer("session")
+
+    @_machine.output()
+    def _restartDataTimer(self) -> None:
+        self.restartTimer("data")
+
+    @_machine.output()
     def _bye(self) -> None:
         self.reply(221, f"2.0.0 {self.hostname} closing connection")
 
@@ -543,19 +573,25 @@ class SMTPMachine(ConnectionMachine):
 
     # What arrives: command lines, or a message's text (a piece per read,
     # then its end), which switches back to command lines.
-    session.upon(parent.messageReceived, outputs=[parent.startIdleTimer, _command])
+    session.upon(parent.messageReceived, outputs=[_restartCommandTimer, _command])
     data.upon(parent.messageReceived, outputs=[_text])
 
-    # The lifecycle, as SMTP changes it.  Waiting for a command, the idle
-    # timer restarts on each command, not on each read (RFC 5321 4.5.3.2.7
-    # times the wait for the next command), so a peer that trickles a byte
-    # at a time cannot hold a connection for days; a message's text restarts
-    # it on each read.  (While TLS starts, the handshake's bytes go to TLS:
-    # none arrives as data, so it must finish within the timeout from
-    # STARTTLS.)  A server closing a session says so (421, RFC 5321 3.8),
+    # The timers (RFC 5321 4.5.3.2), in place of the lifecycle's idle timer.
+    # Waiting for a command, the timer restarts on each command, not on each
+    # read (4.5.3.2.7 times the wait for the next command), so a peer that
+    # trickles a byte at a time cannot hold a connection for days; a
+    # message's text restarts its own on each read.  A STARTTLS handshake's
+    # bytes go to TLS, none arrives as data: it must finish in time.
+    noIdleTimer = stateTimer(parent.open, None)
+    commandTimer = stateTimer(session, "idleTimeout", fires=parent.timeout)
+    dataTimer = stateTimer(data, "dataTimeout", fires=parent.timeout)
+    handshakeTimer = stateTimer(startingTLS, "idleTimeout", fires=parent.timeout)
+
+    # The lifecycle, as SMTP changes it: reads restart no timer but the
+    # text's, and a server closing a session says so (421, RFC 5321 3.8),
     # except mid-handshake.
     parent.open.upon(parent.dataArrived, outputs=[])
-    data.upon(parent.dataArrived, outputs=[parent.startIdleTimer])
+    data.upon(parent.dataArrived, outputs=[_restartDataTimer])
     parent.open.upon(
         parent.closeRequested, enter=_closing, outputs=[_shuttingDown, _lose]
     )

@@ -28,7 +28,7 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
-from .engine import Machine, MachineError, StateMachine, Timer, mustHandle
+from .engine import Machine, MachineError, StateMachine, mustHandle
 from .eventrate import EventRate
 
 if TYPE_CHECKING:
@@ -130,8 +130,8 @@ NO_LINK = NoLink()
 class TransportMachine(StateMachine):
     """
     What a machine with a connection has: a `Link` (`NO_LINK` while there is
-    none), a clock and one `Timer` on it, the transport's inputs and
-    ``timeout``, and the error policy.  It declares no states (the lifecycles
+    none), a clock (for its timers), the transport's inputs and ``timeout``,
+    and the error policy.  It declares no states (the lifecycles
     do).
     """
 
@@ -143,7 +143,6 @@ class TransportMachine(StateMachine):
         # An instance attribute, never a class one: one that shadows a class
         # attribute is slower to read on every message (CPython 3.11).
         self.link: Link = NO_LINK
-        self.timer = Timer(clock, self)  # fires the timeout input
 
     @_machine.input()
     def connectionMade(self, link: Link) -> None:

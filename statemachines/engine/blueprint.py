@@ -168,6 +168,7 @@ class TimerDecl:
     after: str | float | None
     fires: str | None
     declaredBy: str
+    name: str = ""  # the class attribute that declared it: what diagrams show
 
 
 @attrs.frozen

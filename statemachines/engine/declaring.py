@@ -469,6 +469,7 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
         superstates=superstates,
         superTransitions={**base.superTransitions, **ownSuper},
         requirements=base.requirements,
+        timers=base.timers,
     )
     _refuseUnenterable(cls, blueprint, [s for s in states if s not in base.states])
     return blueprint
@@ -587,7 +588,7 @@ def _withOwnTimers(
 ) -> Blueprint:
     timers = dict(blueprint.timers)
     states = [*blueprint.states, *blueprint.superstates]
-    for value in vars(cls).values():
+    for attribute, value in vars(cls).items():
         if not isinstance(value, StateTimer):
             continue
         spec = value.whereSpec
@@ -610,7 +611,7 @@ def _withOwnTimers(
             raise TypeError(
                 f"{cls.__qualname__}: two stateTimer declarations for {where!r}"
             )
-        timers[where] = TimerDecl(where, value.after, fires, cls.__name__)
+        timers[where] = TimerDecl(where, value.after, fires, cls.__name__, attribute)
     if timers == dict(blueprint.timers):
         return blueprint
     return attrs.evolve(blueprint, timers=timers)

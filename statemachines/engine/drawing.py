@@ -67,6 +67,7 @@ class Chart:
     within: tuple[tuple[str, str | None], ...] = ()  # (state, its superstate)
     superTransitions: tuple[SuperTransitionDecl, ...] = ()
     terminalStates: frozenset[str] | None = None  # None: from transitions
+    timers: tuple[tuple[str, str, str], ...] = ()  # (owner, timer, input fired)
 
     @property
     def terminal(self) -> frozenset[str]:
@@ -74,6 +75,35 @@ class Chart:
             return self.terminalStates
         leaving = {t.state for t in self.transitions if t.enter != t.state}
         return frozenset(s for s in self.states if s not in leaving)
+
+    def timersFiring(self, origin: str, input: str) -> list[str]:
+        """
+        The timers whose running out is ``input`` on an edge from ``origin``:
+        those of ``origin``, of the superstates it is within, and (for a
+        superstate) of what is within it.
+        """
+        parents = {s.name: s.within for s in self.superstates}
+        parents.update(self.within)
+        around = [origin]
+        while parents.get(around[-1]) is not None:
+            around.append(parents[around[-1]])  # type: ignore[arg-type]
+        inside = set(self.statesWithin(origin)) | {
+            s.name
+            for s in self.superstates
+            if origin in self._outwards(s.name, parents)[1:]
+        }
+        return [
+            name
+            for owner, name, fires in self.timers
+            if fires == input and (owner in around or owner in inside)
+        ]
+
+    @staticmethod
+    def _outwards(name: str, parents: dict[str, str | None]) -> list[str]:
+        found = [name]
+        while parents.get(found[-1]) is not None:
+            found.append(parents[found[-1]])  # type: ignore[arg-type]
+        return found
 
     def superstateOf(self, state: str) -> str | None:
         return dict(self.within).get(state)
@@ -132,6 +162,11 @@ def _chartOfBlueprint(cls: type[StateMachine]) -> Chart:
         within=tuple((name, d.within) for name, d in blueprint.states.items()),
         superTransitions=tuple(superTransitions),
         terminalStates=blueprint.terminal,
+        timers=tuple(
+            (owner, decl.name or owner, decl.fires)
+            for owner, decl in blueprint.timers.items()
+            if decl.after is not None and decl.fires is not None
+        ),
     )
 
 
@@ -190,8 +225,15 @@ def _chartOfAutomat(cls: type) -> Chart:
     )
 
 
-def _label(t: TransitionDecl) -> str:
-    return f"{t.input} / {', '.join(t.outputs)}" if t.outputs else t.input
+def _input(chart: Chart | None, origin: str, input: str) -> str:
+    """An input as an edge shows it: with the timers that fire it there."""
+    timers = chart.timersFiring(origin, input) if chart is not None else []
+    return f"{'/'.join(timers)}: {input}" if timers else input
+
+
+def _label(t: TransitionDecl, chart: Chart | None = None) -> str:
+    shown = _input(chart, t.state, t.input)
+    return f"{shown} / {', '.join(t.outputs)}" if t.outputs else shown
 
 
 # -- DOT ----------------------------------------------------------------------
@@ -210,8 +252,10 @@ def _edgeGroups(chart: Chart) -> Iterator[tuple[str, str, list[TransitionDecl]]]
         yield start, end, ts
 
 
-def _superLabel(t: SuperTransitionDecl, stays: bool) -> str:
-    label = t.input if stays or t.enter is None else f"{t.input} -> {t.enter}"
+def _superLabel(chart: Chart, t: SuperTransitionDecl, stays: bool) -> str:
+    label = _input(chart, t.superstate, t.input)
+    if not stays and t.enter is not None:
+        label += f" -> {t.enter}"
     return f"{label} / {', '.join(t.outputs)}" if t.outputs else label
 
 
@@ -253,7 +297,7 @@ def toDot(chart: Chart) -> str:
             if decl.within != superstate or not chart.statesWithin(decl.name):
                 continue
             inside = [
-                _superLabel(t, t.enter is None)
+                _superLabel(chart, t, t.enter is None)
                 for t in chart.superTransitions
                 if t.superstate == decl.name and _isInside(chart, t)
             ]
@@ -270,7 +314,8 @@ def toDot(chart: Chart) -> str:
     if chart.initial is not None:
         lines.append(f"  start -> {ids[chart.initial]};")
     for start, end, transitions in _edgeGroups(chart):
-        label = "\\l".join(_dotString(_label(t))[1:-1] for t in transitions) + "\\l"
+        label = "\\l".join(_dotString(_label(t, chart))[1:-1] for t in transitions)
+        label += "\\l"
         lines.append(f'  {ids[start]} -> {ids[end]} [label="{label}"];')
     groups: dict[tuple[str, str], list[SuperTransitionDecl]] = {}
     for t in chart.superTransitions:
@@ -279,7 +324,9 @@ def toDot(chart: Chart) -> str:
             groups.setdefault((t.superstate, t.enter), []).append(t)
     for (superstate, end), supers in groups.items():
         anchor = ids[chart.statesWithin(superstate)[0]]
-        label = "\\l".join(_dotString(_superLabel(t, True))[1:-1] for t in supers)
+        label = "\\l".join(
+            _dotString(_superLabel(chart, t, True))[1:-1] for t in supers
+        )
         cluster = f"cluster_{superstate}"
         lines.append(f'  {anchor} -> {ids[end]} [ltail={cluster}, label="{label}\\l"];')
     lines.append("}")
@@ -348,7 +395,7 @@ def toMermaid(chart: Chart) -> str:
         lines.append(f"    [*] --> {ids[chart.initial]}")
     for t in chart.transitions:
         lines.append(
-            f"    {ids[t.state]} --> {ids[t.enter]} : {_mermaidText(_label(t))}"
+            f"    {ids[t.state]} --> {ids[t.enter]} : {_mermaidText(_label(t, chart))}"
         )
     for t in chart.superTransitions:
         if not chart.statesWithin(t.superstate):
@@ -356,7 +403,7 @@ def toMermaid(chart: Chart) -> str:
         source = _mermaidId(t.superstate)
         target = source if t.enter is None else ids[t.enter]
         lines.append(
-            f"    {source} --> {target} : {_mermaidText(_superLabel(t, True))}"
+            f"    {source} --> {target} : {_mermaidText(_superLabel(chart, t, True))}"
         )
     for name in chart.states:
         if name in chart.terminal:

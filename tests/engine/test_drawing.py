@@ -112,7 +112,7 @@ class DrawingTests(SynchronousTestCase):
         [greeting] = [d for d in drawings(SHIPPED) if d.name == "GreetingMachine"]
         self.assertIn(
             's3 -> s3 [label="dataArrived\\lmessageReceived\\lbadFrame\\l'
-            "peerFinished\\lfailed / abortConnection\\ltimeout / abortConnection\\l"
+            "peerFinished\\lfailed / abortConnection\\lcloseTimer: timeout / abortConnection\\l"
             'secured\\lcloseRequested\\l"];',
             greeting.dot,
         )

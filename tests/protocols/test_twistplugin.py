@@ -184,7 +184,7 @@ class TwistTests(SynchronousTestCase):
         first = next(e for e in events if e.get("log_namespace") == "txmachines.trace")
         self.assertEqual(first["machineClass"], "EchoMachine")
         self.assertIsInstance(first["machineId"], int)
-        self.assertEqual(first["outputs"], ["attach", "startIdleTimer", "onConnected"])
+        self.assertEqual(first["outputs"], ["attach", "onConnected"])
 
     def test_installedWheelCarriesThePlugin(self) -> None:
         # Twisted finds plugins by scanning sys.path for twisted/plugins/, so
