@@ -116,7 +116,7 @@ def ownTransitions(cls: type[StateMachine]) -> list[tuple[str, str]]:
         key = (edge.origin, edge.input)
         if edge.superstate:
             mine: object = blueprint.superTransitions[key]
-            theirs = parent.superTransitions.get(key) if parent else None
+            theirs: object = parent.superTransitions.get(key) if parent else None
         else:
             mine = blueprint.stateTransitions[key]
             theirs = parent.stateTransitions.get(key) if parent else None

@@ -360,6 +360,12 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
     # Class-body order first, then anything only the transitions mention.
     declared: list[Any] = [v for v in vars(cls).values() if automat.kindOf(v)]
     for start, inp, end, outs in automat.transitionObjectsOf(machine):
+        if automat.kindOf(end) != "state":
+            raise TypeError(
+                f"{cls.__qualname__}: state {automat.nameOf(start)!r} upon "
+                f"{automat.nameOf(inp)!r} enters {end!r}, which is not a state; "
+                "a transition enters a state: name the state within it"
+            )
         _refuseForeign(cls, machine, base, automat.nameOf(start), inp, end, outs)
         declared.extend([start, inp, end, *outs])
     for superstate in supers:

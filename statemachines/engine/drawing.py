@@ -393,18 +393,25 @@ def toMermaid(chart: Chart) -> str:
     container(None, "    ")
     if chart.initial is not None:
         lines.append(f"    [*] --> {ids[chart.initial]}")
-    for t in chart.transitions:
-        lines.append(
-            f"    {ids[t.state]} --> {ids[t.enter]} : {_mermaidText(_label(t, chart))}"
-        )
+    edges = [(ids[t.state], ids[t.enter], _label(t, chart)) for t in chart.transitions]
     for t in chart.superTransitions:
-        if not chart.statesWithin(t.superstate):
-            continue
-        source = _mermaidId(t.superstate)
-        target = source if t.enter is None else ids[t.enter]
-        lines.append(
-            f"    {source} --> {target} : {_mermaidText(_superLabel(chart, t, True))}"
-        )
+        if chart.statesWithin(t.superstate):
+            source = _mermaidId(t.superstate)
+            target = source if t.enter is None else ids[t.enter]
+            edges.append((source, target, _superLabel(chart, t, True)))
+    # Mermaid draws one self-transition per state (the last, if given more):
+    # a state's self-transitions go on one edge, a line each.
+    loops: dict[str, list[str]] = {}
+    for source, target, label in edges:
+        if source == target:
+            loops.setdefault(source, []).append(_mermaidText(label))
+    for source, target, label in edges:
+        if source != target:
+            lines.append(f"    {source} --> {target} : {_mermaidText(label)}")
+        elif source in loops:
+            lines.append(
+                f"    {source} --> {source} : {'<br/>'.join(loops.pop(source))}"
+            )
     for name in chart.states:
         if name in chart.terminal:
             lines.append(f"    {ids[name]} --> [*]")

@@ -6,6 +6,7 @@ seed, for txmachines machines and plain Automat classes.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from protocols.diagrams import (
     drawings,
     renderSvg,
 )
+from statemachines import ConnectionMachine, GreetingMachine, SMTPMachine
 from statemachines.engine.drawing import chartOf, toDot, toMermaid
 
 from ..helpers import COMMAND, HAVE_DOT, ROOT, snapshot
@@ -112,7 +114,8 @@ class DrawingTests(SynchronousTestCase):
         [greeting] = [d for d in drawings(SHIPPED) if d.name == "GreetingMachine"]
         self.assertIn(
             's3 -> s3 [label="dataArrived\\lmessageReceived\\lbadFrame\\l'
-            "peerFinished\\lfailed / abortConnection\\lcloseTimer: timeout / abortConnection\\l"
+            "peerFinished\\lfailed / abortConnection\\l"
+            "closeTimer: timeout / abortConnection\\l"
             'secured\\lcloseRequested\\l"];',
             greeting.dot,
         )
@@ -132,3 +135,53 @@ class DrawingTests(SynchronousTestCase):
             svg = renderSvg(dot)
             assert svg is not None
             self.assertIn(b"end &quot;quoted&quot; {x}; &#45;&gt; y", svg)
+
+
+class SuperstateDrawingTests(SynchronousTestCase):
+    def test_clustersInDot(self) -> None:
+        dot = toDot(chartOf(ConnectionMachine))
+        self.assertIn("compound=true", dot)
+        self.assertIn("  subgraph cluster_open {\n", dot)
+        # The lifecycle's edges once, from the cluster, not per state:
+        self.assertIn(
+            's1 -> s4 [ltail=cluster_open, label="connectionLost / logLoss, '
+            'disconnected\\l"];',
+            dot,
+        )
+        self.assertNotIn("s2 -> s4", dot)
+        # What stays is written in the cluster's label:
+        self.assertIn('label="open\\ldataArrived / startIdleTimer\\l', dot)
+
+    def test_nestedClustersAndCompositeStates(self) -> None:
+        chart = chartOf(SMTPMachine)
+        dot, mermaid = toDot(chart), toMermaid(chart)
+        self.assertRegex(
+            dot,
+            r"subgraph cluster_open \{(.|\n)*subgraph cluster_session \{"
+            r"(.|\n)*subgraph cluster_transaction \{",
+        )
+        self.assertIn("    state open {\n", mermaid)
+        self.assertIn("        state session {\n", mermaid)
+        self.assertIn("            state transaction {\n", mermaid)
+        self.assertIn("    session --> s2 : hello / _greet\n", mermaid)
+        # A superstate edge no state inherits is not drawn (SMTP's session
+        # reads every line itself):
+        self.assertNotIn("open --> s2 : messageReceived", mermaid)
+
+    def test_timersNameTheirEdges(self) -> None:
+        dot = toDot(chartOf(GreetingMachine))
+        self.assertIn("idleTimer: timeout / reportIdle, loseConnection", dot)
+        self.assertIn("nameTimer: nameTimedOut / _reportNameTimeout", dot)
+        self.assertIn("closeTimer: timeout / abortConnection", dot)
+
+    def test_mermaidHasOneSelfLoopPerState(self) -> None:
+        """Mermaid draws only the last of several self-transitions of a state."""
+        for drawing in drawings(SHIPPED):
+            loops = [
+                line.split()[0]
+                for line in drawing.mermaid.splitlines()
+                if re.fullmatch(r"\s+(\S+) --> \1 : .*", line)
+            ]
+            self.assertEqual(len(loops), len(set(loops)), drawing.name)
+        mermaid = toMermaid(chartOf(ConnectionMachine))
+        self.assertIn("    open --> open : dataArrived / startIdleTimer<br/>", mermaid)
