@@ -35,7 +35,6 @@ from .compiler import compileMachine
 from .declaring import checkOutputs
 from .methodical import Machine
 from .observers import OBSERVERS
-from .statetimers import timerSlots
 from .superstate import Superstate, isSuperstate
 
 if TYPE_CHECKING:
@@ -234,5 +233,4 @@ def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None
     cls._automatInputs = automatInputs
     cls._txmTables = tables
     cls._txmTracedTables = traced
-    cls._txmTimerSlots = timerSlots(blueprint)
     OBSERVERS.register(cls)

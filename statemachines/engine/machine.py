@@ -50,7 +50,7 @@ from .compiler import StateTable
 from .declaring import collect, ownMachine
 from .liveness import checkLiveness
 from .observers import OBSERVERS
-from .statetimers import restartTimer
+from .statetimers import delayGetter, timerAttribute, timerSlots
 
 __all__ = ["MachineError", "StateMachine"]
 
@@ -85,7 +85,9 @@ class StateMachine:
     _automatInputs: ClassVar[dict[str, Any]] = {}
     _txmTables: ClassVar[dict[str, StateTable]] = {}
     _txmTracedTables: ClassVar[dict[str, StateTable]] = {}
-    _txmTimerSlots: ClassVar[dict[str, Any]] = {}
+    # Per state timer, by its state: (the Timer's attribute, its length).
+    _txmTimers: ClassVar[dict[str, tuple[str, Callable[[Any], Any]]]] = {}
+    _txmTimerAttributes: ClassVar[tuple[str, ...]] = ()
 
     # The dispatcher's per-instance state.  ``_txmTable`` and ``_txmQueue``
     # are set by __new__, so a machine works whatever its __init__ does, and
@@ -106,6 +108,8 @@ class StateMachine:
         self = super().__new__(cls)
         self._txmTable = cls._txmFreshTable
         self._txmQueue = None
+        for name in cls._txmTimerAttributes:
+            setattr(self, name, None)
         if OBSERVERS.everything:
             OBSERVERS.created(self)
         return self
@@ -124,6 +128,14 @@ class StateMachine:
             checkLiveness(cls, blueprint)
             build(cls, _machineAttribute(cls), blueprint)
             cls._txmFreshTable = _freshTable(cls)
+            slots = timerSlots(blueprint)
+            cls._txmTimers = {
+                owner: (timerAttribute(slot), delayGetter(decl.after))
+                for owner, (slot, decl) in slots.items()
+                if decl.after is not None
+            }
+            levels = sorted({slot for slot, _ in slots.values()})
+            cls._txmTimerAttributes = tuple(timerAttribute(n) for n in levels)
 
     @property
     def state(self) -> str:
@@ -137,7 +149,16 @@ class StateMachine:
         ``where``: an idle timer restarted by each read, say.  Returns
         whether it was running.  See `statemachines.engine.statetimers`.
         """
-        return restartTimer(self, where)
+        found = self._txmTimers.get(where)
+        if found is None:
+            raise ValueError(
+                f"{type(self).__qualname__} has no state timer on {where!r}"
+            )
+        timer = getattr(self, found[0])
+        if timer is None or timer.label != where:
+            return False
+        timer.restart(found[1](self))
+        return True
 
     @property
     def tracing(self) -> bool:
