@@ -32,6 +32,7 @@ from .engine import (
     inherited,
     mustHandle,
     rejects,
+    stateTimer,
 )
 from .framing import (
     FixedLengthFramer,
@@ -85,5 +86,6 @@ __all__ = [
     "inherited",
     "mustHandle",
     "rejects",
+    "stateTimer",
     "validateName",
 ]

@@ -47,8 +47,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
-from .engine import ANY, Machine, inherited, rejects
-from .engine.statetimers import stateTimer
+from .engine import ANY, Machine, inherited, rejects, stateTimer
 from .limits import optionalTimeout, timeout
 from .transport import NO_LINK, Link, TransportMachine
 

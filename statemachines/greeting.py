@@ -40,8 +40,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
 from .echo import ClientStopped, EchoClientMachine, EchoMachine
-from .engine import ANY, Machine, inherited, rejects
-from .engine.statetimers import stateTimer
+from .engine import ANY, Machine, inherited, rejects, stateTimer
 from .limits import optionalTimeout
 
 __all__ = [

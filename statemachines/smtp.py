@@ -62,8 +62,7 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.logger import LogLevel
 
 from .connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
-from .engine import Machine, MachineError, inherited, rejects
-from .engine.statetimers import stateTimer
+from .engine import Machine, MachineError, inherited, rejects, stateTimer
 from .framing import DotFramer, EndOfText, LineFramer
 from .limits import limit, optionalTimeout
 

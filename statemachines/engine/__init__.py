@@ -13,6 +13,7 @@ module                    job
 ``blueprint``             `Blueprint`: a machine as plain, ordered data, and how
                           superstates flatten into one table per state
 ``liveness``              no state can be stuck: `mustHandle` checked
+``statetimers``           `stateTimer`: timeouts that belong to a state
 ``building``              a blueprint into a class's running machine
 ``compiler``              state tables and generated input functions
 ``observers``             tracing and transition observers
@@ -28,6 +29,7 @@ from .blueprint import ANY, Blueprint
 from .declaring import inherited, mustHandle, rejects
 from .machine import MachineError, StateMachine
 from .methodical import Machine
+from .statetimers import stateTimer
 from .superstate import Superstate
 from .timer import Timer
 
@@ -42,4 +44,5 @@ __all__ = [
     "inherited",
     "mustHandle",
     "rejects",
+    "stateTimer",
 ]
