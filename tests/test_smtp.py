@@ -369,6 +369,40 @@ class ProtocolTests(SynchronousTestCase):
             clock.advance(1)
         self.assertEqual(machine.state, "closing")
 
+    def test_theDataTimeoutIsItsOwn(self) -> None:
+        """RFC 5321 4.5.3.2: the text of a message has a timeout of its own."""
+        wire, box = session(idleTimeout=300, dataTimeout=30)
+        wire.sendBytes(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
+        wire.received()
+        for piece in (b"one\r\n", b"two\r\n"):
+            wire.advance(29)  # each read starts the data timer over
+            wire.sendBytes(piece)
+        wire.advance(29)
+        self.assertFalse(wire.transport.disconnecting)
+        wire.advance(1)
+        self.assertEqual(codes(wire), [b"421 "])
+        self.assertTrue(wire.transport.disconnecting)
+        self.assertEqual(box.texts, [])
+
+    def test_afterTheTextTheCommandTimerStartsAfresh(self) -> None:
+        wire, box = session(idleTimeout=300, dataTimeout=30)
+        wire.sendBytes(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
+        wire.advance(20)
+        wire.sendBytes(b"text\r\n.\r\n")
+        self.assertEqual(box.texts, [b"text\r\n"])
+        wire.advance(299)  # the command timer, from the end of the text
+        self.assertFalse(wire.transport.disconnecting)
+        wire.advance(1)
+        self.assertTrue(wire.transport.disconnecting)
+
+    def test_theDataTimeoutDefaultsToTheIdleTimeout(self) -> None:
+        machine = SMTPMachine(Clock(), ListMailbox(), idleTimeout=42)
+        self.assertEqual(machine.dataTimeout, 42)
+        machine = SMTPMachine(Clock(), ListMailbox(), idleTimeout=None)
+        self.assertIsNone(machine.dataTimeout)
+        with self.assertRaises(ValueError):
+            SMTPMachine(Clock(), ListMailbox(), dataTimeout=-1)
+
     def test_overLongGarbageEndsWith421(self) -> None:
         wire, _ = session()
         wire.received()
