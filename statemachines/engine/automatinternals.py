@@ -54,6 +54,7 @@ __all__ = [
     "automatStateOf",
     "belongsTo",
     "persistenceOf",
+    "refuseOutputsTheInputCannotFeed",
     "inClass",
     "initialStateOf",
     "kindOf",
@@ -197,17 +198,24 @@ class _ByNameState(MethodicalState):
             )
         enter = self if enter is None else enter
         outputs = list(outputs or [])
-        for output in outputs:
-            missing = missingParameters(methodOf(input), methodOf(output))
-            if missing:
-                raise TypeError(
-                    inClass(
-                        f"output {nameOf(output)!r} takes {missing[0]!r}, which "
-                        f"input {nameOf(input)!r} (in state {nameOf(self)!r}) "
-                        "does not give"
-                    )
-                )
+        refuseOutputsTheInputCannotFeed(input, outputs, f"state {nameOf(self)!r}")
         self.machine._oneTransition(self, input, enter, outputs, collector)
+
+
+def refuseOutputsTheInputCannotFeed(input: Any, outputs: list[Any], where: str) -> None:
+    """
+    A ``TypeError`` (naming the class being defined) if an output takes a
+    parameter ``input`` does not give, upon it in ``where``.
+    """
+    for output in outputs:
+        missing = missingParameters(methodOf(input), methodOf(output))
+        if missing:
+            raise TypeError(
+                inClass(
+                    f"output {nameOf(output)!r} takes {missing[0]!r}, which "
+                    f"input {nameOf(input)!r} (in {where}) does not give"
+                )
+            )
 
 
 def newState(machine: MethodicalMachine, method: Callable[..., Any], **kw: Any) -> Any:

@@ -105,18 +105,9 @@ class Superstate:
                     f"superstate {self.name!r}: upon({input!r}) needs an input"
                 )
             )
-        for output in outputs:
-            missing = automat.missingParameters(
-                automat.methodOf(input), automat.methodOf(output)
-            )
-            if missing:
-                raise TypeError(
-                    automat.inClass(
-                        f"output {automat.nameOf(output)!r} takes {missing[0]!r}, "
-                        f"which input {automat.nameOf(input)!r} (in superstate "
-                        f"{self.name!r}) does not give"
-                    )
-                )
+        automat.refuseOutputsTheInputCannotFeed(
+            input, outputs, f"superstate {self.name!r}"
+        )
         self.transitions.append((input, enter, outputs, collector))
 
     def include(self, *states: Any) -> None:
