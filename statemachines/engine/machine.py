@@ -50,7 +50,13 @@ from .compiler import StateTable
 from .declaring import collect, ownMachine
 from .liveness import checkLiveness
 from .observers import OBSERVERS
-from .statetimers import delayGetter, timerAttribute, timerSlots
+from .statetimers import (
+    delayGetter,
+    startTimer,
+    stopTimer,
+    timerAttribute,
+    timerSlots,
+)
 
 __all__ = ["MachineError", "StateMachine"]
 
@@ -192,6 +198,15 @@ class StateMachine:
     def _txmEnterNow(self, name: str) -> None:
         self._txmTable = self._txmTables[name]
         self._txmSelectTables()
+        # Entered from nowhere: the timers of everything it is in start.
+        slots = timerSlots(self.blueprint)
+        for slot in {slot for slot, _ in slots.values()}:
+            stopTimer(self, slot)
+        for owner in reversed([name, *self.blueprint.ancestorsOf(name)]):
+            if owner in slots:
+                slot, decl = slots[owner]
+                assert decl.after is not None and decl.fires is not None
+                startTimer(self, slot, decl.after, decl.fires, owner)
 
     def _txmWhenIdle(self, change: Callable[[Any], None], argument: Any) -> None:
         # A change made mid-transition is queued like any re-entrant call.

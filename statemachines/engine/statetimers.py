@@ -37,7 +37,9 @@ fast path.  A machine with state timers has a ``clock`` (an
 ``IReactorTime``).
 
 A subclass redeclares a timer by declaring one for the same state again;
-``after=None`` takes it away.
+``after=None`` takes it away.  Restoring a state with an unserializer
+enters it from nowhere: the timers of the state and of every superstate it
+is within start (and any other stops).
 """
 
 from __future__ import annotations

@@ -245,3 +245,22 @@ class MistakeTests(SynchronousTestCase):
             stateTimer(None, -1)
         with self.assertRaises(TypeError):
             stateTimer(None, [1])  # type: ignore[arg-type]
+
+
+class RestoredTests(SynchronousTestCase):
+    def test_anUnserializerStartsTheTimersOfWhereItRestores(self) -> None:
+        class Saved(Kettle):
+            _machine = Machine()
+
+            @_machine.unserializer()
+            def restore(self, state: str) -> str:
+                return state
+
+        clock = Clock()
+        kettle = Saved(clock)
+        kettle.restore("heating")
+        self.assertEqual(pending(clock), [5.0])  # heating's (and on's, at 60)
+        clock.advance(5)
+        self.assertEqual(kettle.state, "boiling")
+        kettle.restore("off")
+        self.assertEqual(clock.getDelayedCalls(), [])
