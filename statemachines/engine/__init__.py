@@ -6,8 +6,9 @@ It knows nothing of connections; `statemachines` builds the lifecycles on it.
 module                    job
 ========================  ===================================================
 ``machine``               `StateMachine`, the base class; `MachineError`
-``declaring``             class bodies into blueprints: `inherited`, `rejects`,
-                          `mustHandle`
+``declaring``             class bodies into blueprints: `inherited`
+``decisions``             what else a class body decides: `rejects`,
+                          `mustHandle`, state timers
 ``methodical``            `Machine`: the ``MethodicalMachine`` to declare with
 ``superstate``            `Superstate`: a composite state, in a class body
 ``blueprint``             `Blueprint`: a machine as plain, ordered data, and how
@@ -26,7 +27,8 @@ module                    job
 """
 
 from .blueprint import ANY, Blueprint
-from .declaring import inherited, mustHandle, rejects
+from .decisions import mustHandle, rejects
+from .declaring import inherited
 from .machine import MachineError, StateMachine
 from .methodical import Machine
 from .statetimers import stateTimer

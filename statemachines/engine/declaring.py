@@ -57,29 +57,16 @@ from automat import MethodicalMachine
 
 from . import automatinternals as automat
 from .blueprint import (
-    ANY,
     Blueprint,
-    RejectionDecl,
-    RequirementDecl,
     StateDecl,
     SuperstateDecl,
     SuperTransitionDecl,
-    TimerDecl,
     TransitionDecl,
 )
-from .statetimers import StateTimer
+from .decisions import ownerOf, readDecisions
 from .superstate import Superstate, isSuperstate, superstatesOf
 
-__all__ = [
-    "Inherited",
-    "MustHandle",
-    "Rejects",
-    "collect",
-    "inherited",
-    "mustHandle",
-    "ownMachine",
-    "rejects",
-]
+__all__ = ["Inherited", "collect", "inherited", "ownMachine"]
 
 
 class Inherited:
@@ -168,96 +155,6 @@ def inherited(machine: MethodicalMachine, parent: type) -> Inherited:
     return Inherited(machine, parent)
 
 
-class Rejects:
-    """
-    A class-body declaration made by `rejects`; its states and inputs are
-    checked, and named, when the class is created (see `collect`).
-    """
-
-    def __init__(self, states: Any, inputs: Any, why: str) -> None:
-        self.stateSpec = states
-        self.inputSpec = inputs
-        self.why = why
-
-
-def rejects(states: Any, inputs: Any, why: str) -> Rejects:
-    """
-    Declare, in a machine's class body, that ``inputs`` in ``states`` are
-    rejected on purpose, and why::
-
-        beforeConnecting = rejects(idle, ANY, "nothing happens before connecting")
-        madeOnce = rejects([connected, closing], parent.connectionMade, "made once")
-
-    Each of ``states`` and ``inputs`` is a state or input (declared in this
-    class body, or an `inherited` stand-in), a list of them, or `ANY`.  A
-    rejected input is handled as any other (``machineError``), with ``why``
-    in the error; the declaration is what lets a test tell a pair rejected on
-    purpose from one nobody thought of (`statemachines.testing.unhandledPairs`).
-    Subclasses inherit rejections; a transition declared for a pair wins.
-    """
-    return Rejects(states, inputs, why)
-
-
-def _names(
-    cls: type,
-    spec: Any,
-    kind: str,
-    machine: MethodicalMachine | None,
-    known: Iterable[str],
-    what: str = "rejects",
-) -> tuple[str, ...]:
-    """The names in a `rejects` (or ``what``) spec, which must be ``cls``'s own."""
-    if isinstance(spec, str) and spec == ANY:
-        return (ANY,)
-    where = cls.__qualname__
-    items = spec if isinstance(spec, (list, tuple)) else [spec]
-    names = []
-    for item in items:
-        if kind == "state" and isSuperstate(item):
-            if item.name not in known:
-                raise TypeError(f"{where}: {what} in unknown superstate {item.name!r}")
-            if item.machine is not machine:
-                raise TypeError(
-                    f"{where}: {what} superstate {item.name!r} of another machine; "
-                    f"name a parent's superstate through "
-                    f"inherited(machine, {_owner(cls, item.name)})"
-                )
-            names.append(item.name)
-            continue
-        built = kind == "input" and getattr(item, "__txmachinesInput__", False)
-        if automat.kindOf(item) != kind and not built:
-            hint = (
-                " (a name is not enough: use the object)"
-                if isinstance(item, str)
-                else ""
-            )
-            raise TypeError(
-                f"{where}: {what} {item!r}, which is not {_article(kind)} or ANY{hint}"
-            )
-        name = automat.nameOf(item)
-        if name not in known:
-            raise TypeError(f"{where}: {what} in unknown {kind} {name!r}")
-        if built or machine is None or not automat.belongsTo(item, machine):
-            raise TypeError(
-                f"{where}: {what} {kind} {name!r} of another machine; name a "
-                f"parent's {kind} through inherited(machine, {_owner(cls, name)})"
-            )
-        names.append(name)
-    return tuple(names)
-
-
-def _article(kind: str) -> str:
-    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
-
-
-def _owner(cls: type, name: str) -> str:
-    """The nearest parent of ``cls`` that has ``name``, for messages."""
-    for klass in cls.__mro__[1:]:
-        if name in vars(klass):
-            return klass.__qualname__
-    return "Parent"
-
-
 def ownMachine(cls: type) -> tuple[str, MethodicalMachine] | None:
     """The ``(attribute, machine)`` declared in ``cls``'s own body, if any."""
     found = [
@@ -271,39 +168,6 @@ def ownMachine(cls: type) -> tuple[str, MethodicalMachine] | None:
             "declare at most one per class"
         )
     return found[0] if found else None
-
-
-class MustHandle:
-    """
-    A class-body declaration made by `mustHandle`; checked when a class
-    with states is created (see `statemachines.engine.liveness`).
-    """
-
-    def __init__(self, inputs: Any, why: str, ends: Any) -> None:
-        self.inputSpec = inputs
-        self.endsSpec = ends
-        self.why = why
-
-
-def mustHandle(inputs: Any, why: str, *, ends: Any = ()) -> MustHandle:
-    """
-    Declare, in a machine's class body, that every state which is not
-    terminal handles each of ``inputs`` (by a transition, itself or through
-    a superstate, or by a rejection on purpose), and that following any
-    input of ``ends`` from any state leads to a terminal state, or to one
-    that rejects it on purpose::
-
-        noStuckStates = mustHandle(
-            [connectionLost, timeout],
-            "a connection can always be lost, and an idle one is closed",
-            ends=[connectionLost],
-        )
-
-    A class (or a subclass) that breaks the rule is refused with a
-    ``TypeError`` when it is created, naming the state and the input.
-    Subclasses inherit requirements.
-    """
-    return MustHandle(inputs, why, ends)
 
 
 def collect(cls: type, base: Blueprint) -> Blueprint:
@@ -320,9 +184,7 @@ def collect(cls: type, base: Blueprint) -> Blueprint:
     own = ownMachine(cls)
     machine = None if own is None else own[1]
     blueprint = base if machine is None else _layOver(cls, machine, base)
-    blueprint = _withOwnRejections(cls, blueprint, machine)
-    blueprint = _withOwnRequirements(cls, blueprint, machine)
-    blueprint = _withOwnTimers(cls, blueprint, machine)
+    blueprint = readDecisions(cls, blueprint, machine)
     # Stand-ins and aliases serve the class body only: the class keeps
     # neither, and its body's machine takes no more declarations.
     for name, value in standIns.items():
@@ -409,7 +271,7 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
             raise TypeError(
                 f"{cls.__qualname__}: superstate {name!r} is within {within.name!r} "
                 f"of another machine; use the stand-in "
-                f"inherited(machine, {_owner(cls, within.name)}).{within.name}"
+                f"inherited(machine, {ownerOf(cls, within.name)}).{within.name}"
             )
         superstates[name] = SuperstateDecl(
             name, superstate.method, owner, None if within is None else within.name
@@ -527,7 +389,7 @@ def _refuseForeign(
         arrow += start if end is None else automat.nameOf(end)
         parents = {"state": base.states, "input": base.inputs, "output": base.outputs}
         if name in parents[role]:
-            parent = _owner(cls, name)
+            parent = ownerOf(cls, name)
             raise TypeError(
                 f"{cls.__qualname__}: transition {arrow} uses {parent}'s {role} "
                 f"{name!r} directly; use the stand-in "
@@ -550,77 +412,6 @@ def _refuseStarArguments(
             f"{cls.__qualname__}: {kind} {name!r} takes {starred[0]}; inputs and "
             "outputs must name each parameter (outputs get theirs by name)"
         )
-
-
-def _withOwnRejections(
-    cls: type, blueprint: Blueprint, machine: MethodicalMachine | None
-) -> Blueprint:
-    states = [*blueprint.states, *blueprint.superstates]
-    own = [
-        RejectionDecl(
-            _names(cls, r.stateSpec, "state", machine, states),
-            _names(cls, r.inputSpec, "input", machine, blueprint.inputs),
-            r.why,
-            cls.__name__,
-        )
-        for r in vars(cls).values()
-        if isinstance(r, Rejects)
-    ]
-    if not own:
-        return blueprint
-    return attrs.evolve(blueprint, rejections=blueprint.rejections + tuple(own))
-
-
-def _withOwnRequirements(
-    cls: type, blueprint: Blueprint, machine: MethodicalMachine | None
-) -> Blueprint:
-    own = []
-    for r in vars(cls).values():
-        if not isinstance(r, MustHandle):
-            continue
-        known = blueprint.inputs
-        inputs = _names(cls, r.inputSpec, "input", machine, known, "mustHandle")
-        ends = _names(cls, list(r.endsSpec), "input", machine, known, "mustHandle")
-        if ANY in inputs or ANY in ends:
-            raise TypeError(f"{cls.__qualname__}: mustHandle names inputs, not ANY")
-        own.append(RequirementDecl(inputs, ends, r.why, cls.__name__))
-    if not own:
-        return blueprint
-    return attrs.evolve(blueprint, requirements=blueprint.requirements + tuple(own))
-
-
-def _withOwnTimers(
-    cls: type, blueprint: Blueprint, machine: MethodicalMachine | None
-) -> Blueprint:
-    timers = dict(blueprint.timers)
-    states = [*blueprint.states, *blueprint.superstates]
-    for attribute, value in vars(cls).items():
-        if not isinstance(value, StateTimer):
-            continue
-        spec = value.whereSpec
-        if isinstance(spec, (list, tuple)) or spec == ANY:
-            raise TypeError(
-                f"{cls.__qualname__}: stateTimer takes one state or superstate"
-            )
-        [where] = _names(cls, spec, "state", machine, states, "stateTimer")
-        fires = None
-        if value.firesSpec is not None:
-            [fires] = _names(
-                cls, value.firesSpec, "input", machine, blueprint.inputs, "stateTimer"
-            )
-        elif value.after is not None:
-            raise TypeError(
-                f"{cls.__qualname__}: stateTimer({where}, {value.after!r}) needs "
-                "fires=, the input it calls when it runs out"
-            )
-        if where in timers and timers[where].declaredBy == cls.__name__:
-            raise TypeError(
-                f"{cls.__qualname__}: two stateTimer declarations for {where!r}"
-            )
-        timers[where] = TimerDecl(where, value.after, fires, cls.__name__, attribute)
-    if timers == dict(blueprint.timers):
-        return blueprint
-    return attrs.evolve(blueprint, timers=timers)
 
 
 def checkOutputs(cls: type, outputs: dict[str, Callable[..., Any]]) -> None:

@@ -5,7 +5,7 @@ is created.
 A machine that runs a connection must never sit in a state that ignores the
 connection going away, or an idle peer.  Forgetting an edge would not fail
 at run time with an error; the machine would simply stay where it is.  So
-a class declares (`statemachines.engine.declaring.mustHandle`) which inputs
+a class declares (`statemachines.engine.decisions.mustHandle`) which inputs
 every state must handle, and the rule is checked for the class and every
 subclass, on the flat table, so a state within a superstate that handles
 them passes without a line of its own:
