@@ -581,7 +581,7 @@ class SMTPMachine(ConnectionMachine):
     # trickles a byte at a time cannot hold a connection for days; a
     # message's text restarts its own on each read.  A STARTTLS handshake's
     # bytes go to TLS, none arrives as data: it must finish in time.
-    noIdleTimer = stateTimer(parent.open, None)
+    idleTimer = stateTimer(parent.open, None)
     commandTimer = stateTimer(session, "idleTimeout", fires=parent.timeout)
     dataTimer = stateTimer(data, "dataTimeout", fires=parent.timeout)
     handshakeTimer = stateTimer(startingTLS, "idleTimeout", fires=parent.timeout)

@@ -315,3 +315,21 @@ class NoTimerOutlivesTheConnectionTests(SynchronousTestCase):
         wire.machine.close()
         [call] = wire.clock.getDelayedCalls()
         self.assertEqual(call.getTime(), 7)
+
+
+class LostMeansGoneTests(SynchronousTestCase):
+    def test_aLostConnectionMustNotLeadIntoALiveState(self) -> None:
+        """connectionLost into a state that still expects a connection: refused."""
+        source = STORE.replace("WITHIN", "within=parent.open").replace(
+            "    storing.upon(parent.messageReceived,",
+            "    storing.upon(parent.connectionLost, enter=parent.receiving)\n"
+            "    storing.upon(parent.messageReceived,",
+        )
+        with self.assertRaises(TypeError) as caught:
+            exec(compile(source, "store.py", "exec", dont_inherit=True), {})
+        message = str(caught.exception)
+        self.assertIn(
+            "input 'connectionLost' in state 'storing' enters 'receiving', which "
+            "still expects it",
+            message,
+        )

@@ -223,6 +223,15 @@ def _withOwnTimers(
             raise TypeError(
                 f"{cls.__qualname__}: two stateTimer declarations for {where!r}"
             )
+        if where in timers and timers[where].name != attribute:
+            theirs = timers[where]
+            raise TypeError(
+                f"{cls.__qualname__}: {where!r} has a timer already, {theirs.name} "
+                f"(from {theirs.declaredBy}), and a state has one timer; to "
+                f"replace it (or take it away with None), name the declaration "
+                f"{theirs.name}; for a timer of your own, put it on a state or "
+                "superstate of your own"
+            )
         timers[where] = TimerDecl(where, value.after, fires, cls.__name__, attribute)
     if timers == dict(blueprint.timers):
         return blueprint

@@ -13,9 +13,10 @@ them passes without a line of its own:
 - every state that is not terminal (some transition leaves it for another
   state) handles each required input: a transition, or a rejection on
   purpose (``rejects``), which says someone decided;
-- for each of the ``ends`` inputs, following it from any state (into the
-  state its transition enters, and on) reaches a terminal state or a state
-  that rejects it on purpose, without going round in a circle.
+- each of the ``ends`` inputs (``connectionLost``) leads from any state
+  straight into a terminal state, or a state that rejects it on purpose
+  (one with no connection to lose): a state it enters that still expects it
+  would wait for what has already happened.
 
 The same goes for state timers: every state a timer runs in must handle the
 input it fires.  The first state that breaks a rule is named in a
@@ -55,19 +56,29 @@ def _checkTimers(cls: type, blueprint: Blueprint) -> None:
     for owner, decl in blueprint.timers.items():
         if decl.after is None or decl.fires is None:
             continue
+        timer = decl.name or "its timer"
         if owner in first:
+            where = (
+                f"the initial state {initial!r}"
+                if owner == initial
+                else f"{owner!r}, and so is the initial state {initial!r}"
+            )
             raise TypeError(
-                f"{cls.__qualname__}: stateTimer on {owner!r} would run in the "
-                f"initial state {initial!r}, which no transition enters, so it "
-                "would never start; put it on the states the machine moves to"
+                f"{cls.__qualname__}: {timer} (declared by {decl.declaredBy}) runs "
+                f"in {where}, which no transition enters, so it would never start; "
+                f"the initial state must be outside every state with a timer "
+                f"(did a state of {cls.__qualname__} take initial=True, or a "
+                "superstate include the initial state, by mistake?)"
             )
         within = [owner] if owner in blueprint.states else blueprint.statesWithin(owner)
         for state in within:
             if not _handled(blueprint, state, decl.fires):
+                on = state if owner == state else f"{owner} (or {state})"
                 raise TypeError(
                     f"{cls.__qualname__}: state {state!r} does not handle input "
-                    f"{decl.fires!r}, which the timer of {owner!r} fires there; "
-                    f"declare it (on {owner} or on {state}), or reject it on purpose"
+                    f"{decl.fires!r}, which {timer} of {owner!r} fires there; "
+                    f"declare {on}.upon({decl.fires}, ...), or "
+                    f"rejects({state}, {decl.fires}, why)"
                 )
 
 
@@ -85,19 +96,21 @@ def _followToEnd(
     input: str,
     requirement: RequirementDecl,
 ) -> None:
-    path = [state]
-    while True:
-        t = blueprint.transitions.get((path[-1], input))
-        if t is None or t.enter in terminal:
-            return
-        if t.enter in path:
-            loop = " -> ".join([*path[path.index(t.enter) :], t.enter])
-            raise TypeError(
-                f"{cls.__qualname__}: following input {input!r} from state "
-                f"{state!r} never ends ({loop}), so a machine there is stuck "
-                f"({requirement.why}); let {input!r} lead to a terminal state"
-            )
-        path.append(t.enter)
+    """
+    ``input`` (the connection is gone) leads from ``state`` straight into a
+    terminal state, or one that rejects it on purpose (there is no
+    connection there to lose): never into a state that still expects one.
+    """
+    t = blueprint.transitions.get((state, input))
+    if t is None or t.enter in terminal:
+        return
+    if blueprint.rejectionOf(t.enter, input) is None:
+        raise TypeError(
+            f"{cls.__qualname__}: input {input!r} in state {state!r} enters "
+            f"{t.enter!r}, which still expects it ({requirement.why}), so a "
+            f"machine there would wait for what has already happened; let "
+            f"{input!r} lead to a terminal state (or one that rejects it)"
+        )
 
 
 def _unhandled(

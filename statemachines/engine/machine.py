@@ -158,7 +158,9 @@ class StateMachine:
         found = self._txmTimers.get(where)
         if found is None:
             raise ValueError(
-                f"{type(self).__qualname__} has no state timer on {where!r}"
+                f"{type(self).__qualname__} has no state timer on {where!r}; "
+                f"restartTimer takes the state or superstate a timer runs in: "
+                f"{', '.join(map(repr, self._txmTimers)) or 'it has none'}"
             )
         timer = getattr(self, found[0])
         if timer is None or timer.label != where:

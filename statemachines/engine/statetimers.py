@@ -161,7 +161,16 @@ def startTimer(
     machine: Any, slot: int, after: str | float, fires: str, owner: str
 ) -> None:
     """Start the timer of ``owner`` (run by the generated transitions)."""
-    delay = getattr(machine, after) if isinstance(after, str) else after
+    if isinstance(after, str):
+        try:
+            delay = getattr(machine, after)
+        except AttributeError:
+            raise AttributeError(
+                f"{type(machine).__qualname__}: the timer of {owner!r} takes its "
+                f"length from attribute {after!r}, which the machine does not have"
+            ) from None
+    else:
+        delay = after
     name = timerAttribute(slot)
     timer = getattr(machine, name)
     if timer is None:

@@ -161,8 +161,25 @@ class StartAndStopTests(SynchronousTestCase):
         self.assertFalse(kettle.restartTimer("on"))  # not in on now
 
     def test_restartTimerOnAStateWithoutOne(self) -> None:
-        with self.assertRaises(ValueError):
-            Kettle(Clock()).restartTimer("cold")
+        with self.assertRaises(ValueError) as caught:
+            Kettle(Clock()).restartTimer("boilTimer")
+        self.assertIn("'on', 'heating'", str(caught.exception))
+
+    def test_aMisspelledLengthSaysSo(self) -> None:
+        class Typo(Kettle):
+            _machine = Machine()
+            parent = inherited(_machine, Kettle)
+            boilTimer = stateTimer(parent.heating, "boilAftr", fires=parent.boiled)
+
+        errors: list[Any] = []
+        kettle = Typo(Clock())
+        kettle.machineError = errors.append  # type: ignore[method-assign]
+        kettle.switch()
+        [error] = errors
+        self.assertIn(
+            "the timer of 'heating' takes its length from attribute 'boilAftr'",
+            str(error.failure.value),
+        )
 
     def test_lengthNoneMeansNoTimer(self) -> None:
         clock = Clock()
@@ -175,7 +192,7 @@ class StartAndStopTests(SynchronousTestCase):
         class Unsafe(Kettle):
             _machine = Machine()
             parent = inherited(_machine, Kettle)
-            noSafety = stateTimer(parent.on, None)
+            safetyTimer = stateTimer(parent.on, None)
 
         clock = Clock()
         kettle = Unsafe(clock)
@@ -220,7 +237,8 @@ class MistakeTests(SynchronousTestCase):
 
         message = self.refused(body)
         self.assertIn("state 'resting' does not handle input 'stir'", message)
-        self.assertIn("timer of 'resting'", message)
+        self.assertIn("badTimer of 'resting'", message)
+        self.assertIn("declare resting.upon(stir, ...)", message)
 
     def test_aTimerOnTheInitialState(self) -> None:
         def body() -> None:
@@ -229,7 +247,34 @@ class MistakeTests(SynchronousTestCase):
                 parent = inherited(_machine, Kettle)
                 early = stateTimer(parent.cold, 1, fires=parent.switch)
 
-        self.assertIn("initial state 'cold'", self.refused(body))
+        self.assertIn(
+            "early (declared by Early) runs in the initial state 'cold'",
+            self.refused(body),
+        )
+
+    def test_theInitialStateWithinATimersSuperstate(self) -> None:
+        def body() -> None:
+            class Early(Kettle):
+                _machine = Machine()
+                parent = inherited(_machine, Kettle)
+                parent.on.include(parent.cold)
+
+        message = self.refused(body)
+        self.assertIn(
+            "safetyTimer (declared by Kettle) runs in 'on', and so is "
+            "the initial state 'cold'",
+            message,
+        )
+
+    def test_aSecondTimerOnAStateIsRefused(self) -> None:
+        def body() -> None:
+            class Two(Kettle):
+                _machine = Machine()
+                parent = inherited(_machine, Kettle)
+                another = stateTimer(parent.on, 1, fires=parent.tooLong)
+
+        message = self.refused(body)
+        self.assertIn("'on' has a timer already, safetyTimer (from Kettle)", message)
 
     def test_aTimerNeedsItsInput(self) -> None:
         def body() -> None:
