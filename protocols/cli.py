@@ -492,7 +492,8 @@ def _servedMachine(spec: str) -> ServedMachine:
     """An argparse ``type``: ``echo``, ``greeting`` or ``MODULE:NAME``."""
     if spec in SERVER_MACHINES:
         return ServedMachine(spec, SERVER_MACHINES[spec])
-    hint = " (give echo, greeting, smtp or MODULE:NAME)"
+    # Only a name that is not MODULE:NAME at all may have meant a shipped one.
+    hint = "" if ":" in spec else " (give echo, greeting, smtp or MODULE:NAME)"
     return ServedMachine(spec, _callableTarget(spec, hint, ConnectionMachine))
 
 

@@ -143,7 +143,7 @@ class ConnectionMachine(TransportMachine):
     def closing(self) -> None:
         "Closing was asked for; waiting for the connection to go."
 
-    @_machine.state()
+    @_machine.state(terminal=True)
     def closed(self) -> None:
         "The connection is gone (terminal)."
 

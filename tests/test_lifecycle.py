@@ -333,3 +333,29 @@ class LostMeansGoneTests(SynchronousTestCase):
             "still expects it",
             message,
         )
+
+    def test_aDeadEndIsNoTerminalState(self) -> None:
+        """A state with no way out is not exempt: only terminal=True is."""
+        source = STORE.replace("WITHIN", "").replace(
+            "storing.upon(parent.messageReceived, enter=parent.receiving,",
+            "storing.upon(parent.messageReceived, enter=storing,",
+        )
+        self.assertIn("enter=storing,", source)
+        with self.assertRaises(TypeError) as caught:
+            exec(compile(source, "store.py", "exec", dont_inherit=True), {})
+        self.assertIn("state 'storing' does not handle input", str(caught.exception))
+
+    def test_aTerminalStateMayNotBeLeft(self) -> None:
+        from statemachines import Machine, inherited
+
+        with self.assertRaises(TypeError) as caught:
+
+            class Undead(ConnectionMachine):
+                _machine = Machine()
+                parent = inherited(_machine, ConnectionMachine)
+                parent.closed.upon(parent.failed, enter=parent.closing, outputs=[])
+
+        self.assertIn(
+            "state 'closed' is declared terminal, but input 'failed' leaves it",
+            str(caught.exception),
+        )

@@ -19,7 +19,7 @@ class LastResortTests(SynchronousTestCase):
         """A subclass state that cannot even fail: log, abort, never loop."""
         from automat import MethodicalMachine
 
-        from statemachines import inherited
+        from statemachines import inherited, rejects
 
         class Limbo(ConnectionMachine):
             _machine = MethodicalMachine()
@@ -30,6 +30,8 @@ class LastResortTests(SynchronousTestCase):
                 "Accepts nothing at all."
 
             parent.connected.upon(parent.messageReceived, enter=limbo, outputs=[])
+            # Deliberately deaf (a state that ignores these is otherwise refused):
+            deaf = rejects(limbo, [parent.connectionLost, parent.timeout], "limbo")
 
         machine, link, clock = connected(Limbo)
         machine.messageReceived(b"in")

@@ -64,6 +64,7 @@ __all__ = [
     "nameOf",
     "newState",
     "serializedOf",
+    "terminalOf",
     "transitionsOf",
 ]
 
@@ -222,9 +223,19 @@ def newState(machine: MethodicalMachine, method: Callable[..., Any], **kw: Any) 
     """A state of ``machine`` that matches outputs to inputs by name."""
     serialized: Any = kw.get("serialized")
     state = _ByNameState(machine=machine, method=method, serialized=serialized)
+    if kw.get("terminal"):
+        object.__setattr__(state, "terminal", True)  # a frozen dataclass
     if kw.get("initial"):
         machine._automaton.initialState = state
     return state
+
+
+def terminalOf(state: Any) -> bool:
+    """
+    Whether ``state`` was declared ``terminal=True`` (Automat's own states
+    take the argument and forget it: they are never terminal here).
+    """
+    return bool(getattr(state, "terminal", False))
 
 
 @attrs.frozen

@@ -68,6 +68,7 @@ class StateDecl:
     declaredBy: str
     serialized: Any = None
     within: str | None = None
+    terminal: bool = False  # declared so: the machine's work is done there
 
 
 @attrs.frozen

@@ -99,7 +99,9 @@ def _automatMachine(
     machine = Machine()
     states = {
         name: machine.state(
-            initial=(name == blueprint.initial), serialized=decl.serialized
+            initial=(name == blueprint.initial),
+            serialized=decl.serialized,
+            terminal=decl.terminal,
         )(decl.method)
         for name, decl in blueprint.states.items()
     }

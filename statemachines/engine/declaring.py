@@ -103,7 +103,9 @@ class Inherited:
         blueprint, machine = self._blueprint, self._machine
         if name in blueprint.states:
             decl = blueprint.states[name]
-            return automat.newState(machine, decl.method, serialized=decl.serialized)
+            return automat.newState(
+                machine, decl.method, serialized=decl.serialized, terminal=decl.terminal
+            )
         if name in blueprint.superstates:
             return Superstate(machine, blueprint.superstates[name].method, standIn=True)
         if name in blueprint.inputs:
@@ -247,7 +249,11 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
         name, kind = automat.nameOf(obj), automat.kindOf(obj)
         if kind == "state" and name not in states:
             states[name] = StateDecl(
-                name, automat.methodOf(obj), owner, automat.serializedOf(obj)
+                name,
+                automat.methodOf(obj),
+                owner,
+                automat.serializedOf(obj),
+                terminal=automat.terminalOf(obj),
             )
         elif kind == "input":
             inputs.setdefault(name, automat.methodOf(obj))

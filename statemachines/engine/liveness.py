@@ -10,9 +10,11 @@ every state must handle, and the rule is checked for the class and every
 subclass, on the flat table, so a state within a superstate that handles
 them passes without a line of its own:
 
-- every state that is not terminal (some transition leaves it for another
-  state) handles each required input: a transition, or a rejection on
-  purpose (``rejects``), which says someone decided;
+- every state that is not declared terminal (``state(terminal=True)``:
+  the machine's work is done there, and no transition leaves it) handles
+  each required input: a transition, or a rejection on purpose
+  (``rejects``), which says someone decided.  A state that merely has no
+  way out is no terminal state but a dead end, and is refused like any;
 - each of the ``ends`` inputs (``connectionLost``) leads from any state
   straight into a terminal state, or a state that rejects it on purpose
   (one with no connection to lose): a state it enters that still expects it
@@ -33,7 +35,15 @@ __all__ = ["checkLiveness"]
 def checkLiveness(cls: type, blueprint: Blueprint) -> None:
     """Refuse ``cls`` if a state of ``blueprint`` breaks a requirement."""
     _checkTimers(cls, blueprint)
-    terminal = blueprint.terminal
+    terminal = frozenset(s for s, decl in blueprint.states.items() if decl.terminal)
+    for state in terminal:
+        leaving = [t for t in blueprint.transitionsFrom(state) if t.enter != state]
+        if leaving:
+            t = leaving[0]
+            raise TypeError(
+                f"{cls.__qualname__}: state {state!r} is declared terminal, but "
+                f"input {t.input!r} leaves it for {t.enter!r}"
+            )
     for requirement in blueprint.requirements:
         for input in dict.fromkeys([*requirement.inputs, *requirement.ends]):
             for state in blueprint.states:

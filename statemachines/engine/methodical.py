@@ -45,12 +45,15 @@ class Machine(MethodicalMachine):
     ) -> Callable[[Callable[..., Any]], Any]:
         """
         Declare a state, as ``MethodicalMachine.state`` does; ``within``
-        puts it in a superstate, whose handling it inherits.
+        puts it in a superstate, whose handling it inherits.  ``terminal``
+        says the machine's work is done there (a closed connection): no
+        transition may leave it, and it need not handle what every other
+        state must (see `statemachines.engine.liveness`).
         """
 
         def decorator(method: Callable[..., Any]) -> Any:
             state = automat.newState(
-                self, method, initial=initial, serialized=serialized
+                self, method, initial=initial, serialized=serialized, terminal=terminal
             )
             if within is not None:
                 _needSuperstate(within, automat.nameOf(state))

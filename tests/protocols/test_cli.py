@@ -425,11 +425,25 @@ class ServeYourOwnMachineTests(SynchronousTestCase):
         "def notAFramer(maxLength):\n"
         "    return object()\n"
     )
+    STUCK = (
+        "from statemachines import EchoMachine, Machine, inherited\n"
+        "\n"
+        "class Stuck(EchoMachine):\n"
+        "    _machine = Machine()\n"
+        "    parent = inherited(_machine, EchoMachine)\n"
+        "\n"
+        "    @_machine.state()\n"
+        "    def waiting(self) -> None:\n"
+        "        'Outside the lifecycle.'\n"
+        "\n"
+        "    parent.connected.upon(parent.messageReceived, enter=waiting)\n"
+    )
 
     def setUp(self) -> None:
         self.here = Path(self.mktemp()).absolute()
         self.here.mkdir()
         (self.here / "mymachines.py").write_text(self.MODULE)
+        (self.here / "stuck.py").write_text(self.STUCK)
         self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def test_classAndFactoryServe(self) -> None:
@@ -462,6 +476,7 @@ class ServeYourOwnMachineTests(SynchronousTestCase):
             ("mymachines:NotAMachine", "is not a ConnectionMachine"),
             ("mymachines:needsMore", "cannot be called as NAME(clock"),
             ("bogus", "is not of the form"),
+            ("stuck:Stuck", "state 'waiting' does not handle input"),
             ("echo --framing smoke", "unknown framing 'smoke'"),
             ("echo --framing mymachines:Nope", "has no 'Nope'"),
             ("echo --framing mymachines:NotAMachine", "NotAMachine() takes no arg"),
@@ -478,6 +493,8 @@ class ServeYourOwnMachineTests(SynchronousTestCase):
             lines = result.stderr.decode().splitlines()
             self.assertEqual((result.returncode, len(lines)), (2, 1), lines)
             self.assertIn(fragment, lines[0])
+            if ":" in target:  # a MODULE:NAME meant no shipped protocol
+                self.assertNotIn("give echo, greeting", lines[0])
 
 
 class InterruptedWhileStartingTests(SynchronousTestCase):
