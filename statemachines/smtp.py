@@ -62,7 +62,7 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.logger import LogLevel
 
 from .connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
-from .engine import Machine, MachineError, inherited, rejects, stateTimer
+from .engine import ANY, Machine, MachineError, inherited, rejects, stateTimer
 from .framing import DotFramer, EndOfText, LineFramer
 from .limits import limit, optionalTimeout
 
@@ -243,6 +243,14 @@ class SMTPMachine(ConnectionMachine):
     @_machine.input()
     def textEnded(self, end: EndOfText) -> None:
         "The message's text ended (with its size, and whether it was too big)."
+
+    @_machine.input()
+    def dataTimedOut(self) -> None:
+        "No more of the message's text came within dataTimeout."
+
+    @_machine.input()
+    def handshakeTimedOut(self) -> None:
+        "The STARTTLS handshake did not complete within idleTimeout."
 
     COMMANDS = frozenset(
         ["hello", "mailFrom", "rcptTo", "dataCommand", "reset", "startTLS", "quit"]
@@ -528,6 +536,22 @@ class SMTPMachine(ConnectionMachine):
         self.extended = False
 
     @_machine.output()
+    def _reportDataTimeout(self) -> None:
+        self.logNoteworthy(
+            "{machine} closing: no more of the message for {seconds:.10g} s",
+            seconds=self.dataTimeout,
+        )
+        self.reply(421, f"4.4.2 {self.hostname} timeout, closing connection")
+
+    @_machine.output()
+    def _reportHandshakeTimeout(self) -> None:
+        self.logNoteworthy(
+            "{machine} closing: no TLS handshake within {seconds:.10g} s",
+            seconds=self.idleTimeout,
+        )
+        self.reply(421, f"4.4.2 {self.hostname} timeout, closing connection")
+
+    @_machine.output()
     def _restartCommandTimer(self) -> None:
         self.restartTimer("session")
 
@@ -583,8 +607,12 @@ class SMTPMachine(ConnectionMachine):
     # bytes go to TLS, none arrives as data: it must finish in time.
     idleTimer = stateTimer(parent.open, None)
     commandTimer = stateTimer(session, "idleTimeout", fires=parent.timeout)
-    dataTimer = stateTimer(data, "dataTimeout", fires=parent.timeout)
-    handshakeTimer = stateTimer(startingTLS, "idleTimeout", fires=parent.timeout)
+    dataTimer = stateTimer(data, "dataTimeout", fires=dataTimedOut)
+    handshakeTimer = stateTimer(startingTLS, "idleTimeout", fires=handshakeTimedOut)
+    data.upon(dataTimedOut, enter=_closing, outputs=[_reportDataTimeout, _lose])
+    startingTLS.upon(
+        handshakeTimedOut, enter=_closing, outputs=[_reportHandshakeTimeout, _lose]
+    )
 
     # The lifecycle, as SMTP changes it: reads restart no timer but the
     # text's, and a server closing a session says so (421, RFC 5321 3.8),
@@ -623,5 +651,10 @@ class SMTPMachine(ConnectionMachine):
     )
     textOnlyInData = rejects(
         [session, startingTLS, _closing], textEnded, "only a message's text ends"
+    )
+    onlyTheirTimers = rejects(
+        ANY,
+        [dataTimedOut, handshakeTimedOut],
+        "only the data and handshake timers fire these, in their states",
     )
     del commands

@@ -359,3 +359,30 @@ class LostMeansGoneTests(SynchronousTestCase):
             "state 'closed' is declared terminal, but input 'failed' leaves it",
             str(caught.exception),
         )
+
+
+class BrokenTimerTests(SynchronousTestCase):
+    def test_aMisspelledTimerLengthClosesTheConnection(self) -> None:
+        """The timer fails after the outputs: the link is there to close."""
+        from twisted.logger import capturedLogs
+
+        from statemachines import Machine, inherited, stateTimer
+
+        class Typo(EchoMachine):
+            _machine = Machine()
+            parent = inherited(_machine, EchoMachine)
+            greetTimer = stateTimer(
+                parent.connected, "idleTimout", fires=parent.timeout
+            )
+
+        with capturedLogs():
+            wire = Wire(Typo, closeTimeout=1)
+        [logged] = self.flushLoggedErrors(AttributeError)
+        self.assertIn("'idleTimout'", logged.getErrorMessage())
+        self.assertEqual(wire.received(), [b"Error: internal error"])
+        self.assertTrue(wire.transport.disconnecting)
+        self.assertEqual(wire.machine.state, "closing")
+        [deadline] = wire.clock.getDelayedCalls()  # the close deadline runs
+        self.assertEqual(deadline.getTime(), 1)
+        wire.lose()
+        self.assertEqual(wire.clock.getDelayedCalls(), [])

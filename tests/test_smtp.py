@@ -21,7 +21,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import capturedLogs
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
@@ -379,10 +379,15 @@ class ProtocolTests(SynchronousTestCase):
             wire.sendBytes(piece)
         wire.advance(29)
         self.assertFalse(wire.transport.disconnecting)
-        wire.advance(1)
+        with capturedLogs() as events:
+            wire.advance(1)
         self.assertEqual(codes(wire), [b"421 "])
         self.assertTrue(wire.transport.disconnecting)
         self.assertEqual(box.texts, [])
+        self.assertIn(
+            "closing: no more of the message for 30 s",
+            [formatEvent(e).partition(">")[2].strip() for e in events],
+        )
 
     def test_afterTheTextTheCommandTimerStartsAfresh(self) -> None:
         wire, box = session(idleTimeout=300, dataTimeout=30)

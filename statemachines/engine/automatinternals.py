@@ -54,6 +54,7 @@ __all__ = [
     "automatStateOf",
     "belongsTo",
     "persistenceOf",
+    "refuseFurtherTransitions",
     "refuseOutputsTheInputCannotFeed",
     "inClass",
     "initialStateOf",
@@ -228,6 +229,24 @@ def newState(machine: MethodicalMachine, method: Callable[..., Any], **kw: Any) 
     if kw.get("initial"):
         machine._automaton.initialState = state
     return state
+
+
+def refuseFurtherTransitions(machine: MethodicalMachine, builtFor: str) -> None:
+    """
+    Make every ``upon()`` on ``machine``'s states (Automat's own included) a
+    ``TypeError``: the class it declared is built, and would not see it.
+    """
+
+    def refuse(startState: Any, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            inClass(
+                f"state {nameOf(startState)!r} is {builtFor}'s, whose machine is "
+                f"built; declare transitions on it through a stand-in, "
+                f"inherited(machine, {builtFor}).{nameOf(startState)}"
+            )
+        )
+
+    machine._oneTransition = refuse  # type: ignore[method-assign]
 
 
 def terminalOf(state: Any) -> bool:

@@ -25,8 +25,9 @@ Calling an input is a dict lookup and a call::
     run = self._txmTable[input]        KeyError -> machineError("rejected")
     run(...):                          the transition function
         self._txmTable = BUSY twin of the next state
-        stop and start state timers    (only where it leaves or enters one)
+        stop the timers it leaves      (only where it leaves or enters one)
         result = [output(...), ...]    exception -> machineError("failed")
+        start the timers it enters
         self._txmTable = next state
         run any queued inputs; return result
 
@@ -168,10 +169,15 @@ def _outputCalls(
     return calls
 
 
-def _timerStatements(actions: list[TimerAction], prefix: str) -> str:
-    """The statements (indented by eight spaces) that start and stop timers."""
+def _timerStatements(actions: list[TimerAction], prefix: str, starts: bool) -> str:
+    """
+    The statements (indented by eight spaces) that stop timers (``starts``
+    false) or start them.
+    """
     lines = []
     for a in actions:
+        if (a.decl is not None) != starts:
+            continue
         if a.decl is None:
             lines.append(f"        {prefix}TSTOP(self, {a.slot})\n")
         else:
@@ -197,7 +203,7 @@ def _transitionBody(
     names they use added to ``namespace``, each starting with ``prefix``.
     ``nextTable`` names a local variable that already holds the next state's
     table (a self-loop's ``table``), read instead of a global.  ``timers``
-    are the state timers it stops and starts, before its outputs run.
+    are the state timers it stops (before its outputs) and starts (after).
     """
     table = tables[t.enter]
     names = {"NEXT": table, "BUSY": table.busy, "COLLECT": t.collector}
@@ -220,8 +226,9 @@ def _transitionBody(
     return body + (
         f"    self._txmTable = {prefix}BUSY\n"
         "    try:\n"
-        f"{_timerStatements(timers or [], prefix)}"
+        f"{_timerStatements(timers or [], prefix, starts=False)}"
         f"        result = {result}\n"
+        f"{_timerStatements(timers or [], prefix, starts=True)}"
         "    except Exception:\n"
         f"        self._txmTable = {NEXT}\n"
         f"        return self._txmFail({t.input!r})\n"

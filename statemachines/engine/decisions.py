@@ -172,9 +172,32 @@ def _withOwnRejections(
         for r in vars(cls).values()
         if isinstance(r, Rejects)
     ]
+    for rejection in own:
+        _refuseIneffective(cls, blueprint, rejection)
     if not own:
         return blueprint
     return attrs.evolve(blueprint, rejections=blueprint.rejections + tuple(own))
+
+
+def _refuseIneffective(
+    cls: type, blueprint: Blueprint, rejection: RejectionDecl
+) -> None:
+    """
+    A rejection naming a state (or superstate) and an input that it declares
+    a transition for would change nothing: the transition wins.
+    """
+    for level in rejection.states:
+        for input in rejection.inputs:
+            found = blueprint.stateTransitions.get(
+                (level, input)
+            ) or blueprint.superTransitions.get((level, input))
+            if found is not None:
+                raise TypeError(
+                    f"{cls.__qualname__}: rejects({level}, {input}) changes "
+                    f"nothing: {level!r} declares a transition for {input!r} "
+                    f"(in {found.declaredBy}), which wins over a rejection; "
+                    "redeclare the transition instead"
+                )
 
 
 def _withOwnRequirements(
@@ -231,6 +254,11 @@ def _withOwnTimers(
                 f"replace it (or take it away with None), name the declaration "
                 f"{theirs.name}; for a timer of your own, put it on a state or "
                 "superstate of your own"
+            )
+        if where in blueprint.states and blueprint.states[where].terminal:
+            raise TypeError(
+                f"{cls.__qualname__}: stateTimer on {where!r}, a terminal state: "
+                "nothing happens there any more, and the timer would outlive it"
             )
         timers[where] = TimerDecl(where, value.after, fires, cls.__name__, attribute)
     if timers == dict(blueprint.timers):

@@ -185,6 +185,14 @@ def collect(cls: type, base: Blueprint) -> Blueprint:
             )
     own = ownMachine(cls)
     machine = None if own is None else own[1]
+    for name, value in standIns.items():
+        if value._machine is not machine:
+            raise TypeError(
+                f"{cls.__qualname__}: {name} = inherited(...) was made for a machine "
+                f"that is not the one {cls.__qualname__}'s body declares"
+                + ("" if machine is None else f" ({own[0]})")  # type: ignore[index]
+                + ", so what it declares would be lost; pass the class's own machine"
+            )
     blueprint = base if machine is None else _layOver(cls, machine, base)
     blueprint = readDecisions(cls, blueprint, machine)
     # Stand-ins and aliases serve the class body only: the class keeps
@@ -195,6 +203,7 @@ def collect(cls: type, base: Blueprint) -> Blueprint:
     _dropAliases(cls)
     if machine is not None:
         machine.builtFor = cls.__qualname__  # type: ignore[attr-defined]
+        automat.refuseFurtherTransitions(machine, cls.__qualname__)
     return blueprint
 
 
@@ -248,6 +257,7 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
             continue
         name, kind = automat.nameOf(obj), automat.kindOf(obj)
         if kind == "state" and name not in states:
+            _refuseHiding(cls, "state", name)
             states[name] = StateDecl(
                 name,
                 automat.methodOf(obj),
@@ -272,6 +282,7 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
                 f"{cls.__qualname__}: superstate {name!r} has the name of "
                 "something already declared; a name means one thing"
             )
+        _refuseHiding(cls, "superstate", name)
         within = superstate.within
         if within is not None and within.machine is not machine:
             raise TypeError(
@@ -282,6 +293,7 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
         superstates[name] = SuperstateDecl(
             name, superstate.method, owner, None if within is None else within.name
         )
+    placed: dict[str, str] = {}
     for superstate in supers:
         for member in superstate.members:
             if automat.kindOf(member) != "state" or not automat.belongsTo(
@@ -293,6 +305,12 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
                     "(name a parent's state through its inherited stand-in)"
                 )
             name = automat.nameOf(member)
+            if placed.setdefault(name, superstate.name) != superstate.name:
+                raise TypeError(
+                    f"{cls.__qualname__}: state {name!r} is put within both "
+                    f"{placed[name]!r} and {superstate.name!r}; a state is within "
+                    "one superstate (nest the superstates instead)"
+                )
             states[name] = attrs.evolve(states[name], within=superstate.name)
 
     own: dict[tuple[str, str], TransitionDecl] = {}
@@ -346,7 +364,31 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
         timers=base.timers,
     )
     _refuseUnenterable(cls, blueprint, [s for s in states if s not in base.states])
+    _refuseEmptySuperstates(
+        cls, blueprint, [s for s in superstates if s not in base.superstates]
+    )
     return blueprint
+
+
+def _refuseHiding(cls: type, kind: str, name: str) -> None:
+    """A new state or superstate may not hide what a parent class has."""
+    for klass in cls.__mro__[1:]:
+        if name in vars(klass):
+            raise TypeError(
+                f"{cls.__qualname__}: {kind} {name!r} would hide "
+                f"{klass.__qualname__}.{name}; give it another name"
+            )
+
+
+def _refuseEmptySuperstates(cls: type, blueprint: Blueprint, own: list[str]) -> None:
+    """A superstate the class declares has states within it."""
+    for name in own:
+        if not blueprint.statesWithin(name):
+            raise TypeError(
+                f"{cls.__qualname__}: superstate {name!r} has no state within it "
+                f"(declare one with @machine.state(within={name}), or "
+                f"{name}.include(someState))"
+            )
 
 
 def _refuseUnenterable(cls: type, blueprint: Blueprint, own: list[str]) -> None:

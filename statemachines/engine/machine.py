@@ -51,6 +51,7 @@ from .declaring import collect, ownMachine
 from .liveness import checkLiveness
 from .observers import OBSERVERS
 from .statetimers import (
+    checkedDelay,
     delayGetter,
     startTimer,
     stopTimer,
@@ -165,7 +166,7 @@ class StateMachine:
         timer = getattr(self, found[0])
         if timer is None or timer.label != where:
             return False
-        timer.restart(found[1](self))
+        timer.restart(checkedDelay(self, where, found[1](self)))
         return True
 
     @property

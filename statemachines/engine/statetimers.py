@@ -20,9 +20,11 @@ starts, or a number; None: no timer), and when it runs out the input
   (the idle timer: on every read);
 - a self-loop (a transition that stays) leaves and enters nothing.
 
-Timers start after the timers of what the transition leaves are cancelled
-and before its outputs run, so an output sees the new state's timers (and
-may restart them).
+In UML's order: the timers of what a transition leaves are cancelled
+before its outputs run, and those of what it enters start after them.  So a
+timer whose length cannot be read fails the transition (the machine's error
+policy answers) only once its outputs have done their work, and an output
+of an entering transition never sees a timer it is about to start.
 
 Cost: the actions are worked out when the class is built and compiled into
 the transitions that cross a timer's boundary (`compiler`); every other
@@ -56,6 +58,7 @@ from .timer import Timer
 __all__ = [
     "StateTimer",
     "TimerAction",
+    "checkedDelay",
     "delayGetter",
     "startTimer",
     "stateTimer",
@@ -157,6 +160,25 @@ def delayGetter(after: str | float) -> Callable[[Any], float | None]:
     return lambda machine: after
 
 
+def _isLength(delay: object) -> bool:
+    return (
+        isinstance(delay, (int, float))
+        and not isinstance(delay, bool)
+        and 0 <= delay < float("inf")
+    )
+
+
+def checkedDelay(machine: Any, where: str, delay: object) -> float | None:
+    """``delay``, if it is a length of time (or None); a ValueError if not."""
+    if delay is None or _isLength(delay):
+        return delay  # type: ignore[return-value]
+    raise ValueError(
+        f"{type(machine).__qualname__}: the timer of {where!r} would run "
+        f"{delay!r} seconds; a length is a finite number of seconds, 0 or more, "
+        "or None (no timer)"
+    )
+
+
 def startTimer(
     machine: Any, slot: int, after: str | float, fires: str, owner: str
 ) -> None:
@@ -171,6 +193,7 @@ def startTimer(
             ) from None
     else:
         delay = after
+    delay = checkedDelay(machine, owner, delay)
     name = timerAttribute(slot)
     timer = getattr(machine, name)
     if timer is None:

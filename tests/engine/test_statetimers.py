@@ -65,6 +65,10 @@ class Kettle(StateMachine):
     def tooLong(self) -> None:
         "The safety timer ran out."
 
+    @_machine.input()
+    def reset(self) -> None:
+        "The safety button."
+
     @_machine.output()
     def _note(self) -> None:
         self.log.append(f"{self.clock.seconds():g}")
@@ -80,10 +84,12 @@ class Kettle(StateMachine):
     on.upon(tooLong, enter=off, outputs=[_note])
     on.upon(switch, enter=off, outputs=[])
     off.upon(switch, enter=heating, outputs=[_restartSafety])
+    on.upon(reset, outputs=[_restartSafety])
 
     safetyTimer = stateTimer(on, "safety", fires=tooLong)
     boilTimer = stateTimer(heating, "boilAfter", fires=boiled)
     boiledOnlyWhileHeating = rejects(ANY, [boiled, tooLong], "only timers fire these")
+    resetWhileOn = rejects([cold, off], reset, "only while on")
 
 
 def pending(clock: Clock) -> list[float]:
@@ -150,15 +156,35 @@ class StartAndStopTests(SynchronousTestCase):
         clock = Clock()
         kettle = Kettle(clock)
         kettle.switch()
-        kettle.switch()
-        clock.advance(100)
-        kettle.switch()  # off -> heating: on's timer starts on entry, at 100
-        self.assertEqual(kettle.log[-1], "restarted True")  # already running
+        clock.advance(50)
+        kettle.reset()  # on --reset--> (stays): the safety timer starts over
+        self.assertEqual(kettle.log[-1], "restarted True")
         clock.advance(59)
         self.assertEqual(kettle.state, "boiling")
         clock.advance(1)
         self.assertEqual(kettle.state, "off")
         self.assertFalse(kettle.restartTimer("on"))  # not in on now
+
+    def test_anEnteringTransitionsOutputsRunBeforeItsTimersStart(self) -> None:
+        clock = Clock()
+        kettle = Kettle(clock)
+        kettle.switch()
+        kettle.switch()
+        kettle.switch()  # off -> heating: outputs first, then on's timer
+        self.assertEqual(kettle.log[-1], "restarted False")
+        self.assertEqual(pending(clock), [5.0])
+
+    def test_aBadLengthAtRunTimeFailsAfterTheOutputs(self) -> None:
+        for bad in (float("nan"), -1, float("inf"), True, "5"):
+            clock = Clock()
+            kettle = Kettle(clock, safety=bad)  # type: ignore[arg-type]
+            errors: list[Any] = []
+            kettle.machineError = errors.append  # type: ignore[method-assign]
+            kettle.switch()
+            [error] = errors
+            self.assertIn("a length is a finite number", str(error.failure.value))
+            self.assertEqual(kettle.log, ["0"])  # the outputs ran
+            clock.advance(1000)  # and nothing spins or fires
 
     def test_restartTimerOnAStateWithoutOne(self) -> None:
         with self.assertRaises(ValueError) as caught:

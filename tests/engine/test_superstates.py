@@ -387,6 +387,111 @@ class MistakeTests(SynchronousTestCase):
         self.assertRefused("superstate 'dim' has the name", body)
 
 
+class MoreMistakesTests(SynchronousTestCase):
+    """Declarations that would silently do something else are refused."""
+
+    def refused(self, body: Any) -> str:
+        with self.assertRaises(TypeError) as caught:
+            body()
+        return str(caught.exception)
+
+    def test_aStateWithinTwoSuperstates(self) -> None:
+        def body() -> None:
+            class Both(Lamp):
+                _machine = Machine()
+                parent = inherited(_machine, Lamp)
+
+                @_machine.superstate()
+                def spare(self) -> None:
+                    "spare"
+
+                spare.include(parent.dim)
+                parent.on.include(parent.dim)
+
+        self.assertIn("'dim' is put within both", self.refused(body))
+
+    def test_standInsForAnotherMachine(self) -> None:
+        def body() -> None:
+            class Lost(Lamp):
+                _machine = Machine()
+                parent = inherited(Machine(), Lamp)
+                parent.on.include(parent.broken)
+
+        self.assertIn("was made for a machine that is not the one", self.refused(body))
+
+    def test_aRejectionATransitionOverrides(self) -> None:
+        def body() -> None:
+            class Useless(Lamp):
+                _machine = Machine()
+                parent = inherited(_machine, Lamp)
+                nope = rejects(parent.on, parent.hum, "no")
+
+        message = self.refused(body)
+        self.assertIn("rejects(on, hum) changes nothing", message)
+        self.assertIn("(in Lamp)", message)
+
+    def test_anEmptySuperstate(self) -> None:
+        def body() -> None:
+            class Empty(Lamp):
+                _machine = Machine()
+
+                @_machine.superstate()
+                def nowhere(self) -> None:
+                    "nothing within"
+
+        self.assertIn("superstate 'nowhere' has no state within it", self.refused(body))
+
+    def test_aNameThatHidesAParentsMethod(self) -> None:
+        from statemachines import EchoMachine
+
+        def body() -> None:
+            class Hiding(EchoMachine):
+                _machine = Machine()
+                parent = inherited(_machine, EchoMachine)
+
+                @_machine.superstate(within=parent.open)
+                def close(self) -> None:
+                    "hides close()"
+
+                parent.open.include(parent.receiving)
+                close.include(parent.connected)
+
+        self.assertIn(
+            "superstate 'close' would hide ConnectionMachine.close", self.refused(body)
+        )
+
+    def test_aTimerOnATerminalState(self) -> None:
+        from statemachines import EchoMachine, stateTimer
+
+        def body() -> None:
+            class Haunted(EchoMachine):
+                _machine = Machine()
+                parent = inherited(_machine, EchoMachine)
+                ghost = stateTimer(parent.closed, 1, fires=parent.timeout)
+
+        self.assertIn("stateTimer on 'closed', a terminal state", self.refused(body))
+
+    def test_automatsOwnStatesRefuseOnceBuilt(self) -> None:
+        kept: list[Any] = []
+
+        class Plain(Lamp):
+            _machine = MethodicalMachine()
+            parent = inherited(_machine, Lamp)
+
+            @_machine.state()
+            def glowing(self) -> None:
+                "glowing"
+
+            parent.on.include(glowing)
+            parent.dim.upon(parent.turn, enter=glowing, outputs=[])
+            glowing.upon(parent.turn, enter=parent.dim, outputs=[])
+            kept.append(glowing)
+
+        with self.assertRaises(TypeError) as caught:
+            kept[0].upon(Plain.press, enter=kept[0], outputs=[])
+        self.assertIn("whose machine is built", str(caught.exception))
+
+
 class NothingLeaksTests(SynchronousTestCase):
     def test_loopVariablesAndAliasesAreGone(self) -> None:
         for name in ("_state", "_connected", "_receiving", "_closing", "_lose"):
@@ -474,11 +579,12 @@ def superMachines(draw: st.DrawFn) -> tuple[type[Any], list[str]]:
         within = draw(st.sampled_from([None, *supers[-2:]])) if supers else None
         exec(f"def g{k}(self): 'g{k}'", ns)
         supers.append(m.superstate(within=within)(ns.pop(f"g{k}")))
-    nStates = draw(st.integers(2, 5))
+    nStates = draw(st.integers(max(2, nSupers), 5))
     states = []
     for i in range(nStates):
         exec(f"def s{i}(self): 's{i}'", ns)
-        within = draw(st.sampled_from([None, *supers]))
+        # Each superstate has a state of its own (an empty one is refused).
+        within = supers[i] if i < nSupers else draw(st.sampled_from([None, *supers]))
         states.append(m.state(initial=(i == 0), within=within)(ns.pop(f"s{i}")))
     inputs = []
     for i in range(draw(st.integers(1, 4))):
@@ -503,15 +609,19 @@ def superMachines(draw: st.DrawFn) -> tuple[type[Any], list[str]]:
         for b, i in enumerate(inputs):
             if (a, b) not in declared and draw(st.integers(0, 3)) == 0:
                 s.upon(i, enter=draw(st.sampled_from(states)), outputs=[])
-    for g in supers:
+    free: dict[int, list[Any]] = {}
+    for k, g in enumerate(supers):
+        free[k] = []
         for i in inputs:
-            if draw(st.booleans()):
+            if not draw(st.booleans()):
+                free[k].append(i)  # rejecting what g handles would change nothing
+            else:
                 enter = draw(st.sampled_from([None, *states]))
                 chosen = draw(st.lists(st.sampled_from(outputs), max_size=2))
                 g.upon(i, enter=enter, outputs=chosen)
     for k, g in enumerate(supers):
-        if draw(st.integers(0, 3)) == 0:
-            ns[f"r{k}"] = rejects(g, draw(st.sampled_from(inputs)), f"not in g{k}")
+        if free[k] and draw(st.integers(0, 2)) == 0:
+            ns[f"r{k}"] = rejects(g, draw(st.sampled_from(free[k])), f"not in g{k}")
     ns.update({f"g{k}": g for k, g in enumerate(supers)})
     ns.update({f"s{i}": s for i, s in enumerate(states)})
     ns.update({f"i{i}": inp for i, inp in enumerate(inputs)})
