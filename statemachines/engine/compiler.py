@@ -76,7 +76,7 @@ from .statetimers import (
     timerSlots,
 )
 
-__all__ = ["StateTable", "compileMachine"]
+__all__ = ["StateTable", "compileMachine", "compileRestart"]
 
 
 class StateTable(dict[str, Callable[..., Any]]):
@@ -369,3 +369,52 @@ def compileMachine(
         )
         queueNamespaces[name]["INPUT"] = functions[name]
     return plain, traced, functions
+
+
+def compileRestart(
+    className: str,
+    timers: Mapping[str, tuple[str, str | float]],
+    check: Callable[[Any, str, Any], Any],
+    unknown: Callable[[Any, str], bool],
+) -> Callable[..., bool]:
+    """
+    ``restartTimer(self, where)`` for a class whose state timers are
+    ``timers`` (owner -> (the Timer's attribute, its length: an attribute
+    name or a number)): one branch per owner, every name written out, since
+    the idle timer comes here on every read.  ``check(machine, where,
+    delay)`` raises for a length that is none; ``unknown(machine, where)``
+    answers for a ``where`` without a timer.
+    """
+    lines = ["def restartTimer(self, where):"]
+    for owner, (attribute, after) in timers.items():
+        if isinstance(after, str):
+            length = (
+                f"self.{after}" if after.isidentifier() else f"getattr(self, {after!r})"
+            )
+        else:
+            length = repr(after)
+        lines += [
+            f"    if where == {owner!r}:",
+            f"        timer = self.{attribute}",
+            f"        if timer is None or timer.label != {owner!r}:",
+            "            return False",
+            f"        delay = {length}",
+            "        if delay is not None and not 0 <= delay < FOREVER:",
+            f"            CHECK(self, {owner!r}, delay)",
+            # Timer.restart, its fast path written out (one call fewer):
+            "        entry = timer._entry",
+            "        if delay is not None and entry is not None:",
+            "            deadline = timer._deadlines.clock.seconds() + delay",
+            "            if deadline >= entry[0]:",
+            "                timer._deadline = deadline",
+            "                return True",
+            "        timer.start(delay)",
+            "        return True",
+        ]
+    lines.append("    return UNKNOWN(self, where)")
+    namespace = {"FOREVER": float("inf"), "CHECK": check, "UNKNOWN": unknown}
+    source = "\n".join(lines) + "\n"
+    function: Callable[..., bool] = _exec(
+        source, namespace, "restartTimer", f"{className}.restartTimer"
+    )
+    return function

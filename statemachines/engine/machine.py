@@ -46,13 +46,12 @@ from twisted.python.failure import Failure
 
 from .blueprint import Blueprint
 from .building import build
-from .compiler import StateTable
+from .compiler import StateTable, compileRestart
 from .declaring import collect, ownMachine
 from .liveness import checkLiveness
 from .observers import OBSERVERS
 from .statetimers import (
     checkedDelay,
-    delayGetter,
     startTimer,
     stopTimer,
     timerAttribute,
@@ -92,8 +91,9 @@ class StateMachine:
     _automatInputs: ClassVar[dict[str, Any]] = {}
     _txmTables: ClassVar[dict[str, StateTable]] = {}
     _txmTracedTables: ClassVar[dict[str, StateTable]] = {}
-    # Per state timer, by its state: (the Timer's attribute, its length).
-    _txmTimers: ClassVar[dict[str, tuple[str, Callable[[Any], Any]]]] = {}
+    # Per state timer, by its state: (the Timer's attribute, its length:
+    # the name of the attribute that holds it, or a number).
+    _txmTimers: ClassVar[dict[str, tuple[str, Any]]] = {}
     _txmTimerAttributes: ClassVar[tuple[str, ...]] = ()
 
     # The dispatcher's per-instance state.  ``_txmTable`` and ``_txmQueue``
@@ -137,12 +137,18 @@ class StateMachine:
             cls._txmFreshTable = _freshTable(cls)
             slots = timerSlots(blueprint)
             cls._txmTimers = {
-                owner: (timerAttribute(slot), delayGetter(decl.after))
+                owner: (timerAttribute(slot), decl.after)
                 for owner, (slot, decl) in slots.items()
                 if decl.after is not None
             }
             levels = sorted({slot for slot, _ in slots.values()})
             cls._txmTimerAttributes = tuple(timerAttribute(n) for n in levels)
+            if cls._txmTimers:
+                restart = compileRestart(
+                    cls.__qualname__, cls._txmTimers, checkedDelay, _noTimer
+                )
+                restart.__doc__ = StateMachine.restartTimer.__doc__
+                cls.restartTimer = restart  # type: ignore[method-assign]
 
     @property
     def state(self) -> str:
@@ -155,19 +161,9 @@ class StateMachine:
         over, from now, if it is running, that is if the machine is in
         ``where``: an idle timer restarted by each read, say.  Returns
         whether it was running.  See `statemachines.engine.statetimers`.
+        (Each class with state timers has a compiled one of these.)
         """
-        found = self._txmTimers.get(where)
-        if found is None:
-            raise ValueError(
-                f"{type(self).__qualname__} has no state timer on {where!r}; "
-                f"restartTimer takes the state or superstate a timer runs in: "
-                f"{', '.join(map(repr, self._txmTimers)) or 'it has none'}"
-            )
-        timer = getattr(self, found[0])
-        if timer is None or timer.label != where:
-            return False
-        timer.restart(checkedDelay(self, where, found[1](self)))
-        return True
+        return _noTimer(self, where)
 
     @property
     def tracing(self) -> bool:
@@ -276,6 +272,14 @@ class StateMachine:
 
     def machineErrorUnhandled(self, error: MachineError) -> None:
         """Last resort for errors nobody can act on: override to log them."""
+
+
+def _noTimer(machine: StateMachine, where: str) -> bool:
+    raise ValueError(
+        f"{type(machine).__qualname__} has no state timer on {where!r}; "
+        f"restartTimer takes the state or superstate a timer runs in: "
+        f"{', '.join(map(repr, machine._txmTimers)) or 'it has none'}"
+    )
 
 
 def _freshTable(cls: type[StateMachine]) -> StateTable:

@@ -46,8 +46,6 @@ is within start (and any other stops).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from operator import attrgetter
 from typing import Any
 
 import attrs
@@ -59,7 +57,6 @@ __all__ = [
     "StateTimer",
     "TimerAction",
     "checkedDelay",
-    "delayGetter",
     "startTimer",
     "stateTimer",
     "stopTimer",
@@ -151,13 +148,6 @@ def timerActions(
 def timerAttribute(slot: int) -> str:
     """The instance attribute holding the `Timer` of ``slot`` (None: not made)."""
     return f"_txmTimer{slot}"
-
-
-def delayGetter(after: str | float) -> Callable[[Any], float | None]:
-    """How to read a timer's length off a machine."""
-    if isinstance(after, str):
-        return attrgetter(after)
-    return lambda machine: after
 
 
 def _isLength(delay: object) -> bool:

@@ -146,7 +146,12 @@ class Timer:
             self._schedule(self._deadlines.clock.seconds() + delay)
 
     def restart(self, delay: float | None) -> None:
-        """Like `start`, but cheap when it only pushes the deadline later."""
+        """
+        Like `start`, but cheap when it only pushes the deadline later.
+        (`compiler.compileRestart` writes this fast path out for the state
+        timers, which the idle timer restarts on every read: keep the two
+        alike.)
+        """
         entry = self._entry
         if delay is not None and entry is not None:
             deadline = self._deadlines.clock.seconds() + delay
