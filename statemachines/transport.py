@@ -185,7 +185,7 @@ class TransportMachine(StateMachine):
     # would ignore either is refused when its class is created.
     noStuckStates = mustHandle(
         [connectionLost, timeout],
-        "in any state the connection can be lost and the timer fire",
+        "the connection can be lost, and a timer fire, in every state",
         ends=[connectionLost],
     )
 
