@@ -287,6 +287,9 @@ class SMTPMachine(ConnectionMachine):
 
     def reportIdle(self) -> None:
         self.logIdle()
+        self._sayTimedOut()
+
+    def _sayTimedOut(self) -> None:
         self.reply(421, f"4.4.2 {self.hostname} timeout, closing connection")
 
     # -- the parser -------------------------------------------------------------
@@ -541,7 +544,7 @@ class SMTPMachine(ConnectionMachine):
             "{machine} closing: no more of the message for {seconds:.10g} s",
             seconds=self.dataTimeout,
         )
-        self.reply(421, f"4.4.2 {self.hostname} timeout, closing connection")
+        self._sayTimedOut()
 
     @_machine.output()
     def _reportHandshakeTimeout(self) -> None:
@@ -549,7 +552,7 @@ class SMTPMachine(ConnectionMachine):
             "{machine} closing: no TLS handshake within {seconds:.10g} s",
             seconds=self.idleTimeout,
         )
-        self.reply(421, f"4.4.2 {self.hostname} timeout, closing connection")
+        self._sayTimedOut()
 
     @_machine.output()
     def _restartCommandTimer(self) -> None:
