@@ -26,13 +26,20 @@ Rules
   ``rejects(...)`` declares pairs rejected on purpose, with a reason, so that
   tests can tell them from pairs nobody decided about; it changes nothing but
   the reason in the error.
+- A state within a superstate handles what the superstate handles unless
+  it declares or rejects the input itself (`blueprint` has the rule); the
+  class runs on the flattened table, so superstates cost nothing per event.
 - Declaration mistakes are a ``TypeError`` when the class is created, one
   sentence naming the class and the state, input or output at fault: a
   transition naming another machine's state, input or output (a parent's
-  included: use `inherited`), ``upon()`` on a built class's state, an output
-  parameter the input does not give, a state the class declares that no
-  transition from another state enters, no initial state, two states
-  serialized alike, and a ``rejects(...)`` naming what is not the class's.
+  included: use `inherited`), ``upon()`` on a built class's state or
+  superstate, an output parameter the input does not give, a state the
+  class declares that no transition from another state enters, no initial
+  state, two states serialized alike, a ``rejects(...)`` naming what is not
+  the class's or changing nothing, a state within two superstates, an empty
+  superstate, a name that hides a parent's attribute, and a state that
+  breaks a ``mustHandle`` requirement or ignores its timer's input
+  (`liveness`).
 """
 
 from __future__ import annotations
