@@ -399,20 +399,9 @@ def compileRestart(
             f"        if timer is None or timer.label != {owner!r}:",
             "            return False",
             f"        delay = {length}",
-            "        entry = timer._entry",
-            "        if delay is None:",  # this timer is off
-            "            if entry is not None:",
-            "                timer.cancel()",
-            "            return True",
-            "        if not 0 <= delay < FOREVER:",
+            "        if delay is not None and not 0 <= delay < FOREVER:",
             f"            CHECK(self, {owner!r}, delay)",
-            # Timer.restart, its fast path written out (one call fewer):
-            "        if entry is not None:",
-            "            deadline = timer._deadlines.clock.seconds() + delay",
-            "            if deadline >= entry[0]:",
-            "                timer._deadline = deadline",
-            "                return True",
-            "        timer.start(delay)",
+            "        timer.restart(delay)",
             "        return True",
         ]
     lines.append("    return UNKNOWN(self, where)")

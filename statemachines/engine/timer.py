@@ -129,11 +129,6 @@ class Timer:
         self._fires = "timeout"
         self.label: str | None = None
 
-    @property
-    def pending(self) -> bool:
-        """Whether a deadline is set."""
-        return self._entry is not None
-
     def start(self, delay: float | None, fires: str | None = None) -> None:
         """
         Fire ``delay`` seconds from now instead of whenever was set (None:
@@ -147,13 +142,15 @@ class Timer:
 
     def restart(self, delay: float | None) -> None:
         """
-        Like `start`, but cheap when it only pushes the deadline later.
-        (`compiler.compileRestart` writes this fast path out for the state
-        timers, which the idle timer restarts on every read: keep the two
-        alike.)
+        Like `start`, but cheap when it only pushes the deadline later, or
+        when there is no deadline to set (None) and none set.
         """
         entry = self._entry
-        if delay is not None and entry is not None:
+        if delay is None:
+            if entry is not None:
+                self.cancel()
+            return
+        if entry is not None:
             deadline = self._deadlines.clock.seconds() + delay
             if deadline >= entry[0]:
                 self._deadline = deadline
