@@ -98,8 +98,9 @@ class StateMachine:
     _automatInputs: ClassVar[dict[str, Any]] = {}
     _txmTables: ClassVar[dict[str, StateTable]] = {}
     _txmTracedTables: ClassVar[dict[str, StateTable]] = {}
-    # Per state timer, by its state: (the Timer's attribute, its length:
-    # the name of the attribute that holds it, or a number).
+    # The state timers that run, by their state: (slot, declaration), and
+    # (the Timer's attribute, its length: an attribute's name, or a number).
+    _txmTimerSlots: ClassVar[dict[str, tuple[int, Any]]] = {}
     _txmTimers: ClassVar[dict[str, tuple[str, Any]]] = {}
     _txmTimerAttributes: ClassVar[tuple[str, ...]] = ()
 
@@ -142,11 +143,10 @@ class StateMachine:
             checkLiveness(cls, blueprint)
             build(cls, _machineAttribute(cls), blueprint)
             cls._txmFreshTable = _freshTable(cls)
-            slots = timerSlots(blueprint)
+            slots = cls._txmTimerSlots = timerSlots(blueprint)
             cls._txmTimers = {
                 owner: (timerAttribute(slot), decl.after)
                 for owner, (slot, decl) in slots.items()
-                if decl.after is not None
             }
             levels = sorted({slot for slot, _ in slots.values()})
             cls._txmTimerAttributes = tuple(timerAttribute(n) for n in levels)
@@ -205,7 +205,7 @@ class StateMachine:
         self._txmTable = self._txmTables[name]
         self._txmSelectTables()
         # Entered from nowhere: the timers of everything it is in start.
-        slots = timerSlots(self.blueprint)
+        slots = self._txmTimerSlots
         for slot in {slot for slot, _ in slots.values()}:
             stopTimer(self, slot)
         for owner in reversed([name, *self.blueprint.ancestorsOf(name)]):
