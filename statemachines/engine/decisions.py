@@ -22,16 +22,29 @@ from .blueprint import ANY, Blueprint, RejectionDecl, RequirementDecl, TimerDecl
 from .statetimers import StateTimer
 from .superstate import isSuperstate
 
+__all__ = [
+    "MustHandle",
+    "Rejects",
+    "mustHandle",
+    "ownerOf",
+    "parentDefining",
+    "readDecisions",
+    "rejects",
+]
+
+
+def parentDefining(cls: type, name: str) -> type | None:
+    """The nearest parent of ``cls`` whose body defines ``name``, if any."""
+    for klass in cls.__mro__[1:]:
+        if name in vars(klass):
+            return klass
+    return None
+
 
 def ownerOf(cls: type, name: str) -> str:
     """The nearest parent of ``cls`` that has ``name``, for messages."""
-    for klass in cls.__mro__[1:]:
-        if name in vars(klass):
-            return klass.__qualname__
-    return "Parent"
-
-
-__all__ = ["MustHandle", "Rejects", "mustHandle", "readDecisions", "rejects"]
+    klass = parentDefining(cls, name)
+    return "Parent" if klass is None else klass.__qualname__
 
 
 class Rejects:
@@ -130,11 +143,11 @@ class MustHandle:
 
 def mustHandle(inputs: Any, why: str, *, ends: Any = ()) -> MustHandle:
     """
-    Declare, in a machine's class body, that every state which is not
-    terminal handles each of ``inputs`` (by a transition, itself or through
-    a superstate, or by a rejection on purpose), and that following any
-    input of ``ends`` from any state leads to a terminal state, or to one
-    that rejects it on purpose::
+    Declare, in a machine's class body, that every state not declared
+    ``terminal=True`` handles each of ``inputs`` (by a transition, itself or
+    through a superstate, or by a rejection on purpose), and that each input
+    of ``ends`` leads from any state straight into a terminal state, or into
+    one that rejects it on purpose::
 
         noStuckStates = mustHandle(
             [connectionLost, timeout],

@@ -63,7 +63,7 @@ from .blueprint import (
     SuperTransitionDecl,
     TransitionDecl,
 )
-from .decisions import ownerOf, readDecisions
+from .decisions import ownerOf, parentDefining, readDecisions
 from .superstate import Superstate, isSuperstate, superstatesOf
 
 __all__ = ["Inherited", "collect", "inherited", "ownMachine"]
@@ -372,12 +372,12 @@ def _layOver(cls: type, machine: MethodicalMachine, base: Blueprint) -> Blueprin
 
 def _refuseHiding(cls: type, kind: str, name: str) -> None:
     """A new state or superstate may not hide what a parent class has."""
-    for klass in cls.__mro__[1:]:
-        if name in vars(klass):
-            raise TypeError(
-                f"{cls.__qualname__}: {kind} {name!r} would hide "
-                f"{klass.__qualname__}.{name}; give it another name"
-            )
+    klass = parentDefining(cls, name)
+    if klass is not None:
+        raise TypeError(
+            f"{cls.__qualname__}: {kind} {name!r} would hide "
+            f"{klass.__qualname__}.{name}; give it another name"
+        )
 
 
 def _refuseEmptySuperstates(cls: type, blueprint: Blueprint, own: list[str]) -> None:
