@@ -64,7 +64,8 @@ class Chart:
     transitions: tuple[TransitionDecl, ...]  # drawn from their state
     parent: str | None = None
     superstates: tuple[SuperstateDecl, ...] = ()
-    within: tuple[tuple[str, str | None], ...] = ()  # (state, its superstate)
+    # Each state's and superstate's superstates, nearest first (the blueprint's).
+    ancestors: tuple[tuple[str, tuple[str, ...]], ...] = ()
     superTransitions: tuple[SuperTransitionDecl, ...] = ()
     terminalStates: frozenset[str] | None = None  # None: from transitions
     timers: tuple[tuple[str, str, str], ...] = ()  # (owner, timer, input fired)
@@ -76,49 +77,30 @@ class Chart:
         leaving = {t.state for t in self.transitions if t.enter != t.state}
         return frozenset(s for s in self.states if s not in leaving)
 
+    def outwards(self, name: str) -> tuple[str, ...]:
+        """The superstates a state or superstate is within, nearest first."""
+        return dict(self.ancestors).get(name, ())
+
+    def superstateOf(self, state: str) -> str | None:
+        return next(iter(self.outwards(state)), None)
+
+    def statesWithin(self, superstate: str) -> list[str]:
+        """The states within ``superstate``, at any depth, in state order."""
+        return [s for s in self.states if superstate in self.outwards(s)]
+
     def timersFiring(self, origin: str, input: str) -> list[str]:
         """
         The timers whose running out is ``input`` on an edge from ``origin``:
         those of ``origin``, of the superstates it is within, and (for a
         superstate) of what is within it.
         """
-        parents = {s.name: s.within for s in self.superstates}
-        parents.update(self.within)
-        around = [origin]
-        while parents.get(around[-1]) is not None:
-            around.append(parents[around[-1]])  # type: ignore[arg-type]
-        inside = set(self.statesWithin(origin)) | {
-            s.name
-            for s in self.superstates
-            if origin in self._outwards(s.name, parents)[1:]
-        }
+        around = {origin, *self.outwards(origin)}
+        inside = {name for name, outer in self.ancestors if origin in outer}
         return [
             name
             for owner, name, fires in self.timers
             if fires == input and (owner in around or owner in inside)
         ]
-
-    @staticmethod
-    def _outwards(name: str, parents: dict[str, str | None]) -> list[str]:
-        found = [name]
-        while parents.get(found[-1]) is not None:
-            found.append(parents[found[-1]])  # type: ignore[arg-type]
-        return found
-
-    def superstateOf(self, state: str) -> str | None:
-        return dict(self.within).get(state)
-
-    def statesWithin(self, superstate: str) -> list[str]:
-        """The states within ``superstate``, at any depth, in state order."""
-        parents = {s.name: s.within for s in self.superstates}
-        found = []
-        for state in self.states:
-            level = self.superstateOf(state)
-            while level is not None and level != superstate:
-                level = parents[level]
-            if level == superstate:
-                found.append(state)
-        return found
 
 
 def _shortName(qualified: str) -> str:
@@ -159,7 +141,10 @@ def _chartOfBlueprint(cls: type[StateMachine]) -> Chart:
         transitions=tuple(transitions),
         parent=base.__name__ if base is not None else None,
         superstates=tuple(blueprint.superstates.values()),
-        within=tuple((name, d.within) for name, d in blueprint.states.items()),
+        ancestors=tuple(
+            (name, tuple(blueprint.ancestorsOf(name)))
+            for name in [*blueprint.states, *blueprint.superstates]
+        ),
         superTransitions=tuple(superTransitions),
         terminalStates=blueprint.terminal,
         timers=tuple(
