@@ -30,11 +30,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import automatinternals as automat
-from .blueprint import Blueprint
-from .compiler import compileMachine
+from .blueprint import Blueprint, TimerDecl
+from .compiler import compileMachine, compileRestart
 from .declaring import checkOutputs
 from .methodical import Machine
 from .observers import OBSERVERS
+from .statetimers import checkedDelay, noTimer, timerAttribute, timerSlots
 from .superstate import Superstate, isSuperstate
 
 if TYPE_CHECKING:
@@ -217,8 +218,9 @@ def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None
     _checkParameters(cls, blueprint, inputs, outputs)
     _checkSerialized(cls, blueprint)
     machine, states, automatInputs = _automatMachine(blueprint, inputs, outputs)
+    slots = timerSlots(blueprint)
     tables, traced, functions = compileMachine(
-        cls.__qualname__, blueprint, inputs, outputs, OBSERVERS.transition
+        cls.__qualname__, blueprint, inputs, outputs, OBSERVERS.transition, slots
     )
     for name, function in functions.items():
         automat.markBuilt(function, inputs[name])
@@ -235,4 +237,28 @@ def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None
     cls._automatInputs = automatInputs
     cls._txmTables = tables
     cls._txmTracedTables = traced
+    _installTimers(cls, slots)
     OBSERVERS.register(cls)
+
+
+def _installTimers(
+    cls: type[StateMachine], slots: dict[str, tuple[int, TimerDecl]]
+) -> None:
+    """
+    What ``cls``'s instances need of its state timers: the slots, the
+    attributes each instance starts with (None), and a compiled
+    ``restartTimer``.
+    """
+    cls._txmTimerSlots = slots
+    cls._txmTimers = {
+        owner: (timerAttribute(slot), decl.after)
+        for owner, (slot, decl) in slots.items()
+    }
+    levels = sorted({slot for slot, _ in slots.values()})
+    cls._txmTimerAttributes = tuple(timerAttribute(n) for n in levels)
+    if cls._txmTimers:
+        restart = compileRestart(
+            cls.__qualname__, cls._txmTimers, checkedDelay, noTimer
+        )
+        restart.__doc__ = cls.restartTimer.__doc__
+        cls.restartTimer = restart  # type: ignore[method-assign]

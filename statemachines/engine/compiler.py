@@ -67,13 +67,12 @@ import linecache
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .blueprint import Blueprint, TransitionDecl
+from .blueprint import Blueprint, TimerDecl, TransitionDecl
 from .statetimers import (
     TimerAction,
     startTimer,
     stopTimer,
     timerActions,
-    timerSlots,
 )
 
 __all__ = ["StateTable", "compileMachine", "compileRestart"]
@@ -324,6 +323,7 @@ def compileMachine(
     inputs: Mapping[str, Callable[..., Any]],
     outputs: Mapping[str, Callable[..., Any]],
     trace: Callable[..., None],
+    slots: Mapping[str, tuple[int, TimerDecl]],
 ) -> tuple[dict[str, StateTable], dict[str, StateTable], dict[str, Callable[..., Any]]]:
     """
     For ``blueprint`` (of class ``className``), whose input and output names
@@ -331,7 +331,9 @@ def compileMachine(
     the same tables with every transition first calling ``trace(machine,
     state, input, enter, outputs)``, and its input functions. An instance is
     traced while its current table is one of the traced ones, so tracing
-    costs nothing when it is off.
+    costs nothing when it is off.  ``slots`` are its state timers
+    (`statetimers.timerSlots`), started and stopped by the transitions that
+    enter and leave their states.
     """
     queueNamespaces: dict[str, dict[str, Any]] = {}
     queues = {}
@@ -340,8 +342,6 @@ def compileMachine(
         queues[name] = _compileQueue(
             className, name, inputs[name], queueNamespaces[name]
         )
-
-    slots = timerSlots(blueprint)
 
     def build(tracer: Callable[..., None] | None) -> dict[str, StateTable]:
         tables = {name: StateTable(name) for name in blueprint.states}

@@ -53,17 +53,11 @@ from twisted.python.failure import Failure
 
 from .blueprint import Blueprint
 from .building import build
-from .compiler import StateTable, compileRestart
+from .compiler import StateTable
 from .declaring import collect, ownMachine
 from .liveness import checkLiveness
 from .observers import OBSERVERS
-from .statetimers import (
-    checkedDelay,
-    startTimer,
-    stopTimer,
-    timerAttribute,
-    timerSlots,
-)
+from .statetimers import noTimer, startTimer, stopTimer
 
 __all__ = ["MachineError", "StateMachine"]
 
@@ -143,19 +137,6 @@ class StateMachine:
             checkLiveness(cls, blueprint)
             build(cls, _machineAttribute(cls), blueprint)
             cls._txmFreshTable = _freshTable(cls)
-            slots = cls._txmTimerSlots = timerSlots(blueprint)
-            cls._txmTimers = {
-                owner: (timerAttribute(slot), decl.after)
-                for owner, (slot, decl) in slots.items()
-            }
-            levels = sorted({slot for slot, _ in slots.values()})
-            cls._txmTimerAttributes = tuple(timerAttribute(n) for n in levels)
-            if cls._txmTimers:
-                restart = compileRestart(
-                    cls.__qualname__, cls._txmTimers, checkedDelay, _noTimer
-                )
-                restart.__doc__ = StateMachine.restartTimer.__doc__
-                cls.restartTimer = restart  # type: ignore[method-assign]
 
     @property
     def state(self) -> str:
@@ -170,7 +151,7 @@ class StateMachine:
         whether it was running.  See `statemachines.engine.statetimers`.
         (Each class with state timers has a compiled one of these.)
         """
-        return _noTimer(self, where)
+        return noTimer(self, where)
 
     @property
     def tracing(self) -> bool:
@@ -279,14 +260,6 @@ class StateMachine:
 
     def machineErrorUnhandled(self, error: MachineError) -> None:
         """Last resort for errors nobody can act on: override to log them."""
-
-
-def _noTimer(machine: StateMachine, where: str) -> bool:
-    raise ValueError(
-        f"{type(machine).__qualname__} has no state timer on {where!r}; "
-        f"restartTimer takes the state or superstate a timer runs in: "
-        f"{', '.join(map(repr, machine._txmTimers)) or 'it has none'}"
-    )
 
 
 def _freshTable(cls: type[StateMachine]) -> StateTable:

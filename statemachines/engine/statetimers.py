@@ -46,6 +46,7 @@ is within start (and any other stops).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -57,6 +58,7 @@ __all__ = [
     "StateTimer",
     "TimerAction",
     "checkedDelay",
+    "noTimer",
     "startTimer",
     "stateTimer",
     "stopTimer",
@@ -122,7 +124,7 @@ class TimerAction:
 
 def timerActions(
     blueprint: Blueprint,
-    slots: dict[str, tuple[int, TimerDecl]],
+    slots: Mapping[str, tuple[int, TimerDecl]],
     state: str,
     enter: str,
 ) -> list[TimerAction]:
@@ -166,6 +168,15 @@ def checkedDelay(machine: Any, where: str, delay: object) -> float | None:
         f"{type(machine).__qualname__}: the timer of {where!r} would run "
         f"{delay!r} seconds; a length is a finite number of seconds, 0 or more, "
         "or None (no timer)"
+    )
+
+
+def noTimer(machine: Any, where: str) -> bool:
+    """``restartTimer`` for a ``where`` that has no timer: a ValueError."""
+    raise ValueError(
+        f"{type(machine).__qualname__} has no state timer on {where!r}; "
+        f"restartTimer takes the state or superstate a timer runs in: "
+        f"{', '.join(map(repr, machine._txmTimers)) or 'it has none'}"
     )
 
 
