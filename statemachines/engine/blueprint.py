@@ -220,6 +220,18 @@ class Blueprint:
         """The states within ``superstate``, at any depth, in declaration order."""
         return [s for s in self.states if superstate in self.ancestorsOf(s)]
 
+    def heirs(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """
+        For each superstate transition some state inherits, keyed as in
+        ``superTransitions``: the (state, input) pairs of the flat table that
+        run it.
+        """
+        found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for key, t in self.transitions.items():
+            if t.via is not None:
+                found.setdefault((t.via, t.input), []).append(key)
+        return found
+
     @property
     def terminal(self) -> frozenset[str]:
         """The states no transition leaves for another state."""

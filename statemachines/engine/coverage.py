@@ -74,13 +74,12 @@ def declaredEdges(cls: type[StateMachine]) -> list[Edge]:
     then those on superstates that some state within inherits.
     """
     blueprint = cls.blueprint
-    edges = []
-    inheriting: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for key, t in blueprint.transitions.items():
-        if t.via is None:
-            edges.append(Edge(t.state, t.input, t.enter, t.declaredBy, False, (key,)))
-        else:
-            inheriting.setdefault((t.via, t.input), []).append(key)
+    edges = [
+        Edge(t.state, t.input, t.enter, t.declaredBy, False, (key,))
+        for key, t in blueprint.transitions.items()
+        if t.via is None
+    ]
+    inheriting = blueprint.heirs()
     for key, st in blueprint.superTransitions.items():
         if key in inheriting:
             edges.append(

@@ -124,7 +124,7 @@ def _chartOfBlueprint(cls: type[StateMachine]) -> Chart:
         key=lambda t: (states[t.state], inputs[t.input]),
     )
     # A superstate's transition is drawn if some state within inherits it.
-    inherited = {(t.via, t.input) for t in blueprint.transitions.values() if t.via}
+    inherited = blueprint.heirs()
     supers = {name: i for i, name in enumerate(blueprint.superstates)}
     superTransitions = sorted(
         (t for k, t in blueprint.superTransitions.items() if k in inherited),
