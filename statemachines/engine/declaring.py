@@ -66,7 +66,7 @@ from .blueprint import (
 from .decisions import ownerOf, parentDefining, readDecisions
 from .superstate import Superstate, isSuperstate, superstatesOf
 
-__all__ = ["Inherited", "collect", "inherited", "ownMachine"]
+__all__ = ["Inherited", "collect", "inherited", "machineAttribute", "ownMachine"]
 
 
 class Inherited:
@@ -170,6 +170,15 @@ def ownMachine(cls: type) -> tuple[str, MethodicalMachine] | None:
             "declare at most one per class"
         )
     return found[0] if found else None
+
+
+def machineAttribute(cls: type) -> str:
+    """The attribute that holds ``cls``'s machine (its own, or a parent's)."""
+    for klass in cls.__mro__:
+        own = ownMachine(klass)
+        if own is not None:
+            return own[0]
+    return "_machine"
 
 
 def collect(cls: type, base: Blueprint) -> Blueprint:

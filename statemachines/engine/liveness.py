@@ -27,9 +27,8 @@ input it fires.  The first state that breaks a rule is named in a
 
 from __future__ import annotations
 
-from automat import MethodicalMachine
-
 from .blueprint import Blueprint, RequirementDecl
+from .declaring import machineAttribute
 
 __all__ = ["checkLiveness"]
 
@@ -125,15 +124,6 @@ def _followToEnd(
         )
 
 
-def _machineName(cls: type) -> str:
-    """What the class body calls its machine, for a message (``_machine``)."""
-    for klass in cls.__mro__:
-        for name, value in vars(klass).items():
-            if isinstance(value, MethodicalMachine) and name != "_automatMachine":
-                return name
-    return "machine"
-
-
 def _unhandled(
     cls: type,
     blueprint: Blueprint,
@@ -144,7 +134,7 @@ def _unhandled(
     handling = [s for (s, i) in blueprint.superTransitions if i == input]
     where = (
         f"within a superstate that handles it ({', '.join(handling)}: "
-        f"@{_machineName(cls)}.state(within=parent.{handling[0]}), or "
+        f"@{machineAttribute(cls)}.state(within=parent.{handling[0]}), or "
         f"parent.{handling[0]}.include({state}))"
         if handling
         else "within a superstate that handles it"

@@ -54,7 +54,7 @@ from twisted.python.failure import Failure
 from .blueprint import Blueprint
 from .building import build
 from .compiler import StateTable
-from .declaring import collect, ownMachine
+from .declaring import collect, machineAttribute
 from .liveness import checkLiveness
 from .observers import OBSERVERS
 from .statetimers import noTimer, startTimer, stopTimer
@@ -135,7 +135,7 @@ class StateMachine:
                     f"states ({names}) with @machine.state(initial=True)"
                 )
             checkLiveness(cls, blueprint)
-            build(cls, _machineAttribute(cls), blueprint)
+            build(cls, machineAttribute(cls), blueprint)
             cls._txmFreshTable = _freshTable(cls)
 
     @property
@@ -281,12 +281,3 @@ def _freshTable(cls: type[StateMachine]) -> StateTable:
     for name in cls.blueprint.inputs:
         fresh[name] = start(name)
     return fresh
-
-
-def _machineAttribute(cls: type) -> str:
-    """The attribute that holds ``cls``'s Automat machine."""
-    for klass in cls.__mro__:
-        own = ownMachine(klass)
-        if own is not None:
-            return own[0]
-    return "_machine"
