@@ -123,8 +123,8 @@ class Awkward:
     s1.upon(i1, enter=s2, outputs=[o1])
 
 
-class Door(StateMachine):
-    _machine = MethodicalMachine()
+class RecordingMachine(StateMachine):
+    """A machine (of no states of its own) that records outputs and errors."""
 
     def __init__(self) -> None:
         self.log: list[str] = []
@@ -132,6 +132,10 @@ class Door(StateMachine):
 
     def machineError(self, error: MachineError) -> None:
         self.errors.append(error)
+
+
+class Door(RecordingMachine):
+    _machine = MethodicalMachine()
 
     @_machine.state(initial=True)
     def shut(self) -> None:

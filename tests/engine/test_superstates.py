@@ -19,7 +19,6 @@ from statemachines import (
     ANY,
     ConnectionMachine,
     Machine,
-    MachineError,
     SMTPMachine,
     StateMachine,
     Superstate,
@@ -28,20 +27,14 @@ from statemachines import (
 )
 from statemachines.testing import unhandledPairs
 
+from ..sample_machines import RecordingMachine
 from .test_compiler import observe
 
 
-class Lamp(StateMachine):
+class Lamp(RecordingMachine):
     """off, and two states within ``on``; ``broken`` outside everything."""
 
     _machine = Machine()
-
-    def __init__(self) -> None:
-        self.log: list[str] = []
-        self.errors: list[MachineError] = []
-
-    def machineError(self, error: MachineError) -> None:
-        self.errors.append(error)
 
     @_machine.state(initial=True)
     def off(self) -> None:
