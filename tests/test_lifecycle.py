@@ -16,16 +16,14 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines import (
-    ClientMachine,
     ConnectionMachine,
-    EchoClientMachine,
     EchoMachine,
     GreetingClientMachine,
     GreetingMachine,
     SMTPMachine,
     StateMachine,
 )
-from statemachines.testing import connected, unhandledPairs
+from statemachines.testing import connected
 
 from .helpers import Wire
 from .test_smtp import ListMailbox
@@ -112,18 +110,6 @@ class TargetsTests(SynchronousTestCase):
         for command in commands:
             self.assertRegex(table, rf"\.upon\({command},", command)
         self.assertNotRegex(transitions, r"\n\s+for \w+ in ")
-
-    def test_everyShippedMachineDecidesEveryPair(self) -> None:
-        for cls in (
-            ConnectionMachine,
-            EchoMachine,
-            GreetingMachine,
-            SMTPMachine,
-            ClientMachine,
-            EchoClientMachine,
-            GreetingClientMachine,
-        ):
-            self.assertEqual(unhandledPairs(cls), [], cls.__name__)
 
 
 # -- a user's module: a small store with a data block (memcached's shape) ----
