@@ -24,9 +24,8 @@ import statistics
 import threading
 import time
 
+from procfs import cpuSeconds
 from servers import BASELINES, roundRatios, running
-
-from protocols.testing import cpuSeconds
 
 CONTENDERS = [
     *BASELINES,

@@ -24,8 +24,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from benchmarks.echo_throughput import drive  # noqa: E402
+from benchmarks.procfs import cpuSeconds  # noqa: E402
 from benchmarks.servers import TXMACHINES, UNLIMITED, runningCommand  # noqa: E402
-from protocols.testing import cpuSeconds  # noqa: E402
 
 
 def family(pid: int) -> list[int]:

@@ -650,16 +650,15 @@ def serverFromOptions(
         maxPerPeer=args.max_per_peer,
         maxBuffered=args.max_buffered,
         refusal=getattr(machineClass, "refusal", None),
-        proxyHeader=behindProxy(args),
         clock=reactor,
         closeTimeout=args.close_timeout,
     )
     description = listenDescription(args)
     if behindProxy(args):
-        # The PROXY header is read by the adapter, before admission (see
+        # The PROXY header is read before admission (see
         # protocols.proxyheader), not by Twisted's haproxy: wrapper.
         description = description.removeprefix(PROXY_PREFIX)
-    return serverClass(reactor, description, factory)
+    return serverClass(reactor, description, factory, proxyHeader=behindProxy(args))
 
 
 def supervisorFromOptions(reactor: Any, args: argparse.Namespace) -> workers.Supervisor:

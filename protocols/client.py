@@ -1,6 +1,16 @@
 """
-Clients: a `Dialer` over a Twisted endpoint, and small facades that build a
-client machine, start it, and hand back Deferreds.
+Clients: the client side of the adapter, a `Dialer` over a Twisted
+endpoint, and small facades that build a client machine, start it, and
+hand back Deferreds.
+
+A client's adapter (`ClientAdapter`) differs from a server's in two ways.
+It does not tell its machine ``connectionMade``: it fires the ``ready``
+Deferred of the dial that made it (`EndpointDialer.dial`), on TLS only once
+the handshake has completed and the server's certificate has been
+verified; a connection lost before that fails the dial, so a wrong hostname
+or an untrusted certificate counts against the client's attempts like a
+refused connection.  And a server that finished sending has nothing more
+for it: it closes, and the loss that follows is handled as any other.
 """
 
 from __future__ import annotations
@@ -10,13 +20,14 @@ from typing import Any, Generic, TypeVar
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, connectionDone
 from twisted.python.failure import Failure
 
 from statemachines.client import ClientMachine
 from statemachines.echo import EchoClientMachine
 from statemachines.framing import (
     DEFAULT_MAX_FRAME_LENGTH,
+    Framer,
     FramerFactory,
     RawFramer,
     framerFactory,
@@ -27,6 +38,55 @@ from statemachines.transport import Link, TransportMachine
 from .adapter import MachineAdapter
 
 M = TypeVar("M", bound=ClientMachine)
+
+
+class ClientAdapter(MachineAdapter):
+    """A client's connection: ready once connected (see the module doc)."""
+
+    def __init__(
+        self, machine: TransportMachine, framer: Framer, ready: Deferred[Link]
+    ) -> None:
+        """
+        @param ready: the dial, fired with this adapter once the connection
+            is ready; failed if it is lost before.
+        """
+        super().__init__(machine, framer)
+        self.ready: Deferred[Link] | None = ready  # until it fires
+
+    def begin(self) -> None:
+        if not self.handshaking:
+            self._fireReady()
+
+    def firstHandshakeCompleted(self) -> None:
+        if self.ready is not None:
+            self._fireReady()
+
+    def _fireReady(self) -> None:
+        ready = self.ready
+        assert ready is not None
+        if ready.called:
+            # The dial was cancelled, but the endpoint connected anyway:
+            # nobody wants this connection.  (``ready`` stays set, so its
+            # loss is not reported to the machine either.)
+            self.abortConnection()
+            return
+        self.ready = None
+        ready.callback(self)
+
+    def readConnectionLost(self) -> None:
+        # Closing unregisters first (a paused producer would keep it open).
+        self.loseConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.handshaking:
+            self.handshaking = False
+        ready = self.ready
+        if ready is None:
+            self.machine.connectionLost(reason)
+            return
+        self.ready = None
+        if not ready.called:  # the dial may have been cancelled already
+            ready.errback(reason)
 
 
 class EndpointDialer:
@@ -48,12 +108,12 @@ class EndpointDialer:
         is ready (after the TLS handshake, on TLS).  Cancelling gives up on
         the connection attempt, or aborts a connection still handshaking.
         """
-        adapter: MachineAdapter | None = None
+        adapter: ClientAdapter | None = None
 
-        def buildAdapter() -> MachineAdapter:
+        def buildAdapter() -> ClientAdapter:
             nonlocal adapter
             framer = self.makeFramer(self.maxFrameLength)
-            adapter = MachineAdapter(machine, framer, ready)
+            adapter = ClientAdapter(machine, framer, ready)
             return adapter
 
         def cancel(ready: Deferred[Link]) -> None:

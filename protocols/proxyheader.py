@@ -5,22 +5,56 @@ behind a load balancer really is.
 A balancer configured with ``send-proxy`` or ``send-proxy-v2`` opens each
 backend connection with one header naming the client's address and port.
 `ProxyHeader` reads it from the first bytes of a connection and hands back
-what follows.  A server listening with ``--listen haproxy:...`` reads the
-header *before* it admits the connection (`protocols.server`), so per-peer
-limits, logs and ``link.peer`` all see the client, not the balancer.
-Spec: https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
+what follows.  Spec: https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
+
+`ProxyHeaderFactory` wraps a server's factory, as Twisted's
+``protocols.haproxy`` does, so no protocol needs to know about PROXY: each
+connection is first a `ProxyHeaderReader`, and only once its header has come
+does the wrapped factory build the connection's adapter, for the client the
+header names, so per-peer limits, logs and ``link.peer`` all see the client,
+not the balancer.  Until then the connection is one of the wrapped factory's
+``pending`` ones: it counts toward its connection limit (past it, closed at
+once: nobody can be told anything, the client is not known yet) and is
+aborted when the server stops.  No valid header within the factory's close
+timeout: the connection is aborted, with a log line at a bounded rate.
+Then the reader hands every later event straight to the adapter (they
+shadow its own methods), so the reads of a proxied connection cost what a
+direct connection's do.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import struct
+from typing import Any, cast
+from typing import Protocol as Protocol_
 
 import attrs
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.interfaces import IAddress
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IHalfCloseableProtocol,
+    IHandshakeListener,
+    IReactorTime,
+    ITCPTransport,
+)
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
+from zope.interface import implementer
 
-__all__ = ["BadProxyHeader", "ProxiedAddresses", "ProxyHeader"]
+from statemachines.eventrate import EventRate
+
+from .addresses import describeAddress, peerKey
+
+__all__ = [
+    "BadProxyHeader",
+    "ProxiedAddresses",
+    "ProxyHeader",
+    "ProxyHeaderFactory",
+    "ProxyHeaderReader",
+]
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V1_MAX = 107  # the longest version 1 header, CRLF included
@@ -136,3 +170,152 @@ def _port(text: bytes) -> int:
     if not 0 <= port <= 65535 or not text.isdigit():
         raise ValueError(f"bad port {text!r}")
     return port
+
+
+class Admitting(Protocol_):
+    """What `ProxyHeaderFactory` wraps (`protocols.server.MachineServerFactory`)."""
+
+    clock: IReactorTime
+    closeTimeout: float
+    pending: set[Any]  # accepted, not yet admitted: each has abortConnection()
+
+    def full(self) -> bool:
+        """Whether the connection limit is reached (pending ones included)."""
+
+    def buildProtocol(self, addr: IAddress | None) -> Any:
+        """The adapter (with its machine, or a refusal) for a client."""
+
+
+class ProxyHeaderFactory(Factory):
+    """A server factory whose connections each start with a PROXY header."""
+
+    log = Logger()
+    noisy = False
+
+    def __init__(self, wrappedFactory: Admitting) -> None:
+        self.wrappedFactory = wrappedFactory
+
+    def doStart(self) -> None:
+        if isinstance(self.wrappedFactory, Factory):
+            self.wrappedFactory.doStart()
+        super().doStart()
+
+    def doStop(self) -> None:
+        if isinstance(self.wrappedFactory, Factory):
+            self.wrappedFactory.doStop()
+        super().doStop()
+
+    def buildProtocol(self, addr: IAddress | None) -> ProxyHeaderReader | None:
+        wrapped = self.wrappedFactory
+        if wrapped.full():
+            EventRate.of(wrapped.clock).emit(
+                self.log,
+                LogLevel.info,
+                "closed a connection from {peer} at once: too many connections",
+                peer=peerKey(addr),
+            )
+            return None
+        reader = ProxyHeaderReader(wrapped)
+        wrapped.pending.add(reader)
+        return reader
+
+
+@implementer(IHalfCloseableProtocol, IHandshakeListener)
+class ProxyHeaderReader(Protocol):
+    """One connection until its PROXY header has come (see the module doc)."""
+
+    log = Logger()
+
+    def __init__(self, admitting: Admitting) -> None:
+        self.admitting = admitting
+        self.header: ProxyHeader | None = ProxyHeader()  # None once settled
+        self.adapter: Any = None  # the connection's, once admitted
+        self.deadline: IDelayedCall | None = None
+
+    def connectionMade(self) -> None:
+        self.deadline = self.admitting.clock.callLater(
+            self.admitting.closeTimeout, self._noHeader, "none arrived in time"
+        )
+
+    def dataReceived(self, data: bytes) -> None:
+        assert self.header is not None
+        try:
+            found = self.header.feed(data)
+        except BadProxyHeader as e:
+            self._noHeader(str(e))
+            return
+        if found is None:
+            return
+        addresses, rest = found
+        self._settle()
+        transport = self.transport
+        assert transport is not None
+        adapter = self.admitting.buildProtocol(addresses.source or transport.getPeer())
+        adapter.proxied = addresses
+        self.adapter = adapter
+        # From now on the transport's events go straight to the adapter.
+        self.dataReceived = adapter.dataReceived  # type: ignore[method-assign]
+        self.connectionLost = adapter.connectionLost  # type: ignore[method-assign]
+        self.readConnectionLost = adapter.readConnectionLost  # type: ignore[method-assign]
+        self.writeConnectionLost = adapter.writeConnectionLost  # type: ignore[method-assign]
+        self.handshakeCompleted = adapter.handshakeCompleted  # type: ignore[method-assign]
+        adapter.makeConnection(transport)
+        if rest and not getattr(transport, "disconnecting", False):
+            adapter.dataReceived(rest)
+
+    def _settle(self) -> None:
+        """The header is read, or will never be: no longer pending, once."""
+        if self.header is None:
+            return
+        self.header = None
+        if self.deadline is not None and self.deadline.active():
+            self.deadline.cancel()
+        self.admitting.pending.discard(self)
+
+    def _describe(self) -> str:
+        return describeAddress(
+            None if self.transport is None else self.transport.getPeer()
+        )
+
+    def _noHeader(self, why: str) -> None:
+        self._settle()
+        # A peer can make this happen on every connection: at a bounded rate.
+        EventRate.of(self.admitting.clock).emit(
+            self.log,
+            LogLevel.info,
+            "aborting a connection from {peer}: no valid PROXY header ({why})",
+            peer=self._describe(),
+            why=why,
+        )
+        self.abortConnection()
+
+    def abortConnection(self) -> None:
+        """Abort the connection (the server stops, or no header came)."""
+        if self.adapter is not None:
+            self.adapter.abortConnection()
+        else:
+            cast(ITCPTransport, self.transport).abortConnection()
+
+    def readConnectionLost(self) -> None:
+        if self.header is not None and not self.header.started:
+            # Closed without sending a byte: a balancer's plain TCP health
+            # check does that every few seconds (HAProxy's ``check`` on
+            # another ``port``, say), so it is no news: logged at debug.
+            self._settle()
+            self.log.debug(
+                "a connection from {peer} closed before sending anything",
+                peer=self._describe(),
+            )
+            assert self.transport is not None
+            self.transport.loseConnection()
+        else:
+            self._noHeader("the connection closed first")
+
+    def writeConnectionLost(self) -> None:
+        pass
+
+    def handshakeCompleted(self) -> None:
+        pass  # no TLS before the header (the listening endpoint is plain)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._settle()  # lost before a header admitted anyone

@@ -7,10 +7,9 @@ The factory also admits connections: past ``maxConnections`` in all, or
 counts as itself), a connection gets a `RefusedConnection` instead of the
 protocol's machine.  It is told why (an ``Error:`` line on the line framing),
 the refusal is logged once, and that connection alone closes, aborted if it
-does not within the close timeout.  Behind a balancer (``proxyHeader``) the
-client is known only once its PROXY header has come: until then the
-connection counts toward ``maxConnections``, is closed at once past it, and
-is aborted when the server stops.
+does not within the close timeout.  Behind a balancer the client is known
+only once its PROXY header has come: `protocols.proxyheader` wraps the
+factory, and its connections are ``pending`` until then.
 """
 
 from __future__ import annotations
@@ -40,17 +39,13 @@ from statemachines.framing import (
 )
 
 from .adapter import MachineAdapter
+from .addresses import peerKey
 from .budget import DEFAULT_MAX_BUFFERED, BufferBudget
+from .proxyheader import ProxyHeaderFactory
 
 MachineMaker = Callable[[], ConnectionMachine]
 DEFAULT_MAX_CONNECTIONS = 10_000
 DEFAULT_MAX_PER_PEER = 100
-
-
-def peerKey(addr: IAddress | None) -> str:
-    """What connections from the same peer share: the host, for IP addresses."""
-    host = getattr(addr, "host", None)
-    return host if isinstance(host, str) else repr(addr)
 
 
 class RefusedConnection(ConnectionMachine):
@@ -96,7 +91,6 @@ class MachineServerFactory(Factory):
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
         maxBuffered: int | None = DEFAULT_MAX_BUFFERED,
         refusal: Callable[[str], bytes] | None = None,
-        proxyHeader: bool = False,
     ) -> None:
         """
         @param framing: a framing's name or a framer factory (see
@@ -107,11 +101,6 @@ class MachineServerFactory(Factory):
         @param refusal: turns the reason a connection is refused into the
             message it gets (SMTP: ``SMTPMachine.refusal``, a ``421``); by
             default the framing's error message (``Error: ...`` on lines).
-        @param proxyHeader: connections start with a PROXY protocol header
-            (behind HAProxy's ``send-proxy``/``send-proxy-v2``): read it
-            first, and admit, limit and log by the client it names (see
-            `protocols.proxyheader`); one without a valid header within
-            the close timeout is aborted.
         @param maxBuffered: bytes of unsent replies all connections may hold
             together, roughly (see `protocols.budget`); None or 0: only
             Twisted's 64 KiB per connection.
@@ -124,7 +113,6 @@ class MachineServerFactory(Factory):
         self.closeTimeout = limits.timeout("closeTimeout", closeTimeout)
         self.makeMachine = makeMachine
         self.refusal = refusal
-        self.proxyHeader = proxyHeader
         self.makeFramer = framerFactory(framing)
         self.maxFrameLength = limits.limit("maxFrameLength", maxFrameLength)
         self.maxConnections = limits.optionalLimit("maxConnections", maxConnections)
@@ -134,38 +122,21 @@ class MachineServerFactory(Factory):
         self.machines: dict[ConnectionMachine, str] = {}  # machine -> peerKey
         self.perPeer: dict[str, int] = {}
         self.refused: set[RefusedConnection] = set()  # until they are closed
-        # Behind a balancer: connections still reading their PROXY header.
-        self.awaitingHeader: set[MachineAdapter] = set()
+        #: Connections accepted but not admitted yet (behind a balancer:
+        #: still reading their PROXY header); each has ``abortConnection()``.
+        #: They count toward ``maxConnections`` and are aborted on stop.
+        self.pending: set[Any] = set()
         self._onClosed = self._closed  # one bound method for all machines
 
-    def buildProtocol(self, addr: IAddress | None) -> MachineAdapter | None:
+    def buildProtocol(self, addr: IAddress | None) -> MachineAdapter:
         framer = self.makeFramer(self.maxFrameLength)
-        if self.proxyHeader:
-            # Admitted once the PROXY header says who the client is; until
-            # then it counts toward maxConnections, and past it nobody can
-            # be told anything (the client is not known yet): closed at once.
-            if self._full():
-                EventRate.of(self.clock).emit(
-                    self.log,
-                    LogLevel.info,
-                    "closed a connection from {peer} at once: too many connections",
-                    peer=peerKey(addr),
-                )
-                return None
-            adapter = MachineAdapter(None, framer, budget=self.budget, admission=self)
-            self.awaitingHeader.add(adapter)
-            return adapter
         return MachineAdapter(self.admit(addr), framer, budget=self.budget)
 
-    def settled(self, adapter: MachineAdapter) -> None:
-        """``adapter`` is no longer waiting for its PROXY header."""
-        self.awaitingHeader.discard(adapter)
-
-    def _full(self) -> bool:
-        """Whether ``maxConnections`` are open (admitted, or awaiting a header)."""
+    def full(self) -> bool:
+        """Whether ``maxConnections`` are open (admitted, or pending)."""
         return (
             self.maxConnections is not None
-            and len(self.machines) + len(self.awaitingHeader) >= self.maxConnections
+            and len(self.machines) + len(self.pending) >= self.maxConnections
         )
 
     def admit(self, addr: IAddress | None) -> ConnectionMachine:
@@ -194,7 +165,7 @@ class MachineServerFactory(Factory):
         return machine
 
     def _refusal(self, peer: str) -> str | None:
-        if self._full():
+        if self.full():
             return "too many connections"
         if self.maxPerPeer is not None and self.perPeer.get(peer, 0) >= self.maxPerPeer:
             return "too many connections from your address"
@@ -219,26 +190,26 @@ class MachineServerFactory(Factory):
         machines = self.connections()
         for machine in machines:
             machine.link.abortConnection()
-        return len(machines) + self._abortAwaitingHeader()
+        return len(machines) + self._abortPending()
 
     def closeAll(self) -> Deferred[list[tuple[bool, None]]]:
         """
-        Ask every connection to close; fires once all are gone.  One still
-        reading its PROXY header is aborted: it has no client to tell yet,
-        and must not be admitted once the server is stopping.
+        Ask every connection to close; fires once all are gone.  A pending
+        one is aborted: it has no client to tell yet, and must not be
+        admitted once the server is stopping.
         """
-        self._abortAwaitingHeader()
+        self._abortPending()
         machines = self.connections()
         waiting = [m.whenClosed() for m in machines]
         for machine in machines:
             machine.close()
         return DeferredList(waiting)
 
-    def _abortAwaitingHeader(self) -> int:
-        adapters, self.awaitingHeader = self.awaitingHeader, set()
-        for adapter in adapters:
-            adapter.abortConnection()
-        return len(adapters)
+    def _abortPending(self) -> int:
+        pending, self.pending = self.pending, set()
+        for connection in pending:
+            connection.abortConnection()
+        return len(pending)
 
 
 def abortConnections(factory: MachineServerFactory) -> Callable[[], None]:
@@ -337,11 +308,25 @@ class Server(Service):
     log = Logger()
 
     def __init__(
-        self, reactor: IReactorTime, description: str, factory: MachineServerFactory
+        self,
+        reactor: IReactorTime,
+        description: str,
+        factory: MachineServerFactory,
+        proxyHeader: bool = False,
     ) -> None:
+        """
+        @param proxyHeader: connections start with a PROXY protocol header
+            (behind HAProxy's ``send-proxy``/``send-proxy-v2``): listen with
+            the factory wrapped in a `protocols.proxyheader.ProxyHeaderFactory`,
+            which reads it first, so the factory admits, limits and logs by
+            the client it names.
+        """
         self.reactor = reactor
         self.description = description
         self.factory = factory
+        self.listeningFactory: Factory = (
+            ProxyHeaderFactory(factory) if proxyHeader else factory
+        )
         self.port: IListeningPort | None = None
         self.listening: Deferred[IListeningPort] | None = None
         self.listenFailure: Failure | None = None
@@ -374,11 +359,11 @@ class Server(Service):
             family = probe.family
             probe.close()
             self.port = self.reactor.adoptStreamPort(  # type: ignore[attr-defined]
-                self.adoptSocket, family, self.factory
+                self.adoptSocket, family, self.listeningFactory
             )
         else:
             endpoint = serverFromString(self.reactor, self.description)
-            self.port = yield endpoint.listen(self.factory)
+            self.port = yield endpoint.listen(self.listeningFactory)
         assert self.port is not None
         self.log.info(
             "listening on {address} ({description})",

@@ -11,15 +11,10 @@ project's own tests: a machine behind its real adapter over Twisted's
 
 Pair it with `statemachines.testing.TransitionRecorder` to assert the
 transitions a test drives.
-
-`residentBytes` and `cpuSeconds` read a server process's memory and CPU time
-(Linux ``/proc``), for tests and benchmarks that run servers as processes.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from twisted.internet.error import ConnectionDone
@@ -36,7 +31,7 @@ from statemachines.framing import (
 
 from .adapter import MachineAdapter
 
-__all__ = ["Wire", "cpuSeconds", "frame", "residentBytes", "unframe"]
+__all__ = ["Wire", "frame", "unframe"]
 
 M = TypeVar("M", bound=ConnectionMachine)
 
@@ -105,26 +100,3 @@ class Wire(Generic[M]):
     def lose(self, reason: Failure | None = None) -> None:
         """The connection is lost (cleanly, unless ``reason`` says otherwise)."""
         self.adapter.connectionLost(reason or Failure(ConnectionDone()))
-
-
-def residentBytes(pid: int) -> int:
-    """The resident set size of process ``pid``, in bytes (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-def cpuSeconds(pid: int) -> float:
-    """
-    CPU time process ``pid`` has used so far (Linux): its main thread's, to
-    the nanosecond, where the kernel keeps scheduler statistics; else user
-    plus system time of the process, in clock ticks (10 ms).
-    """
-    try:
-        runtime = Path(f"/proc/{pid}/schedstat").read_text().split()[0]
-    except (OSError, IndexError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
-    return int(runtime) / 1e9

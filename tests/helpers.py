@@ -20,7 +20,8 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from protocols.testing import Wire, frame, residentBytes, unframe
+from benchmarks.procfs import residentBytes
+from protocols.testing import Wire, frame, unframe
 from statemachines import (
     ClientMachine,
     ConnectionMachine,

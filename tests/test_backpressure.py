@@ -15,7 +15,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from protocols.adapter import MachineAdapter
+from protocols.client import ClientAdapter
 from statemachines import EchoMachine
 from statemachines.framing import LineFramer
 
@@ -55,7 +55,7 @@ class ProducerTests(SynchronousTestCase):
         a paused producer would keep that connection open too.
         """
         ready: Deferred[object] = Deferred()
-        adapter = MachineAdapter(EchoMachine(Clock()), LineFramer(), ready=ready)
+        adapter = ClientAdapter(EchoMachine(Clock()), LineFramer(), ready)
         transport = StringTransport()
         adapter.makeConnection(transport)
         self.assertIs(self.successResultOf(ready), adapter)

@@ -17,7 +17,7 @@ from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from protocols.adapter import MachineAdapter
+from protocols.client import ClientAdapter
 from statemachines.echo import ClientStopped, EchoClientMachine, EchoMachine
 from statemachines.framing import LineFramer
 
@@ -277,7 +277,7 @@ class HalfCloseTests(SynchronousTestCase):
 
     def test_clientAdapterClosesWhenTheServerFinishes(self) -> None:
         machine, dialer, clock = makeClient(EchoClientMachine)
-        adapter = MachineAdapter(machine, LineFramer(), ready=Deferred())
+        adapter = ClientAdapter(machine, LineFramer(), Deferred())
         transport = StringTransport()
         adapter.makeConnection(transport)
         adapter.readConnectionLost()

@@ -373,7 +373,11 @@ class StartTLSClient(ClientMachine):
         self.tlsOptions = tlsOptions
         self.result = Deferred()
 
+    header = b""  # a PROXY v1 header line to start with, if any
+
     def onConnected(self):
+        if self.header:
+            self.link.sendMessage(self.header)
         self.link.sendMessage(b"before")
         self.link.sendMessage(b"TLS")
 
@@ -391,8 +395,17 @@ class StartTLSClient(ClientMachine):
 
 
 class StartTLSEndToEndTests(TestCase):
-    @inlineCallbacks
     def test_bothSidesSwitchToTLS(self):
+        return self.switchToTLS(proxyHeader=False)
+
+    @inlineCallbacks
+    def test_bothSidesSwitchToTLSBehindAProxyHeader(self):
+        """The PROXY reader hands the handshake to the adapter, too."""
+        machine = yield self.switchToTLS(proxyHeader=True)
+        self.assertEqual(machine.link.peer, IPv4Address("TCP", "10.1.2.3", 4444))
+
+    @inlineCallbacks
+    def switchToTLS(self, proxyHeader):
         here = self.mktemp()
         from pathlib import Path
 
@@ -408,7 +421,10 @@ class StartTLSEndToEndTests(TestCase):
             return machine
 
         server = Server(
-            reactor, "tcp:0:interface=127.0.0.1", MachineServerFactory(makeMachine)
+            reactor,
+            "tcp:0:interface=127.0.0.1",
+            MachineServerFactory(makeMachine),
+            proxyHeader=proxyHeader,
         )
         port = (yield server.start()).getHost().port
         self.addCleanup(server.stop)
@@ -419,6 +435,8 @@ class StartTLSEndToEndTests(TestCase):
             optionsForClientTLS("localhost", trustRoot=trust),
             maxAttempts=1,
         )
+        if proxyHeader:
+            client.header = f"PROXY TCP4 10.1.2.3 127.0.0.1 4444 {port}".encode()
         client.start()
         self.addCleanup(client.stop)
         reply, commonName = yield client.result
@@ -427,8 +445,10 @@ class StartTLSEndToEndTests(TestCase):
         self.assertEqual(machine.received, [b"before", b"TLS", b"after"])
         self.assertEqual(machine.securedCount, 1)
         self.assertTrue(machine.link.secure)
-        self.assertEqual(machine.link.peer.host, "127.0.0.1")
+        if not proxyHeader:
+            self.assertEqual(machine.link.peer.host, "127.0.0.1")
         self.assertEqual(machine.link.host.port, port)
+        return machine
 
 
 class Pipes:

@@ -21,12 +21,14 @@ from twisted.logger import LogLevel, capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from protocols.adapter import MachineAdapter
 from protocols.proxyheader import (
     V2_MAX_LENGTH,
     V2_SIGNATURE,
     BadProxyHeader,
     ProxiedAddresses,
     ProxyHeader,
+    ProxyHeaderFactory,
 )
 from protocols.server import MachineServerFactory
 from statemachines import EchoMachine
@@ -106,11 +108,11 @@ class AdmissionTests(SynchronousTestCase):
             lambda: EchoMachine(self.clock),
             maxPerPeer=1,
             clock=self.clock,
-            proxyHeader=True,
         )
+        self.wrapper = ProxyHeaderFactory(self.factory)
 
     def connect(self, *chunks: bytes) -> StringTransport:
-        adapter = self.factory.buildProtocol(BALANCER)
+        adapter = self.wrapper.buildProtocol(BALANCER)
         transport = StringTransport(peerAddress=BALANCER)
         adapter.makeConnection(transport)
         for chunk in chunks:
@@ -133,8 +135,22 @@ class AdmissionTests(SynchronousTestCase):
         self.assertEqual(third.value(), b"ho\r\n")
         self.assertEqual(self.factory.perPeer, {"10.0.0.2": 1, "10.0.0.3": 1})
 
+    def test_afterTheHeaderEventsGoStraightToTheAdapter(self) -> None:
+        """No forwarding per read: the reader's events are the adapter's."""
+        reader = self.wrapper.buildProtocol(BALANCER)
+        assert reader is not None
+        reader.makeConnection(StringTransport(peerAddress=BALANCER))
+        reader.dataReceived(v1("10.0.0.9"))
+        adapter = reader.adapter
+        self.assertIsInstance(adapter, MachineAdapter)
+        for event in ("dataReceived", "readConnectionLost", "connectionLost"):
+            self.assertEqual(getattr(reader, event), getattr(adapter, event))
+        reader.dataReceived(b"one\r\n")
+        self.assertEqual(adapter.transport.value(), b"one\r\n")
+        self.assertEqual(adapter.describePeer(), "10.0.0.9:40000")
+
     def test_closedBeforeTheHeaderIsOneLine(self) -> None:
-        adapter = self.factory.buildProtocol(BALANCER)
+        adapter = self.wrapper.buildProtocol(BALANCER)
         transport = StringTransport(peerAddress=BALANCER)
         adapter.makeConnection(transport)
         adapter.dataReceived(b"PROXY TCP4 1.2")
@@ -146,14 +162,14 @@ class AdmissionTests(SynchronousTestCase):
 
     def test_aHealthCheckIsNoNews(self) -> None:
         """A connection closed before sending a byte: debug, and a clean close."""
-        adapter = self.factory.buildProtocol(BALANCER)
+        adapter = self.wrapper.buildProtocol(BALANCER)
         transport = StringTransport(peerAddress=BALANCER)
         adapter.makeConnection(transport)
         with capturedLogs() as events:
             adapter.readConnectionLost()
         self.assertEqual([e["log_level"] for e in events], [LogLevel.debug])
         self.assertTrue(transport.disconnecting)
-        self.assertEqual(self.factory.awaitingHeader, set())
+        self.assertEqual(self.factory.pending, set())
         self.assertEqual(self.clock.getDelayedCalls(), [])  # no header deadline left
 
     def test_noHeaderIsAborted(self) -> None:
@@ -170,11 +186,11 @@ class AdmissionTests(SynchronousTestCase):
             lambda: EchoMachine(self.clock),
             maxConnections=2,
             clock=self.clock,
-            proxyHeader=True,
         )
+        wrapper = ProxyHeaderFactory(factory)
 
         def connect(*chunks: bytes) -> StringTransport | None:
-            adapter = factory.buildProtocol(BALANCER)
+            adapter = wrapper.buildProtocol(BALANCER)
             if adapter is None:
                 return None  # Twisted closes the socket at once
             transport = StringTransport(peerAddress=BALANCER)
@@ -196,10 +212,10 @@ class AdmissionTests(SynchronousTestCase):
         third = connect(v1("10.0.0.3"), b"ho\r\n")
         assert third is not None
         self.assertEqual(third.value(), b"ho\r\n")
-        self.assertEqual(factory.awaitingHeader, set())
+        self.assertEqual(factory.pending, set())
 
     def test_stoppingAbortsConnectionsAwaitingTheirHeader(self) -> None:
-        adapter = self.factory.buildProtocol(BALANCER)
+        adapter = self.wrapper.buildProtocol(BALANCER)
         transport = StringTransport(peerAddress=BALANCER)
         adapter.makeConnection(transport)
         adapter.dataReceived(b"PROXY TCP4 3.3.3.3 ")
@@ -207,7 +223,7 @@ class AdmissionTests(SynchronousTestCase):
         closing = self.factory.closeAll()
         self.assertTrue(transport.disconnected)  # aborted: nobody to tell yet
         self.assertTrue(client.disconnecting)  # closed, as any connection
-        self.assertEqual(self.factory.awaitingHeader, set())
+        self.assertEqual(self.factory.pending, set())
         adapter.connectionLost(Failure(ConnectionAborted()))
         [machine] = self.factory.connections()  # the other was never admitted
         self.assertEqual(self.factory.machines[machine], "10.0.0.2")

@@ -1,0 +1,21 @@
+"""Addresses as text: for log lines, and as the key of per-peer limits."""
+
+from __future__ import annotations
+
+from twisted.internet.interfaces import IAddress
+
+__all__ = ["describeAddress", "peerKey"]
+
+
+def describeAddress(addr: IAddress | None) -> str:
+    """``host:port`` for IP addresses, ``-`` for none, else the address itself."""
+    if addr is None:
+        return "-"
+    host, port = getattr(addr, "host", None), getattr(addr, "port", None)
+    return f"{host}:{port}" if host is not None else str(addr)
+
+
+def peerKey(addr: IAddress | None) -> str:
+    """What connections from the same peer share: the host, for IP addresses."""
+    host = getattr(addr, "host", None)
+    return host if isinstance(host, str) else repr(addr)
