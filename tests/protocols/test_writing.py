@@ -1,6 +1,6 @@
 """
-Backpressure: a peer that sends without reading cannot make the server
-buffer without bound, and everyone else is still served.
+`protocols.writing`, backpressure: a peer that sends without reading cannot
+make the server buffer without bound, and everyone else is still served.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from protocols.client import ClientAdapter
 from statemachines import EchoMachine
 from statemachines.framing import LineFramer
 
-from .helpers import TIMEOUT, Wire, residentBytes, serveInSubprocess
+from ..helpers import TIMEOUT, Wire, residentBytes, serveInSubprocess
 
 MiB = 1 << 20
 
