@@ -119,10 +119,7 @@ class MachineAdapter(ReplyWriter):
         self.begin()
 
     def begin(self) -> None:
-        """
-        The connection is made (its TLS handshake may have begun): the
-        machine hears ``connectionMade``.
-        """
+        """Connected (a TLS handshake may have begun): tell the machine."""
         self.machine.connectionMade(self)
 
     def handshakeCompleted(self) -> None:
@@ -158,7 +155,8 @@ class MachineAdapter(ReplyWriter):
         is collected and written when the delivery ends (`protocols.writing`).
         """
         messageReceived = self.machine.messageReceived
-        replies = self.collecting()
+        replies: list[bytes] = []
+        self.collected = replies
         try:
             while True:
                 framer = self.framer
@@ -262,9 +260,8 @@ class MachineAdapter(ReplyWriter):
 
     def _afterThisMessage(self, then: Callable[[bytes], bytes]) -> bool:
         """
-        While delivering: have the delivery call ``then`` after the current
-        message (unless the connection is closing: then nothing more), and
-        say True.  Otherwise False.
+        While delivering: have it call ``then`` after the current message
+        (unless closing: then nothing more), and say True; else False.
         """
         if self.collected is None:
             return False
@@ -289,10 +286,13 @@ class MachineAdapter(ReplyWriter):
     # -- Link ---------------------------------------------------------------
 
     def sendMessage(self, message: bytes) -> None:
-        # Framed now, so that a message the framing cannot carry raises
-        # (ValueError) in the output that sent it, where the machine's error
-        # policy handles it, before anything after it happens.
-        self.writeFramed(self.sender.frame(message))
+        # Framed now: one the framing cannot carry raises in its output.
+        framed = self.sender.frame(message)
+        collected = self.collected
+        if collected is None:
+            self.writeFramed(framed)
+        else:
+            collected.append(framed)  # written when the delivery ends
 
     def reportError(self, reason: str) -> None:
         message = self.sender.errorMessage(reason)

@@ -7,8 +7,8 @@ takes them, and with backpressure when it does not.
 holds every attribute it has, 8 bytes each).
 
 Batching: what the machine sends while the adapter delivers the messages of
-one read is framed as it is sent, collected (`collecting`) and written once,
-when the delivery ends (`writeCollected`): a read of a hundred pipelined
+one read is framed as it is sent, collected (in ``collected``) and written
+once, when the delivery ends (`writeCollected`): a read of a hundred pipelined
 requests costs one write, not a hundred.  Something that must reach the
 transport after those replies (a close, STARTTLS) writes them first
 (`flush`).  Outside a delivery (a timer, a banner) a message is written as
@@ -80,12 +80,6 @@ class ReplyWriter(Protocol):
                 self.budget = None  # not a socket: nothing to share
             else:
                 self.budgetedSocket.bufferSize = self.budget.share
-
-    def collecting(self) -> list[bytes]:
-        """Collect what is written from now on; the list it is collected in."""
-        collected: list[bytes] = []
-        self.collected = collected
-        return collected
 
     def writeCollected(self, collected: list[bytes]) -> None:
         """Stop collecting; write ``collected`` (framed as sent) at once."""
