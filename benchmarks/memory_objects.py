@@ -33,7 +33,8 @@ from twisted.internet import reactor
 from twisted.internet.protocol import Factory
 from twisted.logger import globalLogBeginner
 
-from protocols.cli import parser, serverFromOptions
+from protocols.options import parser
+from protocols.servecommand import serverFromOptions
 
 HERE = Path(__file__).resolve().parent
 # Code whose allocations are counted (the clients' are this file's).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, NoReturn
 
 from twisted.application.service import IService
@@ -19,8 +20,13 @@ from twisted.internet.defer import Deferred
 from twisted.python import usage
 from twisted.python.failure import Failure
 
-from .cli import invalidCombination, serveOptions, serverFromOptions
-from .server import Server, abortOnSecondSignal
+from . import workers
+from .options import serveOptions
+from .protocolsetup import openResources
+from .servecommand import serverFromOptions, supervisorFromOptions
+from .server import MachineServerFactory, Server
+from .signals import abortOnSecondSignal
+from .validation import invalidCombination
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,9 +61,27 @@ class Options(usage.Options):
 
 class TwistServer(Server):
     """
-    A `Server` that ends the process if it cannot listen at start-up, and
-    aborts what is left of its drain on a second SIGINT or SIGTERM.
+    A `Server` that opens what its options name as it starts (smtp's
+    Maildir and TLS key), ends the process if that or listening fails at
+    start-up, and aborts what is left of its drain on a second SIGINT or
+    SIGTERM.
     """
+
+    def __init__(
+        self,
+        reactor: Any,
+        description: str,
+        factory: MachineServerFactory,
+        proxyHeader: bool = False,
+        args: argparse.Namespace | None = None,
+    ) -> None:
+        """
+        @param proxyHeader: as `Server`'s.
+        @param args: the options it was made from, whose resources it opens
+            as it starts (`protocols.protocolsetup.openResources`).
+        """
+        super().__init__(reactor, description, factory, proxyHeader)
+        self.args = args
 
     def stopService(self) -> Deferred[None]:
         abortOnSecondSignal(self.reactor, self.factory)
@@ -72,6 +96,8 @@ class TwistServer(Server):
             super()._listenFailed(failure)
 
     def startService(self) -> None:
+        if self.args is not None:
+            openResources(self.args)  # one line if it cannot, and twist exits 1
         self._starting = True
         try:
             super().startService()
@@ -90,12 +116,26 @@ def makeService(options: Options) -> IService:
     args = options["args"]
     if args.workers != 1:
         return supervisorService(reactor, args)
-    return serverFromOptions(reactor, args, TwistServer)
+    return serverFromOptions(reactor, args, partial(TwistServer, args=args))
+
+
+class TwistSupervisorService(workers.SupervisorService):
+    """
+    ``--workers N`` under twist: the supervisor, as a service that opens
+    what its options name as it starts, as `TwistServer` does (each worker
+    opens them again), so that what will not do ends twist with one line
+    rather than every worker failing in turn.
+    """
+
+    def __init__(self, supervisor: workers.Supervisor, args: argparse.Namespace):
+        super().__init__(supervisor)
+        self.args = args
+
+    def startService(self) -> None:
+        openResources(self.args)
+        super().startService()
 
 
 def supervisorService(reactor: Any, args: argparse.Namespace) -> IService:
     """``--workers N`` under twist: the supervisor, as a service."""
-    from . import workers
-    from .cli import supervisorFromOptions
-
-    return workers.SupervisorService(supervisorFromOptions(reactor, args))
+    return TwistSupervisorService(supervisorFromOptions(reactor, args), args)

@@ -49,7 +49,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .server import abortOnSignals
+from .signals import abortOnSignals
 
 __all__ = ["Supervisor", "SupervisorService", "listeningSocket"]
 

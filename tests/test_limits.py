@@ -14,7 +14,7 @@ from twisted.internet.task import Clock
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
-from protocols.cli import parser
+from protocols.options import parser
 from protocols.server import MachineServerFactory
 from protocols.twistplugin import Options
 from statemachines import ClientMachine, EchoMachine, GreetingMachine
@@ -92,7 +92,7 @@ class CommandLineTests(SynchronousTestCase):
         )
 
     def test_proxyHeaderNeedsAPlainEndpoint(self) -> None:
-        from protocols.cli import invalidCombination
+        from protocols.validation import invalidCombination
 
         for listen in ("haproxy:ssl:1234:privateKey=k.pem", "haproxy:haproxy:tcp:1"):
             args = parser().parse_args(["serve", "echo", "--listen", listen])
@@ -101,7 +101,7 @@ class CommandLineTests(SynchronousTestCase):
         self.assertIsNone(invalidCombination(args))
 
     def test_optionsTheProtocolWouldIgnoreAreErrors(self) -> None:
-        from protocols.cli import invalidCombination
+        from protocols.validation import invalidCombination
 
         for argv, problem in [
             (

@@ -26,14 +26,13 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from protocols.adapter import MachineAdapter
-from protocols.maildir import Maildir
 from protocols.server import MachineServerFactory
 from statemachines.framing import LineFramer
 from statemachines.smtp import Envelope, SMTPMachine
 from statemachines.testing import unhandledPairs
 
 from .certificates import Authority
-from .helpers import COMMAND, TIMEOUT, Wire, serveInSubprocess
+from .helpers import TIMEOUT, Wire, serveInSubprocess
 from .protocols.test_adapter import FakeTLSTransport
 
 
@@ -415,98 +414,6 @@ class ProtocolTests(SynchronousTestCase):
             wire.sendBytes(b"x" * 20000)
         self.assertEqual(codes(wire), [b"421 "])
         self.assertTrue(wire.transport.disconnecting)
-
-
-class MaildirTests(SynchronousTestCase):
-    envelope = Envelope(
-        sender=b"a@b",
-        recipients=(b"c@d",),
-        clientName="client",
-        peer=None,
-        hostname="mx.example",
-        protocol="ESMTP",
-    )
-
-    def test_storedAtomicallyWithHeaders(self) -> None:
-        box = Maildir(self.mktemp())
-        draft = box.begin(self.envelope)
-        draft.write(b"Subject: x\r\n\r\n")
-        self.assertEqual(list((box.path / "new").iterdir()), [])  # not yet
-        draft.write(b"body\r\n")
-        name = draft.commit()
-        self.assertEqual(list((box.path / "tmp").iterdir()), [])
-        stored = (box.path / "new" / name).read_bytes()
-        self.assertTrue(
-            stored.startswith(
-                b"Return-Path: <a@b>\r\nDelivered-To: c@d\r\nReceived: from client"
-            )
-        )
-        self.assertTrue(stored.endswith(b"\r\n\r\nbody\r\n"))
-        self.assertIn(b"for <c@d>", stored)
-
-    def test_abortedLeavesNothing(self) -> None:
-        box = Maildir(self.mktemp())
-        draft = box.begin(self.envelope)
-        draft.write(b"half a mess")
-        draft.abort()
-        self.assertEqual(list((box.path / "tmp").iterdir()), [])
-        self.assertEqual(list((box.path / "new").iterdir()), [])
-
-    def test_aFullDiskLeavesNothing(self) -> None:
-        """The file's writes and its close fail (ENOSPC): abort still removes it."""
-        box = Maildir(self.mktemp())
-        draft = box.begin(self.envelope)
-        real = draft._file
-
-        class Full:
-            def write(self, data: bytes) -> int:
-                raise OSError(28, "No space left on device")
-
-            def fileno(self) -> int:
-                return real.fileno()
-
-            def close(self) -> None:
-                real.close()
-                raise OSError(28, "No space left on device")
-
-        draft._file = Full()  # type: ignore[assignment]
-        self.assertRaises(OSError, draft.write, b"x" * 100)
-        draft.abort()
-        self.assertEqual(list((box.path / "tmp").iterdir()), [])
-
-    def test_aFailedCommitLeavesNothing(self) -> None:
-        box = Maildir(self.mktemp())
-        draft = box.begin(self.envelope)
-        (box.path / "new").rmdir()
-        self.assertRaises(OSError, draft.commit)
-        self.assertEqual(list((box.path / "tmp").iterdir()), [])
-
-
-class CommandLineTests(SynchronousTestCase):
-    def test_mistakesAreOneLine(self) -> None:
-        m = self.mktemp()
-        for options, fragment, code in [
-            ([], "smtp needs --maildir DIR", 2),
-            (["--maildir", m, "--tls-key", "k.pem"], "needs both --tls-key and", 2),
-            (  # right options, a file that is not there: it cannot start
-                ["--maildir", m, "--tls-key", "/no/k.pem", "--tls-cert", "/no/c"],
-                "No such file or directory: /no/k.pem",
-                1,
-            ),
-            (["--maildir", "/proc/nope"], "--maildir: ", 1),
-            (["--maildir", m, "--framing", "int32"], "smtp is a line protocol", 2),
-            (["--maildir", m, "--max-message-size", "0"], "--max-message-size", 2),
-        ]:
-            result = subprocess.run(
-                [*COMMAND, "serve", "smtp", *options],
-                capture_output=True,
-                timeout=TIMEOUT,
-            )
-            lines = result.stderr.decode().splitlines()
-            self.assertEqual(
-                (result.returncode, len(lines)), (code, 1), (options, lines)
-            )
-            self.assertIn(fragment, lines[0])
 
 
 class SMTPLibTests(SynchronousTestCase):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.application.service import IService
+from twisted.internet.testing import MemoryReactorClock
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -87,12 +88,26 @@ class OptionsTests(SynchronousTestCase):
         service = makeService(parsed("serve", "smtp", "--maildir", maildir))
         assert isinstance(service, TwistServer)
         self.assertEqual(service.description, "tcp:8025:interface=127.0.0.1")
+        self.assertFalse(Path(maildir).exists())  # opened as it starts, not before
+        service.reactor = MemoryReactorClock()  # listens nowhere
+        service.startService()
         machine = service.factory.makeMachine()
         self.assertIsInstance(machine, SMTPMachine)
         self.assertEqual(machine.mailbox.path, Path(maildir))
         with self.assertRaises(UsageError) as caught:
             parsed("serve", "smtp")
         self.assertIn("--maildir", str(caught.exception))
+
+    def test_parsingOpensNothing(self) -> None:
+        """Options are parsed and checked with nothing opened or created."""
+        here = Path(self.mktemp())  # not there: nothing may create it
+        key = str(here / "key.pem")  # nor the key: it is not read yet
+        for workers in ("1", "2"):
+            parsed(
+                *("serve", "smtp", "--maildir", str(here / "mail")),
+                *("--tls-key", key, "--tls-cert", key, "--workers", workers),
+            )
+        self.assertFalse(here.exists())
 
 
 def fromJSON(record: str) -> Any:
@@ -134,6 +149,20 @@ class TwistTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn(f"txmachines: could not listen on tcp:{port}", result.stderr)
         self.assertEqual(result.stderr.count("could not listen"), 1, result.stderr)
+
+    def test_whatTheOptionsNameIsOpenedAtStart(self) -> None:
+        """A Maildir that cannot be: one line, exit 1, alone or with workers."""
+        here = Path(self.mktemp()).resolve()
+        here.mkdir()
+        (here / "file").write_bytes(b"")
+        maildir = str(here / "file" / "mail")  # under a file: it cannot be
+        for workers in ([], ["--workers", "2"]):
+            result = self.twist(
+                "txmachines", "serve", "smtp", "--maildir", maildir, *workers, cwd=REPO
+            )
+            lines = result.stderr.splitlines()
+            self.assertEqual((result.returncode, len(lines)), (1, 1), lines)
+            self.assertIn("txmachines: --maildir: Not a directory: ", lines[0])
 
     def test_servesWithJSONTrace(self) -> None:
         proc = subprocess.Popen(

@@ -1,0 +1,54 @@
+"""
+Options that each parse but do not combine are one line, exit 2; checking
+them opens and creates nothing (what ``serve smtp`` names is opened as the
+server starts: see test_protocolsetup).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from protocols.options import parser
+from protocols.validation import invalidCombination
+
+from ..helpers import COMMAND, TIMEOUT
+
+
+class CombinationTests(SynchronousTestCase):
+    def test_greetingNeedsBoundaries(self) -> None:
+        result = subprocess.run(
+            COMMAND + ["serve", "greeting", "--framing", "raw"],
+            capture_output=True,
+            timeout=TIMEOUT,
+        )
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(b"greeting needs message boundaries", result.stderr)
+        self.assertIn(b"(see txmachines serve -h)", result.stderr)  # its options
+
+
+class NoSideEffectsTests(SynchronousTestCase):
+    """Parsing and checking ``serve smtp``'s options touch nothing on disk."""
+
+    def test_theMaildirIsNotCreated(self) -> None:
+        here = Path(self.mktemp())  # not there: nothing may create it
+        args = parser().parse_args(
+            ["serve", "smtp", "--maildir", str(here / "deep" / "mail")]
+        )
+        self.assertIsNone(invalidCombination(args))
+        self.assertFalse(here.exists())
+
+    def test_theKeyIsNotRead(self) -> None:
+        """A key that is no key: found as the server starts, not here."""
+        here = Path(self.mktemp())
+        here.mkdir()
+        (here / "key.pem").write_bytes(b"not a key")
+        key = str(here / "key.pem")
+        args = parser().parse_args(
+            ["serve", "smtp", "--maildir", str(here / "mail")]
+            + ["--tls-key", key, "--tls-cert", key]
+        )
+        self.assertIsNone(invalidCombination(args))  # no SystemExit
+        self.assertEqual(sorted(p.name for p in here.iterdir()), ["key.pem"])
