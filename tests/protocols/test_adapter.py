@@ -2,7 +2,7 @@
 The adapter: framing switches from a machine's output (no byte lost,
 duplicated or reordered, however the bytes arrive), STARTTLS on both sides,
 the peer's and host's addresses, user framings, replies written once per
-read.
+read, and a server's connection made before its TLS handshake.
 
 This module defines its machines without ``from __future__ import
 annotations``, as a user's module would.
@@ -15,14 +15,14 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import clientFromString
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import ITLSTransport
+from twisted.internet.interfaces import ISSLTransport, ITLSTransport
 from twisted.internet.ssl import Certificate, PrivateCertificate, optionsForClientTLS
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import LogLevel, capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from zope.interface import implementer
+from zope.interface import directlyProvides, implementer
 
 from protocols.adapter import MachineAdapter
 from protocols.client import EndpointDialer
@@ -546,3 +546,36 @@ class NoAttributesLateTests(SynchronousTestCase):
 
     def test_serverStops(self):
         self.assertNoLateAttributes(lambda adapter, clock: adapter.machine.close())
+
+
+def tlsTransport() -> StringTransport:
+    transport = StringTransport()
+    directlyProvides(transport, ISSLTransport)
+    return transport
+
+
+class TLSHandshakeTests(SynchronousTestCase):
+    """A server's connection is made at once, handshake or not."""
+
+    def test_serverConnectsAtOnceSoTheIdleTimeoutCoversTheHandshake(self) -> None:
+        clock = Clock()
+        machine = EchoMachine(clock, idleTimeout=5)
+        transport = tlsTransport()
+        MachineAdapter(machine, LineFramer()).makeConnection(transport)
+        self.assertEqual(machine.state, "connected")
+        with capturedLogs():
+            clock.advance(5)
+        self.assertEqual(machine.state, "closing")
+
+    def test_writesBeforeTheHandshakeDoNotStopReading(self) -> None:
+        # TLS pauses its producer while it holds writes made before the
+        # handshake is done (a greeting's banner); if that stopped reading,
+        # the handshake would never complete.
+        transport = tlsTransport()
+        adapter = MachineAdapter(EchoMachine(Clock()), LineFramer())
+        adapter.makeConnection(transport)
+        adapter.pauseProducing()
+        self.assertEqual(transport.producerState, "producing")
+        adapter.handshakeCompleted()
+        adapter.pauseProducing()
+        self.assertEqual(transport.producerState, "paused")
