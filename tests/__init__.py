@@ -9,9 +9,10 @@ TCP and processes, TLS included), ``test_properties`` (Hypothesis against
 models), ``test_lifecycle`` (every shipped machine's lifecycle),
 ``engine/test_automatapi`` (the machines through Automat's public API),
 ``test_readme`` and ``test_tutorial`` (the documents' examples, executed), and
-``test_codebase`` (the repository's own rules, which check this layout).  Shared fixtures: ``helpers``,
-``sample_machines``, ``certificates``.  Every test has a time limit
-(``timelimit``): one that loops forever fails instead of hanging the suite.
+``test_codebase`` (the repository's own rules, which check this layout).
+Shared fixtures: ``helpers``, ``sample_machines``, ``certificates``.  Every
+test has a time limit (``timelimit``): one that loops forever fails instead
+of hanging the suite.
 """
 
 from .timelimit import install

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 from pathlib import Path
 
@@ -38,3 +40,59 @@ class ParserTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn(b"--maildir", result.stdout)
         self.assertFalse(here.exists())
+
+
+class LimitOptionTests(SynchronousTestCase):
+    """Timeouts, limits and sizes on the command line: bad values are one
+    usage line naming the option; 0 means off where off is allowed."""
+
+    def usageError(self, *argv: str) -> str:
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit:
+            parser().parse_args(list(argv))
+        self.assertEqual(exit.exception.code, 2)
+        self.assertEqual(len(stderr.getvalue().splitlines()), 1, stderr.getvalue())
+        return stderr.getvalue()
+
+    def test_badValuesAreUsageErrorsNamingTheOption(self) -> None:
+        for option, value in [
+            ("--max-frame", "-5"),
+            ("--max-frame", "0"),
+            ("--idle-timeout", "-1"),
+            ("--idle-timeout", "nan"),
+            ("--idle-timeout", "inf"),
+            ("--max-connections", "-1"),
+            ("--max-per-peer", "-1"),
+            ("--name-timeout", "-3"),
+            ("--close-timeout", "0"),
+            ("--close-timeout", "soon"),
+        ]:
+            message = self.usageError("serve", "echo", option, value)
+            self.assertIn(f"argument {option}: ", message, (option, value))
+        message = self.usageError("connect", "echo", "--max-attempts", "-1")
+        self.assertIn("argument --max-attempts: must not be negative", message)
+
+    def test_zeroMeansOffOnTheCommandLine(self) -> None:
+        args = parser().parse_args(
+            ["serve", "greeting", "--idle-timeout", "0", "--name-timeout", "0"]
+            + ["--max-connections", "0", "--max-per-peer", "0"]
+        )
+        self.assertEqual(
+            (args.idle_timeout, args.name_timeout, args.max_connections),
+            (None, None, None),
+        )
+
+    def test_sizesTakeUnits(self) -> None:
+        for text, size in [
+            ("64MiB", 64 << 20),
+            ("16k", 16 << 10),
+            ("16KB", 16 << 10),
+            ("1g", 1 << 30),
+            ("512", 512),
+            ("512b", 512),
+        ]:
+            args = parser().parse_args(["serve", "echo", "--max-frame", text])
+            self.assertEqual(args.max_frame, size, text)
+        for bad in ("12 parsecs", "1.5MiB", "MiB", "0KiB"):
+            message = self.usageError("serve", "echo", "--max-frame", bad)
+            self.assertIn("argument --max-frame: ", message, bad)

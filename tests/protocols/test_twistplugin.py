@@ -257,3 +257,10 @@ class TwistTests(SynchronousTestCase):
         usage = self.twist("txmachines", "--help", cwd=elsewhere, env=env)
         self.assertIn("serve", usage.stdout)
         self.assertTrue(re.search(r"usage: twist txmachines", usage.stdout))
+
+
+class UsageErrorTests(SynchronousTestCase):
+    def test_twistReportsTheSameUsageErrors(self) -> None:
+        with self.assertRaises(UsageError) as caught:
+            Options().parseOptions(["serve", "echo", "--idle-timeout", "-1"])
+        self.assertIn("--idle-timeout", str(caught.exception))

@@ -52,3 +52,49 @@ class NoSideEffectsTests(SynchronousTestCase):
         )
         self.assertIsNone(invalidCombination(args))  # no SystemExit
         self.assertEqual(sorted(p.name for p in here.iterdir()), ["key.pem"])
+
+
+class IgnoredOptionTests(SynchronousTestCase):
+    def test_proxyHeaderNeedsAPlainEndpoint(self) -> None:
+        for listen in ("haproxy:ssl:1234:privateKey=k.pem", "haproxy:haproxy:tcp:1"):
+            args = parser().parse_args(["serve", "echo", "--listen", listen])
+            self.assertIn("takes a plain endpoint", invalidCombination(args) or "")
+        args = parser().parse_args(["serve", "echo", "--listen", "haproxy:tcp:1234"])
+        self.assertIsNone(invalidCombination(args))
+
+    def test_optionsTheProtocolWouldIgnoreAreErrors(self) -> None:
+        for argv, problem in [
+            (
+                ["serve", "echo", "--tls-key", "k.pem", "--tls-cert", "c.pem"],
+                "--tls-cert is an smtp option; echo does not take it",
+            ),
+            (
+                ["serve", "greeting", "--maildir", "m"],
+                "--maildir is an smtp option; greeting does not take it",
+            ),
+            (
+                ["serve", "echo", "--max-recipients", "5"],
+                "--max-recipients is an smtp option; echo does not take it",
+            ),
+            (
+                ["serve", "smtp", "--maildir", "m", "--name-timeout", "5"],
+                "--name-timeout is a greeting option; smtp does not take it",
+            ),
+            (
+                ["serve", "statemachines:EchoMachine", "--hostname", "x"],
+                "--hostname is an smtp option; statemachines:EchoMachine does not",
+            ),
+            (
+                ["connect", "echo", "--name", "Ada"],
+                "--name is a greeting option; echo does not take it",
+            ),
+        ]:
+            args = parser().parse_args(argv)
+            self.assertIn(problem, invalidCombination(args) or "", argv)
+        # Given to the protocol that takes them, or left at their defaults: fine.
+        for argv in (
+            ["serve", "greeting", "--name-timeout", "5"],
+            ["serve", "echo"],
+            ["connect", "greeting", "--name", "Ada"],
+        ):
+            self.assertIsNone(invalidCombination(parser().parse_args(argv)), argv)
