@@ -1,6 +1,6 @@
 """
 A Maildir that stores each message for good before it is acknowledged: the
-SMTP server's mailbox (`statemachines.smtp.Mailbox`).
+SMTP server's mailbox (`statemachines.smtpmailbox.Mailbox`).
 
 Delivery (https://cr.yp.to/proto/maildir.html): write the message to
 ``tmp/<unique name>`` as it arrives (`MaildirDraft`), then on commit flush
@@ -21,7 +21,7 @@ import time
 from email.utils import formatdate
 from pathlib import Path
 
-from statemachines.smtp import Envelope
+from statemachines.smtpmailbox import Envelope
 
 __all__ = ["Maildir", "MaildirDraft"]
 

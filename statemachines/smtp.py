@@ -20,32 +20,32 @@ edges (a lost connection, the idle timer, a failure) they inherit::
       data             DATA accepted; the message text is arriving
       startingTLS      STARTTLS accepted; the TLS handshake is under way
 
-Each command line is parsed by one output, ``_command``, which answers what
-does not depend on the state (unknown commands ``500``, bad syntax ``501``
-or ``555``, a line over 512 bytes ``500``, NOOP, VRFY, HELP) and feeds every
-other command back in as an input: ``hello``, ``mailFrom``, ``rcptTo``,
-``dataCommand``, ``reset``, ``startTLS``, ``quit``.  Whether a command is
-allowed now is the table's business: a command in the wrong state is a
-rejection, declared below with its reason, and a rejected command is
-answered ``503 5.5.1 <reason>`` (see `machineError`); the connection goes
-on.
+Each command line is read by `statemachines.smtpcommands` in one output,
+``_command``, which answers what does not depend on the state (unknown
+commands, bad syntax, NOOP, VRFY, HELP) and feeds every other command back
+in as an input: ``hello``, ``mailFrom``, ``rcptTo``, ``dataCommand``,
+``reset``, ``startTLS``, ``quit``.  Whether a command is allowed now is the
+table's business: a command in the wrong state is a rejection, declared
+below with its reason, and answered ``503 5.5.1 <reason>`` (see
+`machineError`); the connection goes on.
 
 DATA switches the framing to `DotFramer` (the text up to ``CRLF . CRLF``,
 dot-unstuffed, delivered a piece per read, then `EndOfText`); the machine
 switches back to lines for whatever follows, which is already waiting if the
-client pipelined it.  The text goes straight into a `Draft` the mailbox
-opened at DATA (a file in the Maildir's ``tmp/``), so a message costs one
-read's worth of memory however large it is; at the end the draft is
-committed - stored for good - before ``250`` is sent; if storing fails the
-reply is ``451`` and the client may retry.  A connection lost in ``data``
-discards the draft: nothing is stored.
+client pipelined it.  The text goes straight into the mailbox (a
+`statemachines.smtpmailbox.Delivery`), so a message costs one read's worth
+of memory however large it is; it is stored for good before ``250`` is
+sent, and if storing fails the reply is ``451`` and the client may retry.
+A connection lost in ``data`` stores nothing.
 
-Three state timers replace the lifecycle's idle timer: ``session``'s
-(``idleTimeout``) counts from the last complete command while the machine
-waits for one (bytes that do not finish a command do not restart it);
-``data``'s (``dataTimeout``) from the last read while a message's text
-arrives; ``startingTLS``'s (``idleTimeout``) from STARTTLS, within which the
-handshake must complete (its bytes go to TLS, never to the machine).
+Three state timers (RFC 5321 4.5.3.2) replace the lifecycle's idle timer:
+``session``'s (``idleTimeout``) counts from the last complete command while
+the machine waits for one (4.5.3.2.7; bytes that do not finish a command do
+not restart it, so a peer that trickles a byte at a time cannot hold the
+connection for days); ``data``'s (``dataTimeout``) from the last read while
+a message's text arrives; ``startingTLS``'s (``idleTimeout``) from STARTTLS,
+within which the handshake must complete (its bytes go to TLS, never to the
+machine).
 
 Replies go out in the order the commands came, however they arrive
 (PIPELINING), because each command is answered before the next is read.
@@ -53,18 +53,17 @@ Replies go out in the order the commands came, however they arrive
 
 from __future__ import annotations
 
-import re
-import sys
-from typing import Any, Protocol
+from typing import Any
 
-import attrs
-from twisted.internet.interfaces import IAddress, IReactorTime
-from twisted.logger import LogLevel
+from twisted.internet.interfaces import IReactorTime
 
+from . import smtpcommands
 from .connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
 from .engine import ANY, Machine, MachineError, inherited, rejects, stateTimer
 from .framing import DotFramer, EndOfText, LineFramer
 from .limits import limit, optionalTimeout
+from .smtpcommands import COMMAND_LINE_LIMIT as COMMAND_LINE_LIMIT
+from .smtpmailbox import Delivery, Draft, Envelope, Mailbox
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -78,47 +77,7 @@ __all__ = [
 DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
 DEFAULT_MAX_RECIPIENTS = 100
 DEFAULT_SMTP_TIMEOUT = 300.0  # RFC 5321 4.5.3.2: at least 5 minutes per command
-COMMAND_LINE_LIMIT = 512  # RFC 5321 4.5.3.1.4, CRLF included
 _COMMAND_FRAME = 4096  # longer lines than this end the connection
-
-_MAIL = re.compile(rb"FROM:\s?<([^<>\s]*)>((?:\s+\S+)*)\s*", re.IGNORECASE)
-_RCPT = re.compile(rb"TO:\s?<([^<>\s]+)>((?:\s+\S+)*)\s*", re.IGNORECASE)
-
-
-@attrs.frozen
-class Envelope:
-    """Whom a message is from and for, and how it came."""
-
-    sender: bytes  # b"" for the null reverse-path
-    recipients: tuple[bytes, ...]
-    clientName: str  # what the client said in EHLO or HELO
-    peer: IAddress | None
-    hostname: str  # this server's name
-    protocol: str  # "ESMTP", "ESMTPS" (with TLS), "SMTP" (after HELO)
-
-
-class Draft(Protocol):
-    """One message being received (see `Mailbox.begin`)."""
-
-    def write(self, text: bytes) -> None:
-        """The next piece of the message (CRLF line ends, dot-unstuffed)."""
-        ...
-
-    def commit(self) -> str:
-        """Store the message for good before returning its id; raise if not."""
-        ...
-
-    def abort(self) -> None:
-        """Forget the message: nothing of it is stored."""
-        ...
-
-
-class Mailbox(Protocol):
-    """Where messages go: `protocols.maildir.Maildir`, or a test's list."""
-
-    def begin(self, envelope: Envelope) -> Draft:
-        """A draft for a message to ``envelope``'s recipients."""
-        ...
 
 
 class _AsIdle:
@@ -177,14 +136,9 @@ class SMTPMachine(ConnectionMachine):
         self.extended = False  # EHLO rather than HELO
         self._sender = b""
         self._recipients: list[bytes] = []
-        self._draft: Draft | None = None
-        self._draftFailed = False
+        self._delivery: Delivery | None = None
 
-    # -- states ---------------------------------------------------------------
-    #
-    # Within the lifecycle's open: session (a command is awaited: connected,
-    # receiving, and the transaction's mail and recipients), data, and
-    # startingTLS.
+    # -- states: within the lifecycle's open (see the module doc) -------------
 
     @_machine.superstate(within=parent.open)
     def session(self) -> None:
@@ -260,9 +214,8 @@ class SMTPMachine(ConnectionMachine):
 
     def reply(self, code: int, *lines: str) -> None:
         """One reply: ``code``, then each line (the last with a space)."""
-        for i, line in enumerate(lines):
-            sep = " " if i == len(lines) - 1 else "-"
-            self.send(f"{code}{sep}{line}".encode("utf-8", "replace"))
+        for line in smtpcommands.Reply(code, lines).lines():
+            self.send(line)
 
     def onConnected(self) -> None:
         # Command lines have their own limit, whatever the server's framing.
@@ -292,112 +245,34 @@ class SMTPMachine(ConnectionMachine):
     def _sayTimedOut(self) -> None:
         self.reply(421, f"4.4.2 {self.hostname} timeout, closing connection")
 
-    # -- the parser -------------------------------------------------------------
+    # -- the parser: a line is a command, fed in as an input, or a reply ----
 
     @_machine.output()
     def _command(self, message: bytes) -> None:
-        if len(message) + 2 > COMMAND_LINE_LIMIT:
-            self.reply(500, "5.5.2 line too long")
-            return
-        if b"\r" in message or b"\n" in message:  # nothing to echo back, or log
-            self.reply(500, "5.5.2 bare CR or LF in a command")
-            return
-        verb, _, argument = message.partition(b" ")
-        verb = verb.upper()
-        handler = self._VERBS.get(verb)
-        if handler is None:
-            self.reply(500, "5.5.2 command not recognized")
-            return
-        handler(self, verb, argument.strip())
-
-    def _hello(self, verb: bytes, argument: bytes) -> None:
-        if not argument:
-            self.reply(501, f"5.5.4 {verb.decode()} needs a domain or address")
-            return
-        self.hello(verb, argument.decode("ascii", "replace"))
-
-    def _mail(self, verb: bytes, argument: bytes) -> None:
-        found = _MAIL.fullmatch(argument)
-        if found is None:
-            self.reply(501, "5.5.4 syntax: MAIL FROM:<address>")
-            return
-        sender, parameters = found.groups()
-        if parameters.strip() and not self.extended:
-            # RFC 5321 2.2.1: after HELO the session has no extensions.
-            self.reply(555, "5.5.4 MAIL FROM parameters need EHLO, not HELO")
-            return
-        for parameter in parameters.split():
-            key, _, value = parameter.upper().partition(b"=")
-            if key == b"SIZE":
-                if not value.isdigit():
-                    self.reply(501, "5.5.4 SIZE takes a number of bytes")
-                    return
-                if int(value) > self.maxMessageSize:
-                    self.reply(552, "5.3.4 message size exceeds fixed maximum")
-                    return
-            elif key == b"BODY" and value in (b"7BIT", b"8BITMIME"):
-                pass
-            else:
-                shown = parameter.decode("ascii", "replace")
-                self.reply(555, f"5.5.4 unsupported parameter {shown}")
-                return
-        self.mailFrom(sender)
-
-    def _rcpt(self, verb: bytes, argument: bytes) -> None:
-        found = _RCPT.fullmatch(argument)
-        if found is None:
-            self.reply(501, "5.5.4 syntax: RCPT TO:<address>")
-            return
-        recipient, parameters = found.groups()
-        if parameters.strip():
-            self.reply(555, "5.5.4 RCPT TO takes no parameters here")
-            return
-        self.rcptTo(recipient)
-
-    def _noArgument(self, verb: bytes, argument: bytes) -> None:
-        if argument:
-            self.reply(501, f"5.5.4 {verb.decode()} takes no argument")
-            return
-        if verb == b"DATA":
-            self.dataCommand()
-        elif verb == b"RSET":
-            self.reset()
-        elif verb == b"QUIT":
-            self.quit()
-        elif verb == b"STARTTLS":
-            if self.tlsOptions is None:
-                self.reply(502, "5.5.1 STARTTLS not available")
-            elif self.link.secure:
-                self.reply(503, "5.5.1 TLS already started")
-            else:
-                self.startTLS()
-
-    def _noop(self, verb: bytes, argument: bytes) -> None:
-        self.reply(250, "2.0.0 OK")
-
-    def _vrfy(self, verb: bytes, argument: bytes) -> None:
-        self.reply(252, "2.5.0 cannot VRFY, but will accept the message")
-
-    def _help(self, verb: bytes, argument: bytes) -> None:
-        self.reply(
-            214,
-            "2.0.0 commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"
-            + (" STARTTLS" if self.tlsOptions is not None else ""),
+        command = smtpcommands.parseCommand(
+            message,
+            extended=self.extended,
+            maxMessageSize=self.maxMessageSize,
+            tlsOffered=self.tlsOptions is not None,
+            secure=self.link.secure,
         )
-
-    _VERBS = {
-        b"EHLO": _hello,
-        b"HELO": _hello,
-        b"MAIL": _mail,
-        b"RCPT": _rcpt,
-        b"DATA": _noArgument,
-        b"RSET": _noArgument,
-        b"QUIT": _noArgument,
-        b"STARTTLS": _noArgument,
-        b"NOOP": _noop,
-        b"VRFY": _vrfy,
-        b"HELP": _help,
-    }
+        match command:
+            case smtpcommands.Hello(verb, name):
+                self.hello(verb, name)
+            case smtpcommands.MailFrom(sender):
+                self.mailFrom(sender)
+            case smtpcommands.RcptTo(recipient):
+                self.rcptTo(recipient)
+            case smtpcommands.Data():
+                self.dataCommand()
+            case smtpcommands.Reset():
+                self.reset()
+            case smtpcommands.StartTLS():
+                self.startTLS()
+            case smtpcommands.Quit():
+                self.quit()
+            case smtpcommands.Reply(code, texts):
+                self.reply(code, *texts)
 
     # -- outputs ----------------------------------------------------------------
 
@@ -407,19 +282,13 @@ class SMTPMachine(ConnectionMachine):
         self.clientName = name
         self.extended = verb == b"EHLO"
         peer = getattr(self.link.peer, "host", "unknown")
-        if not self.extended:
-            self.reply(250, f"{self.hostname} greets {name} [{peer}]")
-            return
-        lines = [
+        hello = smtpcommands.helloReply(
             f"{self.hostname} greets {name} [{peer}]",
-            "PIPELINING",
-            f"SIZE {self.maxMessageSize}",
-            "8BITMIME",
-            "ENHANCEDSTATUSCODES",
-        ]
-        if self.tlsOptions is not None and not self.link.secure:
-            lines.append("STARTTLS")
-        self.reply(250, *lines)
+            extended=self.extended,
+            maxMessageSize=self.maxMessageSize,
+            offerTLS=self.tlsOptions is not None and not self.link.secure,
+        )
+        self.reply(hello.code, *hello.texts)
 
     @_machine.output()
     def _acceptSender(self, sender: bytes) -> None:
@@ -447,14 +316,9 @@ class SMTPMachine(ConnectionMachine):
             if self.extended
             else "SMTP",
         )
-        try:
-            self._draft = self.mailbox.begin(envelope)
-        except Exception:
-            # The text must still be read (to find where it ends); it is
-            # answered 451 then.
-            self._storageFailed("begin")
-            self._draft = None
-            self._draftFailed = True
+        # If the mailbox fails, the text must still be read (to find where
+        # it ends); it is answered 451 then.
+        self._delivery = Delivery(self.mailbox, envelope, self.log, self)
         self.reply(354, "end data with <CR><LF>.<CR><LF>")
         self.link.switchFraming(DotFramer(self.maxMessageSize))
 
@@ -462,64 +326,28 @@ class SMTPMachine(ConnectionMachine):
     def _text(self, message: bytes) -> None:
         if isinstance(message, EndOfText):
             self.textEnded(message)
-        elif self._draft is not None and not self._draftFailed:
-            try:
-                self._draft.write(message)
-            except Exception:
-                self._storageFailed("write")
-                self._draftFailed = True
+        elif self._delivery is not None:
+            self._delivery.write(message)
 
     @_machine.output()
     def _store(self, end: EndOfText) -> None:
         self.link.switchFraming(LineFramer(_COMMAND_FRAME))
-        draft, failed = self._draft, self._draftFailed
+        delivery = self._delivery
+        assert delivery is not None  # begun with the data
         self._forget()
-        if end.oversized or failed or draft is None:
-            self._discard(draft)
-            if end.oversized:
-                self.reply(552, "5.3.4 message size exceeds fixed maximum")
-            else:  # already logged where it failed
-                self.reply(451, "4.3.0 could not store the message; try again later")
-            return
-        try:
-            messageId = draft.commit()
-        except Exception:
-            self._storageFailed("store")
-            self._discard(draft)
+        if end.oversized:
+            delivery.abort()
+            self.reply(552, "5.3.4 message size exceeds fixed maximum")
+        elif (messageId := delivery.commit()) is None:  # logged where it failed
             self.reply(451, "4.3.0 could not store the message; try again later")
-            return
-        self.reply(250, f"2.0.0 OK queued as {messageId}")
-
-    def _storageFailed(self, what: str) -> None:
-        """One event: a line for the disk's errors, a traceback for a bug."""
-        error = sys.exc_info()[1]
-        if isinstance(error, OSError):
-            self.log.error(
-                "{machine} could not {what} a message: {why}",
-                machine=self,
-                what=what,
-                why=error,
-            )
         else:
-            self.log.failure(
-                "{machine} could not {what} a message",
-                machine=self,
-                what=what,
-                level=LogLevel.error,
-            )
-
-    def _discard(self, draft: Draft | None) -> None:
-        if draft is None:
-            return
-        try:
-            draft.abort()
-        except Exception:
-            self._storageFailed("discard")
+            self.reply(250, f"2.0.0 OK queued as {messageId}")
 
     def onDisconnected(self, reason: Any) -> None:
         """A connection lost in the middle of a message stores nothing."""
-        self._discard(self._draft)
-        self._draft = None
+        if self._delivery is not None:
+            self._delivery.abort()
+        self._delivery = None
 
     @_machine.output()
     def _resetTransaction(self) -> None:
@@ -574,8 +402,7 @@ class SMTPMachine(ConnectionMachine):
     def _forget(self) -> None:
         self._sender = b""
         self._recipients = []
-        self._draft = None
-        self._draftFailed = False
+        self._delivery = None
 
     # -- transitions ------------------------------------------------------------
 
@@ -602,12 +429,8 @@ class SMTPMachine(ConnectionMachine):
     session.upon(parent.messageReceived, outputs=[_restartCommandTimer, _command])
     data.upon(parent.messageReceived, outputs=[_text])
 
-    # The timers (RFC 5321 4.5.3.2), in place of the lifecycle's idle timer.
-    # Waiting for a command, the timer restarts on each command, not on each
-    # read (4.5.3.2.7 times the wait for the next command), so a peer that
-    # trickles a byte at a time cannot hold a connection for days; a
-    # message's text restarts its own on each read.  A STARTTLS handshake's
-    # bytes go to TLS, none arrives as data: it must finish in time.
+    # The timers, in place of the lifecycle's idle timer (see the module doc):
+    # the command timer restarts on each command, the text's on each read.
     idleTimer = stateTimer(parent.open, None)
     commandTimer = stateTimer(session, "idleTimeout", fires=parent.timeout)
     dataTimer = stateTimer(data, "dataTimeout", fires=dataTimedOut)
