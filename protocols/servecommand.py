@@ -90,7 +90,9 @@ def supervisorFromOptions(reactor: Any, args: argparse.Namespace) -> workers.Sup
     description = listenDescription(args).removeprefix(PROXY_PREFIX)
     count = workers.workerCount(args.workers)
     try:
-        return workers.Supervisor(reactor, description, count, workerCommand(args))
+        return workers.Supervisor(
+            reactor, description, count, workerCommand(args), args.worker_timeout
+        )
     except (OSError, ValueError, OverflowError) as e:
         raise SystemExit(
             f"txmachines: could not listen on {listenDescription(args)}: {reason(e)}"
@@ -126,6 +128,11 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
             f"txmachines: could not listen on {listenDescription(args)}: {reason(e)}"
         ) from None
     beginLogging(args.verbose, args.worker_index)
+    if args.worker_heartbeat is not None:  # its supervisor listens for it
+        heartbeat = workers.Heartbeat(
+            reactor, workers.HEARTBEAT_FD, args.worker_heartbeat
+        )
+        reactor.callWhenRunning(heartbeat.start)
 
     # A worker answers SIGTERM only (its supervisor passes every signal on).
     worker = args.worker_socket is not None
