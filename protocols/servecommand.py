@@ -127,12 +127,12 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
         raise SystemExit(
             f"txmachines: could not listen on {listenDescription(args)}: {reason(e)}"
         ) from None
-    beginLogging(args.verbose, args.worker_index)
     if args.worker_heartbeat is not None:  # its supervisor listens for it
-        heartbeat = workers.Heartbeat(
-            reactor, workers.HEARTBEAT_FD, args.worker_heartbeat
-        )
-        reactor.callWhenRunning(heartbeat.start)
+        # The first beat goes before "listening on" is logged: a worker seen
+        # listening has beaten, and a freeze from then on is found within
+        # the timeout, not the first beat's allowance.
+        workers.Heartbeat(reactor, workers.HEARTBEAT_FD, args.worker_heartbeat).start()
+    beginLogging(args.verbose, args.worker_index)
 
     # A worker answers SIGTERM only (its supervisor passes every signal on).
     worker = args.worker_socket is not None

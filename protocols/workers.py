@@ -36,8 +36,10 @@ being replaced wait in its socket's queue for the new one; none is refused.
   timeout, and a worker it has heard nothing from three looks in a row - at
   least the timeout, at most a third more - is killed with SIGKILL, with a
   warning naming it (number and pid) and why, then replaced as a worker
-  that dies is.  The connections waiting in its socket's queue are not
-  lost: the socket is the supervisor's, and the replacement adopts it.
+  that dies is, except that its silence counts toward the back-off (a
+  worker that froze after 30 s of service is replaced at once).  The
+  connections waiting in its socket's queue are not lost: the socket is
+  the supervisor's, and the replacement adopts it.
   (Those the frozen worker had accepted itself die with it.)  A new worker
   has ``max(timeout, 30 s)`` for its first heartbeat: starting Python under
   load can take longer than a short timeout.  Counting looks rather than
@@ -218,7 +220,8 @@ class _Worker(ProcessProtocol):
         self.heard = False  # a heartbeat since the supervisor's last look
         self.beating = False  # a heartbeat ever
         self.silentLooks = 0  # looks in a row that found none
-        self.killed = False
+        self.killed = False  # by the watchdog
+        self.silence = 0.0  # seconds it had been silent when killed
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         if childFD == HEARTBEAT_FD:
@@ -349,7 +352,7 @@ class Supervisor:
     def _kill(self, worker: _Worker) -> None:
         """A frozen worker: SIGKILL, and `ended` replaces it."""
         worker.killed = True
-        silent = self.reactor.seconds() - worker.lastHeard
+        worker.silence = silent = self.reactor.seconds() - worker.lastHeard
         if worker.beating:
             why = (
                 f"is frozen: no heartbeat for {silent:.1f} s"
@@ -384,9 +387,14 @@ class Supervisor:
         )
         delay = min(delay, MAX_RETRY)
         self.delays[index] = delay
+        if worker.killed:
+            # Its queue has waited out its silence already, and a worker
+            # that keeps freezing is slowed by it as by the back-off: the
+            # silence counts toward the delay.
+            delay = max(0.0, delay - worker.silence)
         self.log.warn(
             "worker {index} ended ({how}) after {lived:.1f} s;"
-            " restarting it in {delay:g} s",
+            " restarting it in {delay:.3g} s",
             index=index,
             how=how,
             lived=lived,

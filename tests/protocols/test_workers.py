@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+import selectors
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -156,11 +158,11 @@ class WatchdogTests(SynchronousTestCase):
     """
 
     def supervisor(
-        self, timeout: float | None = 3.0
+        self, timeout: float | None = 3.0, count: int = 2
     ) -> tuple[Supervisor, ProcessReactor]:
         reactor = ProcessReactor()
         supervisor = Supervisor(
-            reactor, "tcp:0:interface=127.0.0.1", 2, ["-c", "worker"], timeout
+            reactor, "tcp:0:interface=127.0.0.1", count, ["-c", "worker"], timeout
         )
         for listener in supervisor.listeners:
             self.addCleanup(listener.close)
@@ -250,9 +252,13 @@ class WatchdogTests(SynchronousTestCase):
         # Killed once, however long SIGKILL takes to land.
         reactor.advance(10)
         self.assertEqual(first.signals, ["KILL"])
-        # It ends; the usual path replaces it, on the same socket.
-        first.end(signal=9)
-        reactor.advance(1)
+        # It ends; the usual path replaces it, on the same socket, at once:
+        # its silence counts toward the back-off (1 s here).
+        with capturedLogs() as events:
+            first.end(signal=9)
+        (ended,) = [e for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual((ended["index"], ended["delay"]), (1, 0))
+        reactor.advance(0)
         self.assertEqual(len(reactor.spawned), 3)
         replacement = reactor.spawned[2]
         self.assertEqual(
@@ -262,6 +268,29 @@ class WatchdogTests(SynchronousTestCase):
         self.assertEqual(
             replacement.argv[replacement.argv.index("--worker-index") + 1], "1"
         )
+
+    def test_aWorkerThatKeepsFreezingIsBackedOff(self) -> None:
+        """
+        Each kill comes a timeout (to a third more) after its beat; the
+        restart waits the back-off (1 s doubling to 30) less that silence.
+        """
+        supervisor, reactor = self.supervisor(count=1)
+        delays = []
+        for _ in range(7):
+            worker = reactor.spawned[-1]
+            worker.beat()
+            self.untilKilled(reactor, worker, 5)
+            with capturedLogs() as events:
+                worker.end()
+            (restarting,) = [e for e in events if "delay" in e]
+            delays.append(restarting["delay"])
+            self.passes(reactor, restarting["delay"] + STEP)
+            self.assertIsNot(reactor.spawned[-1], worker)  # replaced
+        self.assertEqual(delays[:2], [0, 0])  # 1 s and 2 s, less 3 to 4 s
+        for delay, (least, most) in zip(
+            delays[2:], [(0, 1), (4, 5), (12, 13), (26, 27), (26, 27)], strict=True
+        ):
+            self.assertTrue(least <= delay <= most, delays)
 
     def test_aNewWorkerHasThirtySecondsForItsFirstBeat(self) -> None:
         """Starting Python under load may take more than a short timeout."""
@@ -373,6 +402,13 @@ class HeartbeatTests(SynchronousTestCase):
         )
 
 
+def _killQuietly(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:  # killed by its supervisor, as it should be
+        pass
+
+
 def _closeQuietly(fd: int) -> None:
     try:
         os.close(fd)
@@ -467,6 +503,68 @@ class WorkersTests(SynchronousTestCase):
         self.assertEqual(proc.wait(TIMEOUT), 0)
         self.assertEqual(idle.recv(100), b"")
         idle.close()
+
+    def test_aFrozenWorkersQueueIsServedByItsReplacement(self) -> None:
+        """
+        ``--worker-timeout 3``, and one of two workers stopped (SIGSTOP):
+        the kernel still queues about half of the new connections on its
+        socket.  The supervisor, hearing no heartbeat, kills it with a
+        warning naming it, and its replacement, adopting the same socket,
+        answers them: all 20 within 12 s.
+        """
+        proc, port = serveInSubprocess(
+            self, "echo", "--workers", "2", "--worker-timeout", "3"
+        )
+        pids = {
+            int(m.group(1)): int(m.group(2))
+            for m in (
+                self.waitFor(proc, rb"worker (\d) started \(pid (\d+)\)")
+                for _ in range(2)
+            )
+        }
+        for _ in range(2):
+            self.waitFor(proc, LISTENING)
+        frozen = pids[1]
+        os.kill(frozen, signal.SIGSTOP)
+        self.addCleanup(_killQuietly, frozen)  # if the supervisor did not
+        stopped = time.monotonic()
+
+        selector = selectors.DefaultSelector()
+        self.addCleanup(selector.close)
+        for n in range(20):
+            peer = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            self.addCleanup(peer.close)
+            peer.sendall(b"%d\r\n" % n)
+            peer.setblocking(False)
+            selector.register(peer, selectors.EVENT_READ, n)
+        answered: dict[int, float] = {}
+        deadline = stopped + 12
+        while len(answered) < 20 and time.monotonic() < deadline:
+            for key, _ in selector.select(deadline - time.monotonic()):
+                peer = key.fileobj
+                assert isinstance(peer, socket.socket)
+                self.assertEqual(peer.recv(100), b"%d\r\n" % key.data)
+                answered[key.data] = time.monotonic() - stopped
+                selector.unregister(peer)
+        if len(answered) < 20:  # what the service said meanwhile
+            assert proc.stderr is not None
+            os.set_blocking(proc.stderr.fileno(), False)  # workers hold it open
+            log = (proc.stderr.read() or b"").decode(errors="replace")
+            self.fail(f"answered in 12 s: {sorted(answered)}; the log:\n{log}")
+        # Some of them did wait for the replacement: the test froze a worker
+        # the kernel was queueing for.
+        self.assertGreater(max(answered.values()), 2.0, answered)
+
+        self.waitFor(
+            proc,
+            rb"\[protocols\.workers\.Supervisor#warn\] worker 1 \(pid %d\) is frozen:"
+            rb" no heartbeat for \d+\.\d s \(--worker-timeout 3\);"
+            rb" killing it \(SIGKILL\)" % frozen,
+        )
+        self.waitFor(proc, rb"worker 1 ended \(.*signal 9.*\).*restarting it in 0 s")
+        self.waitFor(proc, rb"worker 1 started \(pid \d+\)")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(TIMEOUT), 0)
 
     def test_secondCtrlCAborts(self) -> None:
         """
