@@ -29,23 +29,24 @@ being replaced wait in its socket's queue for the new one; none is refused.
   and exits, so no worker outlives it.
 - Each worker's log lines say which worker it is (``worker 2``).
 - A worker that freezes (stopped, or its reactor blocked: an endless loop,
-  a call that never returns) is found by its silence, killed and replaced
-  (`Heartbeat`).  Its reactor writes a byte to its heartbeat pipe (file
-  descriptor 4, read by the supervisor) four times per ``--worker-timeout``
-  (default 30 s; 0 turns it off); the supervisor looks three times per
-  timeout, and a worker it has heard nothing from three looks in a row - at
-  least the timeout, at most a third more - is killed with SIGKILL, with a
-  warning naming it (number and pid) and why, then replaced as a worker
-  that dies is, except that its silence counts toward the back-off (a
-  worker that froze after 30 s of service is replaced at once).  The
-  connections waiting in its socket's queue are not lost: the socket is
-  the supervisor's, and the replacement adopts it.
-  (Those the frozen worker had accepted itself die with it.)  A new worker
-  has ``max(timeout, 30 s)`` for its first heartbeat: starting Python under
-  load can take longer than a short timeout.  Counting looks rather than
-  reading the clock keeps a pause of the supervisor itself (a suspended
-  machine, a clock set forward) from condemning workers: a late look counts
-  once, and the heartbeats that arrived meanwhile are read before the next.
+  a call that never returns) is found by its silence, killed and replaced.
+  Its reactor writes a byte to its heartbeat pipe (file descriptor 4, read
+  by the supervisor; `Heartbeat`) four times per ``--worker-timeout``
+  (default 30 s; 0 turns it off), the first before it logs that it is
+  listening.  The supervisor looks three times per timeout, and a worker
+  it has heard nothing from three looks in a row - for the timeout at
+  least, a third more at most - is killed with SIGKILL, with a warning
+  naming it (number and pid) and why, then replaced as a worker that dies
+  is, except that its silence counts toward the back-off: a first freeze
+  (at timeouts of a second or more) is replaced at once.  The connections
+  waiting in its socket's queue are not lost: the socket is the
+  supervisor's, and the replacement adopts it (those the frozen worker had
+  accepted itself die with it).  A new worker has ``max(timeout, 30 s)``
+  for its first heartbeat: starting Python on a loaded machine can take
+  longer than a short timeout.  Counting looks rather than reading the
+  clock keeps a pause of the supervisor itself (a suspended machine, a
+  clock set forward) from condemning its workers: a late look counts once,
+  and the heartbeats that arrived meanwhile are read before the next.
 
 Only plain TCP endpoints (``tcp:`` or ``tcp6:PORT[:interface=...][:backlog=...]``,
 with or without ``haproxy:``) can be shared this way.
