@@ -566,6 +566,63 @@ class WorkersTests(SynchronousTestCase):
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(TIMEOUT), 0)
 
+    BLOCKING = (
+        "import threading\n"
+        "from statemachines import EchoMachine\n"
+        "\n"
+        "class Blocking(EchoMachine):\n"
+        "    def onMessage(self, message):\n"
+        "        if message == b'block':  # the reactor never gets it back\n"
+        "            threading.Event().wait()\n"
+        "        super().onMessage(message)\n"
+    )
+
+    def test_aBlockedReactorIsAFrozenWorker(self) -> None:
+        """
+        The heartbeat comes from the worker's reactor, so code that never
+        returns to it freezes the worker as surely as SIGSTOP: found within
+        the timeout, killed and replaced.
+        """
+        here = Path(self.mktemp()).absolute()
+        here.mkdir()
+        (here / "blocking.py").write_text(self.BLOCKING)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        proc, port = serveInSubprocess(
+            self,
+            "blocking:Blocking",
+            "--workers",
+            "2",
+            "--worker-timeout",
+            "3",
+            cwd=here,
+            env=env,
+        )
+        pids = [
+            int(self.waitFor(proc, rb"worker \d started \(pid (\d+)\)").group(1))
+            for _ in range(2)
+        ]
+        for pid in pids:
+            self.addCleanup(_killQuietly, pid)  # if the supervisor did not
+        for _ in range(2):
+            self.waitFor(proc, LISTENING)
+        self.echo(port).close()
+        blocker = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.addCleanup(blocker.close)
+        blocker.sendall(b"block\r\n")
+        blocked = time.monotonic()
+        found = self.waitFor(
+            proc,
+            rb"worker \d \(pid (\d+)\) is frozen: no heartbeat for \d+\.\d s",
+        )
+        took = time.monotonic() - blocked
+        self.assertIn(int(found.group(1)), pids)
+        self.assertLess(took, 4 + 2, took)  # at most 4 s, and some slack
+        self.assertEqual(blocker.recv(100), b"")  # its worker is gone
+        self.waitFor(proc, rb"worker \d started \(pid \d+\)")
+        self.waitFor(proc, LISTENING)
+        for _ in range(10):
+            self.echo(port).close()
+
     def test_secondCtrlCAborts(self) -> None:
         """
         Ctrl-C twice: the first drains, the second aborts what is left, as
