@@ -38,6 +38,7 @@ from statemachines.smtp import (
 from .budget import DEFAULT_MAX_BUFFERED
 from .server import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_PEER
 from .targets import TargetError, loadObject
+from .workers import DEFAULT_WORKER_TIMEOUT
 
 DEFAULT_LISTEN = "tcp:1234:interface=127.0.0.1"
 DEFAULT_SMTP_LISTEN = "tcp:8025:interface=127.0.0.1"
@@ -179,8 +180,19 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
         help="serve from this many processes sharing the listening socket; "
         "0: one per core (default 1; tcp: endpoints only)",
     )
+    serve.add_argument(
+        "--worker-timeout",
+        action=_Given,
+        type=_checked(limits.optionalTimeout, float, "--worker-timeout"),
+        default=DEFAULT_WORKER_TIMEOUT,
+        help="--workers: kill (SIGKILL) and replace a worker whose heartbeat "
+        "is not heard for this many seconds, a frozen one; connections "
+        "waiting for it are served by its replacement (0 disables; "
+        "default %(default)s)",
+    )
     serve.add_argument("--worker-socket", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-heartbeat", type=float, help=argparse.SUPPRESS)
     smtp = serve.add_argument_group("smtp")
     smtp.add_argument(
         "--maildir", type=Path, action=_Given, help="smtp: store mail in this Maildir"

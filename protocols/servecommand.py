@@ -90,7 +90,9 @@ def supervisorFromOptions(reactor: Any, args: argparse.Namespace) -> workers.Sup
     description = listenDescription(args).removeprefix(PROXY_PREFIX)
     count = workers.workerCount(args.workers)
     try:
-        return workers.Supervisor(reactor, description, count, workerCommand(args))
+        return workers.Supervisor(
+            reactor, description, count, workerCommand(args), args.worker_timeout
+        )
     except (OSError, ValueError, OverflowError) as e:
         raise SystemExit(
             f"txmachines: could not listen on {listenDescription(args)}: {reason(e)}"
@@ -125,6 +127,11 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
         raise SystemExit(
             f"txmachines: could not listen on {listenDescription(args)}: {reason(e)}"
         ) from None
+    if args.worker_heartbeat is not None:  # its supervisor listens for it
+        # The first beat goes before "listening on" is logged: a worker seen
+        # listening has beaten, and a freeze from then on is found within
+        # the timeout, not the first beat's allowance.
+        workers.Heartbeat(reactor, workers.HEARTBEAT_FD, args.worker_heartbeat).start()
     beginLogging(args.verbose, args.worker_index)
 
     # A worker answers SIGTERM only (its supervisor passes every signal on).

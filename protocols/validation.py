@@ -47,6 +47,11 @@ def invalidCombination(args: argparse.Namespace) -> str | None:
             return f"{option} is an smtp option; {name} does not take it"
         if option in GREETING_OPTIONS and not greeting:
             return f"{option} is a greeting option; {name} does not take it"
+    if "--worker-timeout" in getattr(args, "given", ()) and args.workers == 1:
+        return (
+            "--worker-timeout watches the processes of --workers N; "
+            "one process (--workers 1) has none"
+        )
     if args.command == "serve" and behindProxy(args):
         inner = listenDescription(args).removeprefix(PROXY_PREFIX)
         if inner.split(":", 1)[0] in ("ssl", "tls", "haproxy"):

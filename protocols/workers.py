@@ -28,6 +28,25 @@ being replaced wait in its socket's queue for the new one; none is refused.
   supervisor dies (even by SIGKILL), the pipe closes and every worker drains
   and exits, so no worker outlives it.
 - Each worker's log lines say which worker it is (``worker 2``).
+- A worker that freezes (stopped, or its reactor blocked: an endless loop,
+  a call that never returns) is found by its silence, killed and replaced.
+  Its reactor writes a byte to its heartbeat pipe (file descriptor 4, read
+  by the supervisor; `Heartbeat`) four times per ``--worker-timeout``
+  (default 30 s; 0 turns it off), the first before it logs that it is
+  listening.  The supervisor looks three times per timeout, and a worker
+  it has heard nothing from three looks in a row - for the timeout at
+  least, a third more at most - is killed with SIGKILL, with a warning
+  naming it (number and pid) and why, then replaced as a worker that dies
+  is, except that its silence counts toward the back-off: a first freeze
+  (at timeouts of a second or more) is replaced at once.  The connections
+  waiting in its socket's queue are not lost: the socket is the
+  supervisor's, and the replacement adopts it (those the frozen worker had
+  accepted itself die with it).  A new worker has ``max(timeout, 30 s)``
+  for its first heartbeat: starting Python on a loaded machine can take
+  longer than a short timeout.  Counting looks rather than reading the
+  clock keeps a pause of the supervisor itself (a suspended machine, a
+  clock set forward) from condemning its workers: a late look counts once,
+  and the heartbeats that arrived meanwhile are read before the next.
 
 Only plain TCP endpoints (``tcp:`` or ``tcp6:PORT[:interface=...][:backlog=...]``,
 with or without ``haproxy:``) can be shared this way.
@@ -35,6 +54,7 @@ with or without ``haproxy:``) can be shared this way.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -44,17 +64,32 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.error import ProcessDone
+from twisted.internet.error import ProcessDone, ProcessExitedAlready
+from twisted.internet.interfaces import IProcessTransport, IReactorTime
 from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from statemachines import limits
+
 from .signals import abortOnSignals
 
-__all__ = ["Supervisor", "SupervisorService", "listeningSocket"]
+__all__ = [
+    "DEFAULT_WORKER_TIMEOUT",
+    "Heartbeat",
+    "Supervisor",
+    "SupervisorService",
+    "listeningSocket",
+]
 
 WORKER_FD = 3
+HEARTBEAT_FD = 4  # the worker writes, the supervisor reads
 FIRST_RETRY, MAX_RETRY, STABLE = 1.0, 30.0, 30.0
+DEFAULT_WORKER_TIMEOUT = 30.0
+BEATS = 4  # heartbeats a worker sends per --worker-timeout
+LOOKS = 3  # looks the supervisor takes per --worker-timeout; this many silent kill
+FIRST_BEAT = 30.0  # a new worker's allowance for its first heartbeat, at least
 
 
 def listeningSocket(description: str, port: int | None = None) -> socket.socket:
@@ -128,10 +163,71 @@ def workerCount(option: int | None) -> int:
     return option or os.cpu_count() or 1
 
 
+class Heartbeat:
+    """
+    A worker's heartbeat: a byte written to ``fd`` every ``interval``
+    seconds by a timer of its reactor, so that a worker whose reactor is
+    blocked falls silent as surely as one that is stopped.  A full pipe (a
+    supervisor that is not reading) skips a beat; a closed one (no
+    supervisor) ends the beating, and the worker's closed standard input
+    says the rest.
+    """
+
+    log = Logger()
+
+    def __init__(self, clock: IReactorTime, fd: int, interval: float) -> None:
+        """
+        @param fd: the write end of the heartbeat pipe (`HEARTBEAT_FD`).
+        @param interval: seconds between beats.
+        """
+        self.fd = fd
+        self.interval = interval
+        self._loop = LoopingCall(self.beat)
+        self._loop.clock = clock
+
+    def start(self) -> None:
+        """Beat now, and every ``interval`` from now on."""
+        os.set_blocking(self.fd, False)
+        self._loop.start(self.interval, now=True)
+
+    def stop(self) -> None:
+        """Beat no more."""
+        if self._loop.running:
+            self._loop.stop()
+
+    def beat(self) -> None:
+        """One beat: a byte, unless the pipe is full or gone."""
+        try:
+            os.write(self.fd, b".")
+        except BlockingIOError:
+            pass  # the supervisor is behind; it has plenty to read
+        except OSError as e:
+            self.log.info(
+                "heartbeat pipe closed ({why}); no more heartbeats",
+                why=e.strerror,
+            )
+            self.stop()
+
+
 class _Worker(ProcessProtocol):
-    def __init__(self, supervisor: Supervisor, index: int) -> None:
+    """One worker process, as its supervisor sees it."""
+
+    process: IProcessTransport  # once spawned
+
+    def __init__(self, supervisor: Supervisor, index: int, now: float) -> None:
         self.supervisor, self.index = supervisor, index
         self.started = time.monotonic()
+        self.lastHeard = now  # the reactor's time of the last heartbeat
+        self.heard = False  # a heartbeat since the supervisor's last look
+        self.beating = False  # a heartbeat ever
+        self.silentLooks = 0  # looks in a row that found none
+        self.killed = False  # by the watchdog
+        self.silence = 0.0  # seconds it had been silent when killed
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        if childFD == HEARTBEAT_FD:
+            self.heard = self.beating = True
+            self.lastHeard = self.supervisor.reactor.seconds()
 
     def processEnded(self, reason: Failure) -> None:
         self.supervisor.ended(self, reason)
@@ -143,23 +239,33 @@ class Supervisor:
     log = Logger()
 
     def __init__(
-        self, reactor: Any, description: str, count: int, argv: list[str]
+        self,
+        reactor: Any,
+        description: str,
+        count: int,
+        argv: list[str],
+        timeout: float | None = DEFAULT_WORKER_TIMEOUT,
     ) -> None:
         """
         @param description: the ``tcp:`` endpoint to listen on.
         @param argv: the worker command, without ``--worker-socket``.
+        @param timeout: kill and replace a worker whose heartbeat is not
+            heard for this many seconds (``--worker-timeout``); None or 0:
+            no heartbeat.
         """
         self.reactor = reactor
+        self.timeout = limits.optionalTimeout("the worker timeout", timeout)
         first = listeningSocket(description)
         port = first.getsockname()[1]
         self.listeners = [first]
         self.listeners += [listeningSocket(description, port) for _ in range(1, count)]
         self.count = count
         self.argv = argv
-        self.workers: dict[int, Any] = {}  # index -> IProcessTransport
+        self.workers: dict[int, _Worker] = {}
         self.delays: dict[int, float] = {}
         self.stopping = False
         self.done: Deferred[None] = Deferred()
+        self._watch: LoopingCall | None = None
 
     def start(self, drainOnShutdown: bool = True) -> None:
         """
@@ -176,6 +282,10 @@ class Supervisor:
         )
         for index in range(1, self.count + 1):
             self._spawn(index)
+        if self.timeout is not None:
+            self._watch = LoopingCall(self._look)
+            self._watch.clock = self.reactor
+            self._watch.start(self.timeout / LOOKS, now=False)
         # Twisted's own handlers stop the reactor on the first signal; the
         # drain runs before shutdown, and installs ours for any second one.
         if drainOnShutdown:
@@ -190,7 +300,7 @@ class Supervisor:
         return self.stop(signal.SIGTERM)
 
     def _spawn(self, index: int) -> None:
-        worker = _Worker(self, index)
+        worker = _Worker(self, index, self.reactor.seconds())
         argv = [
             *self.argv,
             "--worker-socket",
@@ -198,31 +308,76 @@ class Supervisor:
             "--worker-index",
             str(index),
         ]
-        self.workers[index] = self.reactor.spawnProcess(
+        # stdin: a pipe that closes when the supervisor dies.
+        childFDs: dict[int, int | str] = {
+            0: "w",
+            1: 1,
+            2: 2,
+            WORKER_FD: self.listeners[index - 1].fileno(),
+        }
+        if self.timeout is not None:
+            argv += ["--worker-heartbeat", repr(self.timeout / BEATS)]
+            childFDs[HEARTBEAT_FD] = "r"  # the worker writes, we read
+        worker.process = self.reactor.spawnProcess(
             worker,
             sys.executable,
             [sys.executable, *argv],
             env=os.environ,
-            # stdin: a pipe that closes when the supervisor dies.
-            childFDs={
-                0: "w",
-                1: 1,
-                2: 2,
-                WORKER_FD: self.listeners[index - 1].fileno(),
-            },
+            childFDs=childFDs,
         )
+        self.workers[index] = worker
         self.log.info(
             "worker {index} started (pid {pid})",
             index=index,
-            pid=self.workers[index].pid,
+            pid=worker.process.pid,
         )
+
+    def _look(self) -> None:
+        """
+        The watchdog's look, ``LOOKS`` times per timeout: a worker not heard
+        from since the last one is silent once more; ``LOOKS`` silent looks
+        in a row (more for a worker not yet heard at all) kill it.
+        """
+        assert self.timeout is not None
+        interval = self.timeout / LOOKS
+        firstBeat = max(LOOKS, math.ceil(max(self.timeout, FIRST_BEAT) / interval))
+        for worker in list(self.workers.values()):
+            if worker.heard:
+                worker.heard, worker.silentLooks = False, 0
+                continue
+            worker.silentLooks += 1
+            allowed = LOOKS if worker.beating else firstBeat
+            if worker.silentLooks >= allowed and not worker.killed:
+                self._kill(worker)
+
+    def _kill(self, worker: _Worker) -> None:
+        """A frozen worker: SIGKILL, and `ended` replaces it."""
+        worker.killed = True
+        worker.silence = silent = self.reactor.seconds() - worker.lastHeard
+        if worker.beating:
+            why = (
+                f"is frozen: no heartbeat for {silent:.1f} s"
+                f" (--worker-timeout {self.timeout:g})"
+            )
+        else:
+            why = f"is stuck starting: no heartbeat in the {silent:.1f} s since"
+        self.log.warn(
+            "worker {index} (pid {pid}) {why}; killing it (SIGKILL)",
+            index=worker.index,
+            pid=worker.process.pid,
+            why=why,
+        )
+        try:
+            worker.process.signalProcess("KILL")
+        except ProcessExitedAlready:  # processEnded follows
+            pass
 
     def ended(self, worker: _Worker, reason: Failure) -> None:
         index = worker.index
         del self.workers[index]
         if self.stopping:
-            if not self.workers and not self.done.called:
-                self.done.callback(None)
+            if not self.workers:
+                self._allEnded()
             return
         how = "exited" if reason.check(ProcessDone) else reason.getErrorMessage()
         lived = time.monotonic() - worker.started
@@ -233,9 +388,14 @@ class Supervisor:
         )
         delay = min(delay, MAX_RETRY)
         self.delays[index] = delay
+        if worker.killed:
+            # Its queue has waited out its silence already, and a worker
+            # that keeps freezing is slowed by it as by the back-off: the
+            # silence counts toward the delay.
+            delay = max(0.0, delay - worker.silence)
         self.log.warn(
             "worker {index} ended ({how}) after {lived:.1f} s;"
-            " restarting it in {delay:g} s",
+            " restarting it in {delay:.3g} s",
             index=index,
             how=how,
             lived=lived,
@@ -247,6 +407,13 @@ class Supervisor:
         if not self.stopping and index not in self.workers:
             self._spawn(index)
 
+    def _allEnded(self) -> None:
+        """Stopping, and no worker is left: no more looks; `done` fires."""
+        if self._watch is not None and self._watch.running:
+            self._watch.stop()
+        if not self.done.called:
+            self.done.callback(None)
+
     def abort(self) -> None:
         """
         A second signal: every worker aborts what is left of its drain.  It
@@ -256,20 +423,24 @@ class Supervisor:
         self.stop(signal.SIGTERM)
 
     def stop(self, signum: int = signal.SIGTERM) -> Deferred[None]:
-        """Pass ``signum`` to every worker; fires once all have exited."""
+        """
+        Pass ``signum`` to every worker; fires once all have exited.  The
+        watchdog looks on meanwhile: a worker that freezes as it drains is
+        killed (and not replaced).
+        """
         self.stopping = True
         self.log.info(
             "passing signal {signum} to the workers ({count} running)",
             signum=signum,
             count=len(self.workers),
         )
-        for process in list(self.workers.values()):
+        for worker in list(self.workers.values()):
             try:
-                process.signalProcess(signum)
+                worker.process.signalProcess(signum)
             except Exception:  # already gone; processEnded follows
                 pass
-        if not self.workers and not self.done.called:
-            self.done.callback(None)
+        if not self.workers:
+            self._allEnded()
         return self.done
 
 

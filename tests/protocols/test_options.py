@@ -28,6 +28,7 @@ class ParserTests(SynchronousTestCase):
             (args.max_connections, args.max_per_peer, args.name_timeout),
             (10_000, 100, 60.0),
         )
+        self.assertEqual(args.worker_timeout, 30.0)
 
     def test_helpOpensNothing(self) -> None:
         """``serve smtp --maildir DIR --help``: the help, and nothing on disk."""
@@ -66,6 +67,10 @@ class LimitOptionTests(SynchronousTestCase):
             ("--name-timeout", "-3"),
             ("--close-timeout", "0"),
             ("--close-timeout", "soon"),
+            ("--worker-timeout", "-1"),
+            ("--worker-timeout", "nan"),
+            ("--worker-timeout", "inf"),
+            ("--worker-timeout", "soon"),
         ]:
             message = self.usageError("serve", "echo", option, value)
             self.assertIn(f"argument {option}: ", message, (option, value))
@@ -81,6 +86,10 @@ class LimitOptionTests(SynchronousTestCase):
             (args.idle_timeout, args.name_timeout, args.max_connections),
             (None, None, None),
         )
+        args = parser().parse_args(
+            ["serve", "echo", "--workers", "2", "--worker-timeout", "0"]
+        )
+        self.assertIsNone(args.worker_timeout)
 
     def test_sizesTakeUnits(self) -> None:
         for text, size in [

@@ -88,12 +88,18 @@ class IgnoredOptionTests(SynchronousTestCase):
                 ["connect", "echo", "--name", "Ada"],
                 "--name is a greeting option; echo does not take it",
             ),
+            (
+                ["serve", "echo", "--worker-timeout", "5"],
+                "--worker-timeout watches the processes of --workers N",
+            ),
         ]:
             args = parser().parse_args(argv)
             self.assertIn(problem, invalidCombination(args) or "", argv)
         # Given to the protocol that takes them, or left at their defaults: fine.
         for argv in (
             ["serve", "greeting", "--name-timeout", "5"],
+            ["serve", "echo", "--workers", "2", "--worker-timeout", "5"],
+            ["serve", "echo", "--workers", "0", "--worker-timeout", "0"],
             ["serve", "echo"],
             ["connect", "greeting", "--name", "Ada"],
         ):
