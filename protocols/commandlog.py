@@ -6,6 +6,7 @@ failure to start is only the one line saying why), and that line's reason.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -57,7 +58,18 @@ def _naming(observer: Any, name: str) -> Any:
 
 
 def reason(error: BaseException) -> str:
-    """One line saying what went wrong, without the exception's class path."""
+    """
+    One line saying what went wrong, without the exception's class path.
+
+    An `OSError` names its path; one with two names the second, the path it
+    could not make: ``os.symlink(target, path)`` has the target first, and
+    Twisted's lock beside a UNIX socket is a symlink to the process's id,
+    so ``unix:/nonexistent/dir/sock`` names ``/nonexistent/dir/sock.lock``,
+    not the id.
+    """
     if isinstance(error, OSError) and error.strerror and error.filename:
-        return f"{error.strerror}: {error.filename}"
+        path = error.filename if error.filename2 is None else error.filename2
+        if isinstance(path, (str, bytes)):
+            path = os.fsdecode(path)
+        return f"{error.strerror}: {path}"
     return str(error) or type(error).__name__

@@ -21,6 +21,7 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 
 from . import workers
+from .commandlog import reason
 from .options import serveOptions
 from .protocolsetup import openResources
 from .servecommand import serverFromOptions, supervisorFromOptions
@@ -106,7 +107,7 @@ class TwistServer(Server):
         if self.listenFailure is not None:  # listening failed synchronously
             raise SystemExit(
                 f"txmachines: could not listen on {self.description}: "
-                f"{self.listenFailure.getErrorMessage()}"
+                f"{reason(self.listenFailure.value)}"
             )
 
 

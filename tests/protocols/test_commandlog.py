@@ -15,3 +15,12 @@ class ReasonTests(SynchronousTestCase):
         )
         self.assertEqual(reason(ValueError("bad port")), "bad port")
         self.assertEqual(reason(KeyError()), "KeyError")  # no message: its kind
+
+    def test_theSecondPathIsTheOneThatCouldNotBeMade(self) -> None:
+        """``symlink(target, path)``: Twisted's UNIX socket lock links to a pid."""
+        error = FileNotFoundError(
+            2, "No such file or directory", "24674", None, b"/nonexistent/sock.lock"
+        )
+        self.assertEqual(
+            reason(error), "No such file or directory: /nonexistent/sock.lock"
+        )

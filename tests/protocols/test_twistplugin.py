@@ -150,6 +150,22 @@ class TwistTests(SynchronousTestCase):
         self.assertIn(f"txmachines: could not listen on tcp:{port}", result.stderr)
         self.assertEqual(result.stderr.count("could not listen"), 1, result.stderr)
 
+    def test_cannotListenOnAUNIXSocketNamesItsPath(self) -> None:
+        result = self.twist(
+            "txmachines",
+            "serve",
+            "echo",
+            "--listen",
+            "unix:/nonexistent/dir/sock",
+            cwd=REPO,
+        )
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(
+            result.stderr,
+            "txmachines: could not listen on unix:/nonexistent/dir/sock: "
+            "No such file or directory: /nonexistent/dir/sock.lock\n",
+        )
+
     def test_whatTheOptionsNameIsOpenedAtStart(self) -> None:
         """A Maildir that cannot be: one line, exit 1, alone or with workers."""
         here = Path(self.mktemp()).resolve()
