@@ -8,11 +8,19 @@ __all__ = ["describeAddress", "peerKey"]
 
 
 def describeAddress(addr: IAddress | None) -> str:
-    """``host:port`` for IP addresses, ``-`` for none, else the address itself."""
+    """
+    ``host:port`` for IPv4 addresses, ``[host]:port`` for IPv6 ones (as in
+    a URL, so the port is not read as part of the address), ``-`` for none,
+    else the address itself.
+    """
     if addr is None:
         return "-"
     host, port = getattr(addr, "host", None), getattr(addr, "port", None)
-    return f"{host}:{port}" if host is not None else str(addr)
+    if host is None:
+        return str(addr)
+    if ":" in str(host):  # IPv6
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
 
 
 def peerKey(addr: IAddress | None) -> str:

@@ -2,7 +2,8 @@
 ``txmachines connect``: send standard input's lines to a server, print its
 replies; for greeting, first the name (``--name``, or asked for: the first
 line of standard input).  Whatever ends it early is one line on standard
-error, exit 1; Ctrl-C is exit 130.
+error, exit 1; so is an echo that differs from what was sent (the first
+such message, once every reply is printed); Ctrl-C is exit 130.
 """
 
 from __future__ import annotations
@@ -141,6 +142,36 @@ def _gaveUp(machine: Any) -> str:
     )
 
 
+# How much of a message a mismatch shows, each side of the first difference.
+_EXCERPT = 30
+
+
+def _excerpt(message: bytes, at: int) -> str:
+    """
+    ``message`` around byte ``at``, as a bytes literal (harmless on a
+    terminal), cut (with ``...``) to `_EXCERPT` bytes either side.
+    """
+    start = max(0, at - _EXCERPT)
+    before = "..." if start > 0 else ""
+    after = "..." if at + _EXCERPT < len(message) else ""
+    return f"{before}{message[start : at + _EXCERPT]!r}{after}"
+
+
+def _mismatch(number: int, sent: bytes, got: bytes) -> str:
+    """
+    One line naming an echo that is not what was sent: which message (from
+    1), where it first differs, what was sent and what came back there.
+    """
+    at = next(
+        (i for i, (a, b) in enumerate(zip(sent, got, strict=False)) if a != b),
+        min(len(sent), len(got)),
+    )
+    return (
+        f"txmachines: the echo of message {number} differs from what was sent "
+        f"(at byte {at}): sent {_excerpt(sent, at)}, got {_excerpt(got, at)}"
+    )
+
+
 def _write(line: bytes) -> None:
     sys.stdout.buffer.write(line + b"\n")
     sys.stdout.buffer.flush()
@@ -159,7 +190,13 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
     ended: Deferred[None] = Deferred()
     firstLine: Deferred[None] = Deferred()
     pending: list[Deferred[Any]] = []
+    mismatches: list[str] = []  # the first echo that differs, if one does
     client: EchoClient | None = None
+
+    def received(replies: list[bytes], number: int, sent: bytes) -> None:
+        _write(replies[0])
+        if replies[0] != sent and not mismatches:
+            mismatches.append(_mismatch(number, sent, replies[0]))
 
     def onLine(line: bytes) -> None:
         if client is None:
@@ -167,7 +204,8 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
             if not firstLine.called:
                 firstLine.callback(None)
         else:
-            pending.append(client.echo([line]).addCallback(lambda r: _write(r[0])))
+            number = len(pending) + 1
+            pending.append(client.echo([line]).addCallback(received, number, line))
 
     def onEnd() -> None:
         if not firstLine.called:
@@ -255,3 +293,5 @@ def _connect(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped
             f"txmachines: {len(failures)} lines got no reply: "
             f"{failures[0].getErrorMessage()}"
         )
+    if mismatches:
+        raise SystemExit(mismatches[0])

@@ -10,6 +10,11 @@ it.  ``Return-Path`` and ``Received`` headers
 are prepended, as a final delivery does (RFC 5321 4.4), and one
 ``Delivered-To`` per envelope recipient, so a sink shows whom each message
 was for (Bcc recipients included).
+
+A delivery cut short by a crash (a SIGKILL during DATA) leaves its draft
+in ``tmp/``; the specification has those removed once they have not been
+accessed for 36 hours, which `Maildir.removeStaleDrafts` does (``serve``
+calls it as it opens the Maildir, `protocols.protocolsetup.openResources`).
 """
 
 from __future__ import annotations
@@ -17,13 +22,20 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import stat
 import time
 from email.utils import formatdate
 from pathlib import Path
 
+from twisted.logger import Logger
+
 from statemachines.smtpmailbox import Envelope
 
-__all__ = ["Maildir", "MaildirDraft"]
+__all__ = ["STALE_AFTER", "Maildir", "MaildirDraft"]
+
+# How long a file in ``tmp/`` goes unaccessed before it is deemed left by a
+# delivery that never finished (the Maildir specification's 36 hours).
+STALE_AFTER = 36 * 60 * 60
 
 
 class Maildir:
@@ -35,6 +47,64 @@ class Maildir:
             (self.path / sub).mkdir(parents=True, exist_ok=True)
         self._counter = itertools.count(1)
         self._host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+
+    log = Logger()
+
+    def removeStaleDrafts(self, now: float | None = None) -> int:
+        """
+        Remove the files in ``tmp/`` neither accessed nor modified for
+        `STALE_AFTER` seconds (the Maildir specification's 36 hours: what a
+        delivery that never finished left), with a log line counting them.
+        A file that cannot be removed (a read-only Maildir) is a warning,
+        not a failure: the Maildir serves as before.
+
+        @param now: the time to measure their age from; the time now if None.
+        @return: how many were removed.
+        """
+        cutoff = (time.time() if now is None else now) - STALE_AFTER
+        tmp = str(self.path / "tmp")
+        try:
+            entries = list(os.scandir(tmp))
+        except OSError as e:
+            self.log.warn(
+                "could not look for stale files in {tmp}: {why}",
+                tmp=tmp,
+                why=e.strerror or str(e),
+            )
+            return 0
+        removed, failed, why = 0, 0, ""
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                if max(info.st_atime, info.st_mtime) >= cutoff:
+                    continue
+                os.unlink(entry.path)
+            except FileNotFoundError:  # gone meanwhile (another worker's)
+                continue
+            except OSError as e:
+                failed, why = failed + 1, e.strerror or str(e)
+                continue
+            removed += 1
+        if removed:
+            self.log.info(
+                "removed {count} stale {files} from {tmp} (not accessed for "
+                "{hours} hours: deliveries that never finished)",
+                count=removed,
+                files="file" if removed == 1 else "files",
+                tmp=tmp,
+                hours=STALE_AFTER // 3600,
+            )
+        if failed:
+            self.log.warn(
+                "could not remove {count} stale {files} from {tmp}: {why}",
+                count=failed,
+                files="file" if failed == 1 else "files",
+                tmp=tmp,
+                why=why,
+            )
+        return removed
 
     def _uniqueName(self) -> str:
         now = time.time()

@@ -175,7 +175,7 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--workers",
-        type=_checked(limits.optionalLimit, int, "--workers"),
+        type=_checked(_workers, int, "--workers"),
         default=1,
         help="serve from this many processes sharing the listening socket; "
         "0: one per core (default 1; tcp: endpoints only)",
@@ -323,6 +323,16 @@ def _framingOptions(command: argparse.ArgumentParser) -> None:
         help="largest message accepted, in bytes; units work: 64KiB, 16MiB "
         "(default %(default)s)",
     )
+
+
+def _workers(name: str, count: int) -> int | None:
+    """
+    ``--workers``: as `statemachines.limits.optionalLimit`, but its 0 is one
+    worker per core, not no limit, and a negative count says so.
+    """
+    if count < 0:
+        raise ValueError(f"{name} must not be negative (0: one per core)")
+    return limits.optionalLimit(name, count)
 
 
 def _checked(

@@ -3,7 +3,8 @@ What ``txmachines serve`` gives each protocol's machine: the keyword
 arguments its options make (`machineOptions`: the timeouts, greeting's name
 timeout, smtp's mailbox, hostname, limits and TLS), and what smtp's options
 name, opened as the server starts (`openResources`: the Maildir, created if
-need be, and the TLS key and certificate), never while they are parsed.
+need be, its stale drafts removed, and the TLS key and certificate), never
+while they are parsed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from .maildir import Maildir
 def openResources(args: argparse.Namespace) -> None:
     """
     Open what ``serve``'s options name, as the server starts: for smtp, the
-    Maildir (created if need be) and the TLS key and certificate, kept in
+    Maildir (created if need be, what deliveries cut short left in its
+    ``tmp/`` 36 hours ago removed) and the TLS key and certificate, kept in
     ``args`` (``mailbox``, ``tls_options``) for `machineOptions`.  Nothing
     for other protocols.
 
@@ -32,6 +34,7 @@ def openResources(args: argparse.Namespace) -> None:
         args.mailbox = Maildir(args.maildir)
     except OSError as e:
         raise SystemExit(f"txmachines: --maildir: {e.strerror}: {e.filename}") from None
+    args.mailbox.removeStaleDrafts()  # what deliveries cut short left in tmp/
     args.tls_options = None
     if args.tls_key is not None:
         from twisted.internet.ssl import PrivateCertificate

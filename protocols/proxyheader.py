@@ -148,14 +148,19 @@ class ProxyHeader:
         body, rest = buffer[16 : 16 + length], buffer[16 + length :]
         if versionCommand & 0xF == 0:  # LOCAL: the balancer's own check
             return ProxiedAddresses(None, None), rest
-        if family == 0x11 and length >= 12:  # TCP over IPv4
-            src, dst, sport, dport = struct.unpack("!4s4sHH", body[:12])
-        elif family == 0x21 and length >= 36:  # TCP over IPv6
-            src, dst, sport, dport = struct.unpack("!16s16sHH", body[:36])
-        elif family == 0x00:  # UNSPEC
+        if family == 0x00:  # UNSPEC
             return ProxiedAddresses(None, None), rest
-        else:
+        if family not in _V2_FAMILIES:
             raise BadProxyHeader(f"unsupported PROXY v2 address family {family:#x}")
+        name, layout = _V2_FAMILIES[family]
+        size = struct.calcsize(layout)
+        if length < size:
+            raise BadProxyHeader(
+                f"PROXY v2 header too short for its address family: {length} "
+                f"bytes, {name} needs {size}"
+            )
+        src, dst, sport, dport = struct.unpack(layout, body[:size])
+        _checkTLVs(body[size:])
         return (
             ProxiedAddresses(
                 _address(str(ipaddress.ip_address(src)), sport),
@@ -163,6 +168,32 @@ class ProxyHeader:
             ),
             rest,
         )
+
+
+# The version 2 address families taken: their names, and their address
+# blocks' layout (source, destination, source port, destination port).
+_V2_FAMILIES = {
+    0x11: ("TCP over IPv4", "!4s4sHH"),
+    0x21: ("TCP over IPv6", "!16s16sHH"),
+}
+
+
+def _checkTLVs(tlvs: bytes) -> None:
+    """
+    What follows a version 2 address block: type-length-value records (a
+    type byte, a 2-byte length, the value), each within the header, else
+    `BadProxyHeader`.  Their contents are not used.
+    """
+    at = 0
+    while at < len(tlvs):
+        if len(tlvs) - at < 3:
+            raise BadProxyHeader("PROXY v2 TLV cut short by the end of the header")
+        (length,) = struct.unpack("!H", tlvs[at + 1 : at + 3])
+        at += 3 + length
+        if at > len(tlvs):
+            raise BadProxyHeader(
+                f"PROXY v2 TLV of {length} bytes runs past the end of the header"
+            )
 
 
 def _port(text: bytes) -> int:

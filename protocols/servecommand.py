@@ -105,7 +105,7 @@ def _supervise(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyp
     # every worker failing in turn.
     openResources(args)
     supervisor = supervisorFromOptions(reactor, args)
-    beginLogging(args.verbose)
+    beginLogging(args.verbose, clock=reactor)
     supervisor.start()
     reactor.callWhenRunning(StopSignals(reactor, supervisor.abort).install)
     yield supervisor.done  # after a signal, once every worker has exited
@@ -132,7 +132,7 @@ def _serve(reactor: Any, args: argparse.Namespace):  # type: ignore[no-untyped-d
         # listening has beaten, and a freeze from then on is found within
         # the timeout, not the first beat's allowance.
         workers.Heartbeat(reactor, workers.HEARTBEAT_FD, args.worker_heartbeat).start()
-    beginLogging(args.verbose, args.worker_index)
+    beginLogging(args.verbose, args.worker_index, reactor)
 
     # A worker answers SIGTERM only (its supervisor passes every signal on).
     worker = args.worker_socket is not None

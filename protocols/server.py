@@ -39,6 +39,7 @@ from statemachines.framing import (
 from .adapter import MachineAdapter
 from .addresses import peerKey
 from .budget import DEFAULT_MAX_BUFFERED, BufferBudget
+from .commandlog import reason
 from .proxyheader import ProxyHeaderFactory
 
 MachineMaker = Callable[[], ConnectionMachine]
@@ -253,7 +254,7 @@ class Server(Service):
         self.log.critical(
             "could not listen on {description}: {why}",
             description=self.description,
-            why=failure.getErrorMessage(),
+            why=reason(failure.value),
         )
 
     def stopService(self) -> Deferred[None]:

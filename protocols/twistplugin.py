@@ -13,14 +13,22 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 from twisted.application.service import IService
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import (
+    FilteringLogObserver,
+    ILogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+)
 from twisted.python import usage
 from twisted.python.failure import Failure
 
 from . import workers
+from .commandlog import rateLimited, reason
 from .options import serveOptions
 from .protocolsetup import openResources
 from .servecommand import serverFromOptions, supervisorFromOptions
@@ -106,17 +114,43 @@ class TwistServer(Server):
         if self.listenFailure is not None:  # listening failed synchronously
             raise SystemExit(
                 f"txmachines: could not listen on {self.description}: "
-                f"{self.listenFailure.getErrorMessage()}"
+                f"{reason(self.listenFailure.value)}"
             )
 
 
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
+    rateLimitTwistsLog(options, reactor)
     args = options["args"]
     if args.workers != 1:
         return supervisorService(reactor, args)
     return serverFromOptions(reactor, args, partial(TwistServer, args=args))
+
+
+def rateLimitTwistsLog(options: usage.Options, clock: IReactorTime) -> None:
+    """
+    Put ``twist``'s log (not begun yet when it makes the service) behind
+    `protocols.commandlog.RateLimitedTwistedEvents`, as ``txmachines serve``'s
+    is: ``twist``'s observer factory (``--log-format``) is wrapped in
+    ``options.parent``, the ``twist`` options, so that what it makes is the
+    rate in front of its ``--log-level`` filter (``twist`` filters again
+    above it: it cannot see what the rate holds back at debug level).
+    Nothing without a parent (``makeService`` called from code).
+    """
+    parent = getattr(options, "parent", None)
+    if parent is None or "fileLogObserverFactory" not in parent:
+        return
+    makeObserver = parent["fileLogObserverFactory"]
+    level = parent.get("logLevel", LogLevel.info)
+
+    def rateLimitedObserver(logFile: IO[Any]) -> ILogObserver:
+        filtering = FilteringLogObserver(
+            makeObserver(logFile), [LogLevelFilterPredicate(level)]
+        )
+        return rateLimited(filtering, clock)
+
+    parent["fileLogObserverFactory"] = rateLimitedObserver
 
 
 class TwistSupervisorService(workers.SupervisorService):

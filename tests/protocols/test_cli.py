@@ -58,6 +58,12 @@ class OneLineFailureTests(SynchronousTestCase):
             1,
             "No such file or directory: /nonexistent.pem",
         )
+        self.assertOneLine(  # not the pid Twisted's lock file links to
+            ["serve", "echo", "--listen", "unix:/nonexistent/dir/sock"],
+            1,
+            "could not listen on unix:/nonexistent/dir/sock: "
+            "No such file or directory: /nonexistent/dir/sock.lock",
+        )
 
     def test_connect(self) -> None:
         self.assertOneLine(

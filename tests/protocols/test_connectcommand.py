@@ -169,6 +169,76 @@ class MisbehavingServer:
                 peer.sendall(self.reply)
 
 
+class AlteringEchoServer:
+    """
+    A loopback line server that echoes each line, but with ``wrong``
+    replaced by ``instead``.
+    """
+
+    def __init__(self, case: SynchronousTestCase, wrong: bytes, instead: bytes) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.wrong, self.instead = wrong, instead
+        case.addCleanup(self.listener.close)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        try:
+            peer, _ = self.listener.accept()
+        except OSError:  # closed by the cleanup
+            return
+        with peer, peer.makefile("rb") as lines:
+            for line in lines:
+                peer.sendall(line.replace(self.wrong, self.instead))
+
+
+class WrongEchoTests(SynchronousTestCase):
+    """An echo that is not what was sent is a failure, named in one line."""
+
+    def connect(
+        self, wrong: bytes, instead: bytes, stdin: bytes
+    ) -> subprocess.CompletedProcess[bytes]:
+        server = AlteringEchoServer(self, wrong, instead)
+        return subprocess.run(
+            COMMAND
+            + ["connect", "echo", "--max-attempts", "1"]
+            + ["--connect", f"tcp:127.0.0.1:{server.port}"],
+            input=stdin,
+            capture_output=True,
+            timeout=TIMEOUT,
+        )
+
+    def test_exits1NamingTheFirstDifference(self) -> None:
+        result = self.connect(b"two", b"tw0", b"one\ntwo\nthree\ntwo\n")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(result.stdout, b"one\ntw0\nthree\ntw0\n")  # all printed
+        self.assertEqual(
+            result.stderr.decode(),
+            "txmachines: the echo of message 2 differs from what was sent "
+            "(at byte 2): sent b'two', got b'tw0'\n",
+        )
+
+    def test_longMessagesAreCutAroundTheDifference(self) -> None:
+        sent = b"a" * 100 + b"b" + b"c" * 100
+        result = self.connect(b"b", b"\x1b", sent + b"\n")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(
+            result.stderr.decode(),
+            "txmachines: the echo of message 1 differs from what was sent "
+            f"(at byte 100): sent ...b'{'a' * 30}b{'c' * 29}'..., "
+            f"got ...b'{'a' * 30}\\x1b{'c' * 29}'...\n",
+        )
+
+    def test_aShorterEchoDiffersWhereItEnds(self) -> None:
+        result = self.connect(b"lo", b"", b"hello\n")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("(at byte 3): sent b'hello', got b'hel'", result.stderr.decode())
+
+    def test_aFaithfulEchoExits0(self) -> None:
+        result = self.connect(b"nowhere", b"", b"one\ntwo\n")
+        self.assertEqual((result.returncode, result.stdout), (0, b"one\ntwo\n"))
+
+
 class MisbehavingServerTests(SynchronousTestCase):
     """
     The client ends, with one line saying why, whatever the server does; at

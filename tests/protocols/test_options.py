@@ -77,6 +77,17 @@ class LimitOptionTests(SynchronousTestCase):
         message = self.usageError("connect", "echo", "--max-attempts", "-1")
         self.assertIn("argument --max-attempts: must not be negative", message)
 
+    def test_negativeWorkersSayWhatZeroMeans(self) -> None:
+        """Its 0 is one worker per core, not a lifted limit."""
+        message = self.usageError("serve", "echo", "--workers", "-1")
+        self.assertIn(
+            "argument --workers: must not be negative (0: one per core)", message
+        )
+        self.assertNotIn("lifts", message)
+        self.assertIsNone(
+            parser().parse_args(["serve", "echo", "--workers", "0"]).workers
+        )
+
     def test_zeroMeansOffOnTheCommandLine(self) -> None:
         args = parser().parse_args(
             ["serve", "greeting", "--idle-timeout", "0", "--name-timeout", "0"]

@@ -5,11 +5,15 @@ options' mistakes: each one line, exit 2 for bad usage, 1 for what will not do.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
+from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
+from protocols.maildir import STALE_AFTER
 from protocols.options import parser
 from protocols.protocolsetup import machineOptions, openResources
 
@@ -106,3 +110,51 @@ class OpenResourcesTests(SynchronousTestCase):
         self.assertEqual(
             machineOptions(args), {"idleTimeout": 300.0, "closeTimeout": 10.0}
         )
+
+    def test_staleDraftsAreRemovedAtStart(self) -> None:
+        """What a SIGKILL during DATA left in ``tmp/`` 36 hours ago goes."""
+        here = Path(self.mktemp())
+        (here / "mail" / "tmp").mkdir(parents=True)
+        stale, fresh = here / "mail" / "tmp" / "stale", here / "mail" / "tmp" / "fresh"
+        for path in (stale, fresh):
+            path.write_bytes(b"Subject: cut short\r\n")
+        longAgo = time.time() - STALE_AFTER - 60
+        os.utime(stale, (longAgo, longAgo))
+        args = parser().parse_args(["serve", "smtp", "--maildir", str(here / "mail")])
+        with capturedLogs() as events:
+            openResources(args)
+        self.assertEqual(list((here / "mail" / "tmp").iterdir()), [fresh])
+        self.assertEqual([e.get("count") for e in events], [1])
+
+
+class StaleDraftsAtStartTests(SynchronousTestCase):
+    def test_serveRemovesThemWithALine(self) -> None:
+        """Served alone or by workers: one line counting them, before listening."""
+        here = Path(self.mktemp())
+        tmp = here / "mail" / "tmp"
+        tmp.mkdir(parents=True)
+        for workers in ([], ["--workers", "2"]):
+            longAgo = time.time() - STALE_AFTER - 60
+            for name in ("one", "two"):
+                (tmp / name).write_bytes(b"Subject: cut short\r\n")
+                os.utime(tmp / name, (longAgo, longAgo))
+            proc = subprocess.Popen(
+                [*COMMAND, "serve", "smtp", "--maildir", str(here / "mail"), *workers]
+                + ["--listen", "tcp:0:interface=127.0.0.1"],
+                stderr=subprocess.PIPE,
+            )
+            self.addCleanup(proc.wait, TIMEOUT)
+            self.addCleanup(proc.kill)
+            assert proc.stderr is not None
+            self.addCleanup(proc.stderr.close)
+            said = []
+            for line in proc.stderr:  # up to the line saying it listens
+                said.append(line.decode())
+                if "listening on" in line.decode():
+                    break
+            proc.terminate()  # stops as Ctrl-C does: its workers too
+            proc.wait(TIMEOUT)
+            removed = [line for line in said if "stale" in line]
+            self.assertEqual(len(removed), 1, said)
+            self.assertIn(f"removed 2 stale files from {tmp}", removed[0])
+            self.assertEqual(list(tmp.iterdir()), [])

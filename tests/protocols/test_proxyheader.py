@@ -230,6 +230,46 @@ class AdmissionTests(SynchronousTestCase):
         machine.connectionLost(Failure(ConnectionDone()))
         self.successResultOf(closing)
 
+    def test_aShortVersion2HeaderSaysSo(self) -> None:
+        """Not an unsupported family: one it supports, with too few bytes."""
+        for family, length, message in (
+            (0x11, 8, "8 bytes, TCP over IPv4 needs 12"),
+            (0x21, 12, "12 bytes, TCP over IPv6 needs 36"),
+        ):
+            header = V2_SIGNATURE + struct.pack("!BBH", 0x21, family, length)
+            with self.assertRaises(BadProxyHeader) as caught:
+                ProxyHeader().feed(header + b"\0" * length)
+            self.assertEqual(
+                str(caught.exception),
+                f"PROXY v2 header too short for its address family: {message}",
+            )
+        with self.assertRaises(BadProxyHeader) as caught:
+            ProxyHeader().feed(
+                V2_SIGNATURE + struct.pack("!BBH", 0x21, 0x12, 12) + b"\0" * 12
+            )
+        self.assertIn("unsupported PROXY v2 address family 0x12", str(caught.exception))
+
+    def test_version2TLVsMustEndWithinTheHeader(self) -> None:
+        def withTLVs(tlvs: bytes) -> bytes:
+            header = v2("10.1.2.3")
+            length = struct.unpack("!H", header[14:16])[0] + len(tlvs)
+            return header[:14] + struct.pack("!H", length) + header[16:] + tlvs
+
+        alpn = b"\x01" + struct.pack("!H", 2) + b"h2"
+        noop = b"\x04" + struct.pack("!H", 0)
+        found = ProxyHeader().feed(withTLVs(alpn + noop) + b"hello")
+        assert found is not None
+        self.assertEqual(found[1], b"hello")
+        self.assertEqual(found[0].source, IPv4Address("TCP", "10.1.2.3", 40000))
+        for bad, message in (
+            (b"\x01" + struct.pack("!H", 5) + b"h2", "TLV of 5 bytes runs past"),
+            (alpn + b"\x04\x00", "TLV cut short"),
+            (b"\x04", "TLV cut short"),
+        ):
+            with self.assertRaises(BadProxyHeader, msg=bad) as caught:
+                ProxyHeader().feed(withTLVs(bad) + b"hello")
+            self.assertIn(message, str(caught.exception))
+
     def test_aLongVersion2HeaderIsRefused(self) -> None:
         header = V2_SIGNATURE + struct.pack("!BBH", 0x21, 0x11, V2_MAX_LENGTH + 1)
         with self.assertRaises(BadProxyHeader) as caught:

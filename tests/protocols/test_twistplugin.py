@@ -5,6 +5,7 @@ finds it, both in the checkout and in an installed wheel.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -14,14 +15,22 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from twisted.application.service import IService
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import Logger, LogLevel, textFileLogObserver
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from protocols.twistplugin import Options, TwistServer, makeService
+from protocols.twistplugin import (
+    Options,
+    TwistServer,
+    makeService,
+    rateLimitTwistsLog,
+)
+from statemachines.eventrate import DEFAULT_BURST
 from statemachines.framing import Int32Framer
 from statemachines.smtp import SMTPMachine
 
@@ -82,6 +91,28 @@ class OptionsTests(SynchronousTestCase):
         assert isinstance(service, TwistServer)
         self.assertEqual(service.factory.makeFramer, Int32Framer)
         self.assertEqual(service.factory.maxConnections, 7)
+
+    def test_twistsLogIsRateLimitedAsServesIs(self) -> None:
+        """
+        ``twist``'s observer factory, wrapped: Twisted's per-connection
+        events past the rate are dropped below ``--log-level``, kept at it.
+        """
+        for level, shown in ((LogLevel.info, DEFAULT_BURST), (LogLevel.debug, 30)):
+            options = parsed("serve", "echo")
+            # What twist's own options hold (its --log-level, --log-format).
+            options.parent = cast(Any, {"logLevel": level})
+            options.parent["fileLogObserverFactory"] = textFileLogObserver
+            rateLimitTwistsLog(options, Clock())
+            out = io.StringIO()
+            observer = options.parent["fileLogObserverFactory"](out)
+            port = Logger(namespace="twisted.internet.tcp.Port", observer=observer)
+            for number in range(30):
+                port.info(
+                    "EMFILE recovery: Closed socket from {address}",
+                    address=("127.0.0.1", number),
+                )
+            self.assertEqual(out.getvalue().count("Closed socket from"), shown, level)
+        rateLimitTwistsLog(parsed("serve", "echo"), Clock())  # no twist: nothing
 
     def test_smtp(self) -> None:
         maildir = self.mktemp()
@@ -149,6 +180,22 @@ class TwistTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn(f"txmachines: could not listen on tcp:{port}", result.stderr)
         self.assertEqual(result.stderr.count("could not listen"), 1, result.stderr)
+
+    def test_cannotListenOnAUNIXSocketNamesItsPath(self) -> None:
+        result = self.twist(
+            "txmachines",
+            "serve",
+            "echo",
+            "--listen",
+            "unix:/nonexistent/dir/sock",
+            cwd=REPO,
+        )
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(
+            result.stderr,
+            "txmachines: could not listen on unix:/nonexistent/dir/sock: "
+            "No such file or directory: /nonexistent/dir/sock.lock\n",
+        )
 
     def test_whatTheOptionsNameIsOpenedAtStart(self) -> None:
         """A Maildir that cannot be: one line, exit 1, alone or with workers."""
