@@ -8,9 +8,10 @@ One `ClientMachine` lives as long as a client does, across any number of
 connections.  It asks the injected `Dialer` for a connection, which answers
 with a Deferred of the connection; its outcome comes back in as the inputs
 ``connectionMade(link)`` or ``connectionFailed(reason)``.  A lost or failed
-connection leads to ``reconnecting``, where a timer from the retry policy leads back to
-``connecting``.  Only ``stop`` ends the cycle: a deliberate close goes
-through ``closing`` to ``stopped`` and never reconnects.
+connection leads to ``reconnecting``, where a timer from the retry policy
+(`statemachines.retry`) leads back to ``connecting``.  Only ``stop`` ends the
+cycle: a deliberate close goes through ``closing`` to ``stopped`` and never
+reconnects.
 
     idle --start--> connecting --connectionMade--> connected
     connected --messageReceived--> receiving
@@ -27,16 +28,19 @@ connecting, reconnecting, stopped: no connection to hear from), ``open``
 (connected, receiving: the connection's lifecycle, which a protocol's own
 states join) and ``ending`` (closing, restarting: we closed it, and wait).
 
-- ``timeout`` is the one timer input: the retry delay in ``reconnecting``,
-  the close deadline in ``closing``.  At most one timer is pending; none
-  survives ``stopped``.
-- A bad frame from the server, or a hook that raises, aborts the connection;
-  the loss that follows is unexpected, so the machine reconnects.
+- ``timeout`` is the one timer input: the connect deadline in
+  ``connecting``, the reply deadline (`statemachines.replies`) in ``open``,
+  the retry delay in ``reconnecting``, the close deadline in ``ending``.  At
+  most one timer is pending; none survives ``stopped``.
+- A bad frame from the server, or a hook that raises, makes the client quit
+  (``quitReason`` says why); one that merely loses the connection
+  reconnects.
 - Parity with Twisted's ``ClientService``: `whenConnected` (optionally
-  failing after N failed attempts), waiters cancelled by ``stop``, ``start``
-  while stopping reconnects once the old connection is gone (``restarting``),
-  and ``stop`` fires its waiters only when the connection is really gone.
-  Beyond it: ``maxAttempts`` failed attempts in a row give up for good.
+  failing after N failed attempts; `statemachines.waiters`), waiters
+  cancelled by ``stop``, ``start`` while stopping reconnects once the old
+  connection is gone (``restarting``), and ``stop`` fires its waiters only
+  when the connection is really gone.  Beyond it: ``maxAttempts`` failed
+  attempts in a row give up for good.
 - Events that can only be late echoes of an earlier decision (a connection
   attempt completing after ``stop``) are handled explicitly in ``stopped``;
   every other unlisted pair is rejected (logged, connection aborted).
@@ -44,23 +48,22 @@ states join) and ``ending`` (closing, restarting: we closed it, and wait).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
-import attrs
-from twisted.application.internet import backoffPolicy
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from .connection import DEFAULT_CLOSE_TIMEOUT
 from .engine import ANY, Machine, MachineError, Timer, inherited, rejects
-from .limits import optionalLimit, optionalTimeout, timeout
+from .limits import optionalTimeout, timeout
+from .replies import ReplyDeadline
+from .retry import Attempts, RetryPolicy
 from .transport import NO_LINK, Link, TransportMachine
+from .waiters import ConnectWaiters, StopWaiters
 
-__all__ = ["ClientMachine", "Dialer", "RetryPolicy"]
+__all__ = ["DEFAULT_REPLY_TIMEOUT", "ClientMachine", "Dialer", "RetryPolicy"]
 
-RetryPolicy = Callable[[int], float]
 DEFAULT_REPLY_TIMEOUT = 30.0
 
 
@@ -77,25 +80,14 @@ class Dialer(Protocol):
         ...
 
 
-@attrs.define
-class _ConnectWaiter:
-    deferred: Deferred[Link]
-    failAfter: int | None
-    failures: int = 0
-
-
 # Inputs that carry what the server did (the others are our own doing).
 _FROM_THE_SERVER = frozenset(["messageReceived", "badFrame", "dataArrived", "secured"])
-
-
-def _attempts(count: int) -> str:
-    return "1 attempt" if count == 1 else f"{count} attempts"
 
 
 class ClientMachine(TransportMachine):
     """
     A client that keeps a connection up until stopped.  Subclass it and
-    override the hooks, or extend its machine.
+    override the hooks, or extend its machine (see `statemachines.inherited`).
     """
 
     _machine = Machine()
@@ -126,18 +118,35 @@ class ClientMachine(TransportMachine):
         # starts and stops it itself (one Timer: at most one is pending).
         self.timer = Timer(clock, self)
         self.dialer = dialer
-        self.retryPolicy: RetryPolicy = retryPolicy or backoffPolicy()
         self.closeTimeout = timeout("closeTimeout", closeTimeout)
-        self.maxAttempts = optionalLimit("maxAttempts", maxAttempts)
+        self.attempts = Attempts(retryPolicy, maxAttempts)
         self.replyTimeout = optionalTimeout("replyTimeout", replyTimeout)
-        self.failedAttempts = 0
-        self.lastFailure: Failure | None = None
+        self.replies = ReplyDeadline(self.timer, self.replyTimeout)
         self.quitReason: str | None = None  # why the client quit, if it did
         self._attempt: Deferred[Link] | None = None  # the dial in progress
         self._dialTimedOut = False
-        self._awaiting: str | None = None  # what the reply deadline waits for
-        self._stopWaiters: list[Deferred[None]] = []
-        self._connectWaiters: list[_ConnectWaiter] = []
+        self._stopWaiters = StopWaiters()
+        self._connectWaiters = ConnectWaiters()
+
+    @property
+    def retryPolicy(self) -> RetryPolicy:
+        """The delay before each attempt (see `Attempts.policy`)."""
+        return self.attempts.policy
+
+    @property
+    def maxAttempts(self) -> int | None:
+        """Failed attempts in a row after which the client gives up, if any."""
+        return self.attempts.maxAttempts
+
+    @property
+    def failedAttempts(self) -> int:
+        """The connection attempts that failed in a row, in this run."""
+        return self.attempts.failures
+
+    @property
+    def lastFailure(self) -> Failure | None:
+        """Why the last failed attempt of this run failed, if one did."""
+        return self.attempts.lastFailure
 
     # -- what subclasses call ------------------------------------------------
 
@@ -147,10 +156,7 @@ class ClientMachine(TransportMachine):
         comes within ``replyTimeout``, the client quits, saying so.  Does
         nothing while a reply is awaited already.
         """
-        if self._awaiting is None:
-            self._awaiting = what
-            if self.replyTimeout is not None:
-                self.timer.start(self.replyTimeout)
+        self.replies.expect(what)
 
     def replyReceived(self, nextAwaited: str | None = None) -> None:
         """
@@ -158,12 +164,7 @@ class ClientMachine(TransportMachine):
         ``nextAwaited``.  Does nothing when nothing was awaited (while closing,
         the timer is the close deadline).
         """
-        if self._awaiting is None:
-            return
-        self._awaiting = None
-        self.timer.cancel()
-        if nextAwaited is not None:
-            self.awaitReply(nextAwaited)
+        self.replies.arrived(nextAwaited)
 
     # -- hooks: override these ----------------------------------------------
 
@@ -188,25 +189,13 @@ class ClientMachine(TransportMachine):
         """
         if self.quitReason is not None:
             return self.quitReason
-        last = self.lastFailure
-        if self._outOfAttempts() and last is not None:
-            return (
-                f"gave up connecting ({_attempts(self.failedAttempts)} failed):"
-                f" {last.getErrorMessage() or last.type.__name__}"
-            )
-        return "it was stopped"
-
-    def _outOfAttempts(self) -> bool:
-        """Whether this run has failed ``maxAttempts`` attempts in a row."""
-        return self.maxAttempts is not None and self.failedAttempts >= self.maxAttempts
+        return self.attempts.whyGaveUp() or "it was stopped"
 
     def whenStopped(self) -> Deferred[None]:
         """A Deferred that fires the next time the machine reaches ``stopped``."""
         if self.state == "stopped":
             return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._stopWaiters.append(d)
-        return d
+        return self._stopWaiters.add()
 
     def whenConnected(self, failAfterFailures: int | None = None) -> Deferred[Link]:
         """
@@ -215,8 +204,7 @@ class ClientMachine(TransportMachine):
         ``failAfterFailures`` failed attempts, and with ``CancelledError``
         if the client is stopped first.
         """
-        d: Deferred[Link] = Deferred()
-        self._connectWaiters.append(_ConnectWaiter(d, failAfterFailures))
+        d = self._connectWaiters.add(failAfterFailures)
         self.waiterAdded()
         return d
 
@@ -236,9 +224,6 @@ class ClientMachine(TransportMachine):
             else:  # our own doing: sending what cannot be framed, a bug
                 self.quitReason = f"failed handling {error.input}: {what}"
         super().machineError(error)
-
-    def _settleWaiters(self, keep: Callable[[_ConnectWaiter], bool]) -> None:
-        self._connectWaiters = [w for w in self._connectWaiters if keep(w)]
 
     # -- states ---------------------------------------------------------------
 
@@ -308,10 +293,26 @@ class ClientMachine(TransportMachine):
     def attemptsExhausted(self) -> None:
         "maxAttempts attempts in a row have failed."
 
-    # -- outputs --------------------------------------------------------------
+    # -- outputs: the lifecycle's building blocks ------------------------------
+    #
+    # Public, so that a subclass's own transitions can use them (the greeting
+    # client's ``naming`` state, on a loss: ``outputs=[parent.disconnected,
+    # parent.countFailure, parent.scheduleRetry]``) and override them by name.
+    # They act only as outputs of a transition: call `stop` or `send`, not
+    # these.  The private ones are the offline states' own.
 
     @_machine.output()
-    def _dial(self) -> None:
+    def beginRun(self) -> None:
+        """
+        A new run (``start``): whatever ended the last one is past, and it has
+        its own ``maxAttempts`` failed attempts in a row.
+        """
+        self.quitReason = None
+        self.attempts.beginRun()
+
+    @_machine.output()
+    def dial(self) -> None:
+        """Ask the dialer for a connection, within ``replyTimeout`` if set."""
         self.log.debug("{machine} connecting", machine=self)
         self.timer.cancel()  # whatever ran before; now the connect deadline
         if self.replyTimeout is not None:
@@ -325,7 +326,18 @@ class ClientMachine(TransportMachine):
             self._attempt.cancel()  # fails it: connectionFailed, in stopped
 
     @_machine.output()
-    def _attach(self, link: Link) -> None:
+    def _timeOutDial(self) -> None:
+        self._dialTimedOut = True
+        if self._attempt is not None:
+            self._attempt.cancel()  # fails it: connectionFailed, counted
+
+    @_machine.output()
+    def attach(self, link: Link) -> None:
+        """
+        Use the connection the dial made.
+
+        @param link: the connection.
+        """
         self.link = link
         self.timer.cancel()  # the connect deadline
         self.log.info(
@@ -333,40 +345,34 @@ class ClientMachine(TransportMachine):
         )
 
     @_machine.output()
-    def onConnected(self) -> None:
-        """A connection is up (a hook: override it)."""
+    def countSuccess(self) -> None:
+        """
+        The first useful exchange on this connection: the failed attempts in
+        a row are over (a loss from now on reconnects after
+        ``retryPolicy(0)``).
+        """
+        self.attempts.succeeded()
 
     @_machine.output()
-    def _exchanged(self) -> None:
-        # The first useful exchange on this connection: attempts succeeded.
-        self.failedAttempts = 0
+    def countFailure(self, reason: Failure) -> None:
+        """
+        One more failed attempt: the dial failed, or its connection was lost
+        before `countSuccess`.  The ``whenConnected`` waiters it was the last
+        attempt for fail with ``reason``.
+
+        @param reason: why the attempt failed (kept as ``lastFailure``).
+        """
+        if self._dialTimedOut:
+            self._dialTimedOut = False
+            reason = Failure(
+                TimeoutError(f"no connection within {self.replyTimeout:g} s")
+            )
+        self.attempts.failed(reason)
+        self._connectWaiters.attemptFailed(reason)
 
     @_machine.output()
-    def _quitOnProtocolError(self, reason: str) -> None:
-        self.quitReason = self.quitReason or f"the server broke the protocol: {reason}"
-        self.log.error("{machine} stopping: {why}", machine=self, why=self.quitReason)
-
-    @_machine.output()
-    def _quitOnSilence(self) -> None:
-        self.quitReason = (
-            f"the server sent nothing for {self.replyTimeout:g} s while we waited "
-            f"for {self._awaiting}"
-        )
-        self.log.error("{machine} stopping: {why}", machine=self, why=self.quitReason)
-
-    @_machine.output()
-    def _timeOutDial(self) -> None:
-        self._dialTimedOut = True
-        if self._attempt is not None:
-            self._attempt.cancel()  # fails it: connectionFailed, counted
-
-    @_machine.output()
-    def onMessage(self, message: bytes) -> None:
-        """The server sent one message (a hook: override it)."""
-
-    @_machine.output()
-    def onSecured(self) -> None:
-        """TLS this machine started with ``link.startTLS`` is up (a hook)."""
+    def _countDialError(self, reason: str) -> None:
+        self.countFailure(Failure(ConnectionError(f"the dialer failed ({reason})")))
 
     @_machine.output()
     def _logConnectFailure(self, reason: Failure) -> None:
@@ -377,83 +383,16 @@ class ClientMachine(TransportMachine):
         )
 
     @_machine.output()
-    def _logBadFrame(self, reason: str) -> None:
-        self.log.warn(
-            "{machine} dropping the connection: {reason}", machine=self, reason=reason
-        )
-
-    @_machine.output()
-    def _fireWaiters(self) -> None:
-        link = self.link
-        waiters, self._connectWaiters = self._connectWaiters, []
-        for waiter in waiters:
-            waiter.deferred.callback(link)
-
-    @_machine.output()
-    def _countFailure(self, reason: Failure) -> None:
-        if self._dialTimedOut:
-            self._dialTimedOut = False
-            reason = Failure(
-                TimeoutError(f"no connection within {self.replyTimeout:g} s")
-            )
-        self.failedAttempts += 1
-        self.lastFailure = reason
-
-        def stillWaiting(waiter: _ConnectWaiter) -> bool:
-            if waiter.failAfter is None:
-                return True
-            waiter.failures += 1
-            if waiter.failures < waiter.failAfter:
-                return True
-            waiter.deferred.errback(reason)
-            return False
-
-        self._settleWaiters(stillWaiting)
-
-    @_machine.output()
-    def _beginRun(self) -> None:
-        # Whatever ended the last run is past: a new run has its own
-        # maxAttempts failed attempts in a row.
-        self.quitReason = None
-        self.failedAttempts = 0
-        self.lastFailure = None
-
-    @_machine.output()
-    def _countDialError(self, reason: str) -> None:
-        self._countFailure(Failure(ConnectionError(f"the dialer failed ({reason})")))
-
-    @_machine.output()
-    def _cancelWaiters(self) -> None:
-        waiters, self._connectWaiters = self._connectWaiters, []
-        for waiter in waiters:
-            waiter.deferred.cancel()
-
-    @_machine.output()
-    def _giveUp(self) -> None:
-        self.log.warn(
-            "{machine} giving up: {attempts} failed attempts in a row",
-            machine=self,
-            attempts=self.failedAttempts,
-        )
-        failure = self.lastFailure or Failure(ConnectionError("gave up"))
-        waiters, self._connectWaiters = self._connectWaiters, []
-        for waiter in waiters:
-            waiter.deferred.errback(failure)
-
-    @_machine.output()
-    def _notifyStopWaiters(self) -> None:
-        waiters, self._stopWaiters = self._stopWaiters, []
-        for d in waiters:
-            d.callback(None)
-
-    @_machine.output()
-    def _scheduleRetry(self) -> None:
-        # As ClientService: after a lost connection, retryPolicy(0); after k
-        # failed attempts in a row, retryPolicy(k).
-        if self._outOfAttempts():
+    def scheduleRetry(self) -> None:
+        """
+        Start the retry delay (``retryPolicy(failedAttempts)``), or give up
+        (``attemptsExhausted``) after ``maxAttempts`` failed attempts in a row.
+        Its transition must enter ``reconnecting``.
+        """
+        if self.attempts.exhausted():
             self.attemptsExhausted()  # queued: runs once in reconnecting
             return
-        delay = self.retryPolicy(self.failedAttempts)
+        delay = self.attempts.nextDelay()
         self.log.info(
             "{machine} reconnecting in {delay:.3g} s (attempt {attempt})",
             machine=self,
@@ -463,13 +402,73 @@ class ClientMachine(TransportMachine):
         self.timer.start(delay)
 
     @_machine.output()
-    def _loseConnection(self) -> None:
-        self._awaiting = None  # the timer is the close deadline now
+    def _giveUp(self) -> None:
+        self.log.warn(
+            "{machine} giving up: {attempts} failed attempts in a row",
+            machine=self,
+            attempts=self.failedAttempts,
+        )
+        self._connectWaiters.fail(self.lastFailure or Failure(ConnectionError()))
+
+    @_machine.output()
+    def onConnected(self) -> None:
+        """A connection is up (a hook: override it)."""
+
+    @_machine.output()
+    def onMessage(self, message: bytes) -> None:
+        """The server sent one message (a hook: override it)."""
+
+    @_machine.output()
+    def onSecured(self) -> None:
+        """TLS this machine started with ``link.startTLS`` is up (a hook)."""
+
+    @_machine.output()
+    def _fireWaiters(self) -> None:
+        self._connectWaiters.connected(self.link)
+
+    @_machine.output()
+    def cancelWaiters(self) -> None:
+        """Cancel the ``whenConnected`` waiters: the client is stopping."""
+        self._connectWaiters.cancel()
+
+    @_machine.output()
+    def quitOnProtocolError(self, reason: str) -> None:
+        """
+        The server broke the protocol: say so in ``quitReason`` (unless the
+        error policy has said why already) and log it.  Follow it with
+        `abortConnection` and enter a state within ``ending``.
+
+        @param reason: what the server did.
+        """
+        self.quitReason = self.quitReason or f"the server broke the protocol: {reason}"
+        self.log.error("{machine} stopping: {why}", machine=self, why=self.quitReason)
+
+    @_machine.output()
+    def quitOnSilence(self) -> None:
+        """The reply deadline passed: say so in ``quitReason``, and log it."""
+        self.quitReason = self.replies.silence()
+        self.log.error("{machine} stopping: {why}", machine=self, why=self.quitReason)
+
+    @_machine.output()
+    def _logBadFrame(self, reason: str) -> None:
+        self.log.warn(
+            "{machine} dropping the connection: {reason}", machine=self, reason=reason
+        )
+
+    @_machine.output()
+    def loseConnection(self) -> None:
+        """
+        Close the connection once what was sent is flushed, within
+        ``closeTimeout`` (its transition enters a state within ``ending``,
+        whose ``timeout`` aborts it).  No reply is awaited any more.
+        """
+        self.replies.forget()  # the timer is the close deadline now
         self.timer.start(self.closeTimeout)
         self.link.loseConnection()
 
     @_machine.output()
-    def _abortConnection(self) -> None:
+    def abortConnection(self) -> None:
+        """Close the connection now, dropping what was not sent."""
         self.link.abortConnection()
 
     @_machine.output()
@@ -477,9 +476,16 @@ class ClientMachine(TransportMachine):
         link.abortConnection()
 
     @_machine.output()
-    def _disconnected(self, reason: Failure) -> None:
+    def disconnected(self, reason: Failure) -> None:
+        """
+        The connection is gone: no `Link` (``link`` is `NO_LINK`), no reply
+        awaited, and the ``onDisconnected`` hook called (one that raises is
+        logged: the lifecycle goes on).
+
+        @param reason: why it went.
+        """
         self.link = NO_LINK
-        self._awaiting = None
+        self.replies.forget()
         try:
             self.onDisconnected(reason)
         except Exception:
@@ -488,10 +494,19 @@ class ClientMachine(TransportMachine):
             self.log.failure("{machine} onDisconnected failed", machine=self)
 
     @_machine.output()
-    def _stopped(self) -> None:
+    def _notifyStopWaiters(self) -> None:
+        self._stopWaiters.stopped()
+
+    @_machine.output()
+    def endRun(self) -> None:
+        """
+        The run is over (its transition enters ``stopped``): no timer left,
+        the ``whenConnected`` waiters cancelled, the ``onStopped`` hook
+        called, and the ``whenStopped`` waiters fired (even if it raised).
+        """
         self.log.debug("{machine} stopped", machine=self)
         self.timer.cancel()  # none survives stopped, however we got here
-        self._cancelWaiters()
+        self.cancelWaiters()
         try:
             self.onStopped()
         finally:
@@ -502,84 +517,84 @@ class ClientMachine(TransportMachine):
     offline.upon(waiterAdded, outputs=[])  # fired once connected
     offline.upon(transport.failed, outputs=[])
 
-    idle.upon(start, enter=connecting, outputs=[_beginRun, _dial])
-    idle.upon(stop, enter=stopped, outputs=[_stopped])
+    idle.upon(start, enter=connecting, outputs=[beginRun, dial])
+    idle.upon(stop, enter=stopped, outputs=[endRun])
 
     connecting.upon(
         transport.connectionMade,
         enter=connected,
-        outputs=[_attach, onConnected, _fireWaiters],
+        outputs=[attach, onConnected, _fireWaiters],
     )
     connecting.upon(
         connectionFailed,
         enter=reconnecting,
-        outputs=[_logConnectFailure, _countFailure, _scheduleRetry],
+        outputs=[_logConnectFailure, countFailure, scheduleRetry],
     )
     connecting.upon(start, enter=connecting, outputs=[])
     connecting.upon(transport.timeout, enter=connecting, outputs=[_timeOutDial])
-    connecting.upon(stop, enter=stopped, outputs=[_cancelDial, _stopped])
+    connecting.upon(stop, enter=stopped, outputs=[_cancelDial, endRun])
     connecting.upon(  # the dialer raised
-        transport.failed, enter=reconnecting, outputs=[_countDialError, _scheduleRetry]
+        transport.failed, enter=reconnecting, outputs=[_countDialError, scheduleRetry]
     )
 
     # The connection's lifecycle, once for every state within open.
-    _quit = [_cancelWaiters, _abortConnection]
+    _quit = [cancelWaiters, abortConnection]
     open.upon(transport.dataArrived, outputs=[])
     open.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
     open.upon(transport.secured, outputs=[onSecured])
-    open.upon(transport.badFrame, enter=closing, outputs=[_quitOnProtocolError, *_quit])
-    open.upon(transport.failed, enter=closing, outputs=[_quitOnProtocolError, *_quit])
-    open.upon(transport.timeout, enter=closing, outputs=[_quitOnSilence, *_quit])
+    open.upon(transport.badFrame, enter=closing, outputs=[quitOnProtocolError, *_quit])
+    open.upon(transport.failed, enter=closing, outputs=[quitOnProtocolError, *_quit])
+    open.upon(transport.timeout, enter=closing, outputs=[quitOnSilence, *_quit])
     open.upon(start, outputs=[])
-    open.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
+    open.upon(stop, enter=closing, outputs=[cancelWaiters, loseConnection])
     open.upon(waiterAdded, outputs=[_fireWaiters])
     open.upon(
         transport.connectionLost,
         enter=reconnecting,
-        outputs=[_disconnected, _scheduleRetry],
+        outputs=[disconnected, scheduleRetry],
     )
     del _quit
 
     connected.upon(
-        transport.messageReceived, enter=receiving, outputs=[_exchanged, onMessage]
+        transport.messageReceived, enter=receiving, outputs=[countSuccess, onMessage]
     )
     connected.upon(  # nothing came of this connection: a failed attempt
         transport.connectionLost,
         enter=reconnecting,
-        outputs=[_disconnected, _countFailure, _scheduleRetry],
+        outputs=[disconnected, countFailure, scheduleRetry],
     )
 
     # Closed on our side: what still arrives is heard, the deadline aborts.
     ending.upon(transport.dataArrived, outputs=[])
     ending.upon(transport.secured, outputs=[])
     ending.upon(transport.messageReceived, outputs=[onMessage])
-    ending.upon(transport.badFrame, outputs=[_logBadFrame, _abortConnection])
-    ending.upon(transport.failed, outputs=[_abortConnection])
-    ending.upon(transport.timeout, outputs=[_abortConnection])
+    ending.upon(transport.badFrame, outputs=[_logBadFrame, abortConnection])
+    ending.upon(transport.failed, outputs=[abortConnection])
+    ending.upon(transport.timeout, outputs=[abortConnection])
     ending.upon(start, outputs=[])
     ending.upon(stop, outputs=[])
     ending.upon(waiterAdded, outputs=[])  # cancelled when stopped
 
     closing.upon(start, enter=restarting, outputs=[])
     closing.upon(
-        transport.connectionLost, enter=stopped, outputs=[_disconnected, _stopped]
+        transport.connectionLost, enter=stopped, outputs=[disconnected, endRun]
     )
 
-    restarting.upon(stop, enter=closing, outputs=[_cancelWaiters])
+    restarting.upon(stop, enter=closing, outputs=[cancelWaiters])
     restarting.upon(
         transport.connectionLost,
         enter=connecting,
-        outputs=[_disconnected, _notifyStopWaiters, _dial],
+        outputs=[disconnected, _notifyStopWaiters, dial],
     )
 
-    reconnecting.upon(transport.timeout, enter=connecting, outputs=[_dial])
+    reconnecting.upon(transport.timeout, enter=connecting, outputs=[dial])
     reconnecting.upon(start, enter=reconnecting, outputs=[])
-    reconnecting.upon(stop, enter=stopped, outputs=[_stopped])
-    reconnecting.upon(attemptsExhausted, enter=stopped, outputs=[_giveUp, _stopped])
+    reconnecting.upon(stop, enter=stopped, outputs=[endRun])
+    reconnecting.upon(attemptsExhausted, enter=stopped, outputs=[_giveUp, endRun])
 
-    stopped.upon(start, enter=connecting, outputs=[_beginRun, _dial])
-    stopped.upon(stop, enter=stopped, outputs=[_stopped])
-    stopped.upon(waiterAdded, enter=stopped, outputs=[_cancelWaiters])
+    stopped.upon(start, enter=connecting, outputs=[beginRun, dial])
+    stopped.upon(stop, enter=stopped, outputs=[endRun])
+    stopped.upon(waiterAdded, enter=stopped, outputs=[cancelWaiters])
     stopped.upon(transport.connectionMade, enter=stopped, outputs=[_abandon])
     stopped.upon(connectionFailed, enter=stopped, outputs=[])
 
