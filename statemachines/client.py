@@ -40,6 +40,10 @@ states join) and ``ending`` (closing, restarting: we closed it, and wait).
   while stopping reconnects once the old connection is gone (``restarting``),
   and ``stop`` fires its waiters only when the connection is really gone.
   Beyond it: ``maxAttempts`` failed attempts in a row give up for good.
+- `send` is `TransportMachine.send`, as on a server: with no connection
+  (connecting, reconnecting, stopped) the message is dropped with a warning,
+  never raised; what must survive a reconnection is queued and sent again
+  on the next connection (as `EchoClientMachine.echo` does).
 - Events that can only be late echoes of an earlier decision (a connection
   attempt completing after ``stop``) are handled explicitly in ``stopped``;
   every other unlisted pair is rejected (logged, connection aborted).
@@ -124,12 +128,6 @@ class ClientMachine(DialingMachine):
         the timer is the close deadline).
         """
         self.replies.arrived(nextAwaited)
-
-    def send(self, message: bytes) -> None:
-        """Send one message on the current connection."""
-        if self.link is NO_LINK:
-            raise RuntimeError(f"{self!r} has no connection to send on")
-        self.link.sendMessage(message)
 
     def onDisconnected(self, reason: Failure) -> None:
         """The current connection is gone (a hook; the machine may reconnect)."""

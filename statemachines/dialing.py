@@ -8,9 +8,11 @@ Theory of operation
 `DialingMachine` declares inputs and outputs but no states: `ClientMachine`
 (`statemachines.client`) puts them in its lifecycle, as `TransportMachine`'s
 inputs are put in every lifecycle.  Its outputs are the building blocks of
-the ``offline`` states, public so that a subclass's own transitions can use
-them (``outputs=[parent.disconnected, parent.countFailure,
-parent.scheduleRetry]``); they act only as outputs of a transition.
+the ``offline`` states, and of any state that ends in a failed attempt:
+public, so that a subclass's own transitions can use them (a handshake
+state, on a loss: ``outputs=[parent.disconnected, parent.countFailure,
+parent.scheduleRetry]``, the first of them `ClientMachine`'s); they act
+only as outputs of a transition.
 
 - A *run* lasts from ``start`` to ``stopped`` (`endRun`).  `dial` asks the
   injected `Dialer` for a connection, under the connect deadline; its
