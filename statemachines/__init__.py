@@ -8,7 +8,11 @@ module                 what
 ``engine``             per-class machines, compiled (knows no connections)
 ``transport``          the transport's inputs, `Link`, the error policy
 ``connection``         `ConnectionMachine`: a server connection's lifecycle
-``client``             `ClientMachine`: connect, reconnect, stop; `Dialer`
+``client``             `ClientMachine`: connect, reconnect, stop
+``dialing``            `Dialer`; `DialingMachine`: dial, retry, give up
+``retry``              failed attempts in a row, the retry policy
+``replies``            the reply a client awaits, under a deadline
+``waiters``            ``whenConnected`` and ``whenStopped``
 ``echo``               echo, server and client
 ``greeting``           greeting, server and client
 ``smtp``               an SMTP receiver (RFC 5321) into a `Mailbox`
@@ -19,8 +23,9 @@ module                 what
 =====================  ======================================================
 """
 
-from .client import ClientMachine, Dialer
+from .client import ClientMachine
 from .connection import ConnectionMachine
+from .dialing import Dialer
 from .echo import ClientStopped, EchoClientMachine, EchoMachine
 from .engine import (
     ANY,

@@ -5,10 +5,11 @@ Theory of operation
 ===================
 
 One `ClientMachine` lives as long as a client does, across any number of
-connections.  It asks the injected `Dialer` for a connection, which answers
-with a Deferred of the connection; its outcome comes back in as the inputs
-``connectionMade(link)`` or ``connectionFailed(reason)``.  A lost or failed
-connection leads to ``reconnecting``, where a timer from the retry policy leads back to
+connections.  Its states are declared here; what it does to get a
+connection (dial, count failed attempts, wait before the next, give up) is
+`DialingMachine`'s (`statemachines.dialing`), and its ``offline`` states
+use those building blocks.  A lost or failed connection leads to
+``reconnecting``, where a timer from the retry policy leads back to
 ``connecting``.  Only ``stop`` ends the cycle: a deliberate close goes
 through ``closing`` to ``stopped`` and never reconnects.
 
@@ -27,16 +28,22 @@ connecting, reconnecting, stopped: no connection to hear from), ``open``
 (connected, receiving: the connection's lifecycle, which a protocol's own
 states join) and ``ending`` (closing, restarting: we closed it, and wait).
 
-- ``timeout`` is the one timer input: the retry delay in ``reconnecting``,
-  the close deadline in ``closing``.  At most one timer is pending; none
-  survives ``stopped``.
-- A bad frame from the server, or a hook that raises, aborts the connection;
-  the loss that follows is unexpected, so the machine reconnects.
+- ``timeout`` is the one timer input: the connect deadline in
+  ``connecting``, the reply deadline (`awaitReply`, `statemachines.replies`)
+  in ``open``, the retry delay in ``reconnecting``, the close deadline in
+  ``ending``.  At most one timer is pending; none survives ``stopped``.
+- A bad frame from the server, or a hook that raises, aborts the
+  connection and makes the client quit, saying why (``quitReason``); a
+  connection that is merely lost is reconnected.
 - Parity with Twisted's ``ClientService``: `whenConnected` (optionally
   failing after N failed attempts), waiters cancelled by ``stop``, ``start``
   while stopping reconnects once the old connection is gone (``restarting``),
   and ``stop`` fires its waiters only when the connection is really gone.
   Beyond it: ``maxAttempts`` failed attempts in a row give up for good.
+- `send` is `TransportMachine.send`, as on a server: with no connection
+  (connecting, reconnecting, stopped) the message is dropped with a warning,
+  never raised; what must survive a reconnection is queued and sent again
+  on the next connection (as `EchoClientMachine.echo` does).
 - Events that can only be late echoes of an earlier decision (a connection
   attempt completing after ``stop``) are handled explicitly in ``stopped``;
   every other unlisted pair is rejected (logged, connection aborted).
@@ -44,62 +51,33 @@ states join) and ``ending`` (closing, restarting: we closed it, and wait).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
-import attrs
-from twisted.application.internet import backoffPolicy
-from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from .connection import DEFAULT_CLOSE_TIMEOUT
-from .engine import ANY, Machine, MachineError, Timer, inherited, rejects
-from .limits import optionalLimit, optionalTimeout, timeout
-from .transport import NO_LINK, Link, TransportMachine
+from .dialing import Dialer, DialingMachine
+from .engine import ANY, Machine, MachineError, inherited, rejects
+from .limits import optionalTimeout, timeout
+from .replies import ReplyDeadline
+from .retry import RetryPolicy
+from .transport import NO_LINK
 
-__all__ = ["ClientMachine", "Dialer", "RetryPolicy"]
+__all__ = ["DEFAULT_REPLY_TIMEOUT", "ClientMachine", "Dialer", "RetryPolicy"]
 
-RetryPolicy = Callable[[int], float]
 DEFAULT_REPLY_TIMEOUT = 30.0
-
-
-class Dialer(Protocol):
-    """How a client machine gets a connection."""
-
-    def dial(self, machine: TransportMachine) -> Deferred[Link]:
-        """
-        Start one connection attempt whose transport events go to
-        ``machine``'s inputs.  Fires with the connection's `Link` once it is
-        ready to use (after any TLS handshake), or fails; cancelling it gives
-        up on the attempt.
-        """
-        ...
-
-
-@attrs.define
-class _ConnectWaiter:
-    deferred: Deferred[Link]
-    failAfter: int | None
-    failures: int = 0
-
 
 # Inputs that carry what the server did (the others are our own doing).
 _FROM_THE_SERVER = frozenset(["messageReceived", "badFrame", "dataArrived", "secured"])
 
 
-def _attempts(count: int) -> str:
-    return "1 attempt" if count == 1 else f"{count} attempts"
-
-
-class ClientMachine(TransportMachine):
+class ClientMachine(DialingMachine):
     """
     A client that keeps a connection up until stopped.  Subclass it and
-    override the hooks, or extend its machine.
+    override the hooks, or extend its machine (see `statemachines.inherited`).
     """
 
     _machine = Machine()
-    transport = inherited(_machine, TransportMachine)
+    parent = inherited(_machine, DialingMachine)
 
     def __init__(
         self,
@@ -121,23 +99,17 @@ class ClientMachine(TransportMachine):
             included) and each awaited reply (see `awaitReply`) may take
             (None or 0: no limit).
         """
-        super().__init__(clock)
-        # The connect, reply, retry or close deadline, by state: the client
-        # starts and stops it itself (one Timer: at most one is pending).
-        self.timer = Timer(clock, self)
-        self.dialer = dialer
-        self.retryPolicy: RetryPolicy = retryPolicy or backoffPolicy()
         self.closeTimeout = timeout("closeTimeout", closeTimeout)
-        self.maxAttempts = optionalLimit("maxAttempts", maxAttempts)
         self.replyTimeout = optionalTimeout("replyTimeout", replyTimeout)
-        self.failedAttempts = 0
-        self.lastFailure: Failure | None = None
+        super().__init__(
+            dialer,
+            clock,
+            retryPolicy=retryPolicy,
+            maxAttempts=maxAttempts,
+            connectTimeout=self.replyTimeout,
+        )
+        self.replies = ReplyDeadline(self.timer, self.replyTimeout)
         self.quitReason: str | None = None  # why the client quit, if it did
-        self._attempt: Deferred[Link] | None = None  # the dial in progress
-        self._dialTimedOut = False
-        self._awaiting: str | None = None  # what the reply deadline waits for
-        self._stopWaiters: list[Deferred[None]] = []
-        self._connectWaiters: list[_ConnectWaiter] = []
 
     # -- what subclasses call ------------------------------------------------
 
@@ -147,10 +119,7 @@ class ClientMachine(TransportMachine):
         comes within ``replyTimeout``, the client quits, saying so.  Does
         nothing while a reply is awaited already.
         """
-        if self._awaiting is None:
-            self._awaiting = what
-            if self.replyTimeout is not None:
-                self.timer.start(self.replyTimeout)
+        self.replies.expect(what)
 
     def replyReceived(self, nextAwaited: str | None = None) -> None:
         """
@@ -158,28 +127,10 @@ class ClientMachine(TransportMachine):
         ``nextAwaited``.  Does nothing when nothing was awaited (while closing,
         the timer is the close deadline).
         """
-        if self._awaiting is None:
-            return
-        self._awaiting = None
-        self.timer.cancel()
-        if nextAwaited is not None:
-            self.awaitReply(nextAwaited)
-
-    # -- hooks: override these ----------------------------------------------
+        self.replies.arrived(nextAwaited)
 
     def onDisconnected(self, reason: Failure) -> None:
-        """The current connection is gone (the machine may reconnect)."""
-
-    def onStopped(self) -> None:
-        """The client stopped for good (until started again)."""
-
-    # -- actions --------------------------------------------------------------
-
-    def send(self, message: bytes) -> None:
-        """Send one message on the current connection."""
-        if self.link is NO_LINK:
-            raise RuntimeError(f"{self!r} has no connection to send on")
-        self.link.sendMessage(message)
+        """The current connection is gone (a hook; the machine may reconnect)."""
 
     def whyStopped(self) -> str:
         """
@@ -188,37 +139,7 @@ class ClientMachine(TransportMachine):
         """
         if self.quitReason is not None:
             return self.quitReason
-        last = self.lastFailure
-        if self._outOfAttempts() and last is not None:
-            return (
-                f"gave up connecting ({_attempts(self.failedAttempts)} failed):"
-                f" {last.getErrorMessage() or last.type.__name__}"
-            )
-        return "it was stopped"
-
-    def _outOfAttempts(self) -> bool:
-        """Whether this run has failed ``maxAttempts`` attempts in a row."""
-        return self.maxAttempts is not None and self.failedAttempts >= self.maxAttempts
-
-    def whenStopped(self) -> Deferred[None]:
-        """A Deferred that fires the next time the machine reaches ``stopped``."""
-        if self.state == "stopped":
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._stopWaiters.append(d)
-        return d
-
-    def whenConnected(self, failAfterFailures: int | None = None) -> Deferred[Link]:
-        """
-        Fires with the connection (its `Link`) once there is one: at once if
-        connected.  Fails with the connection failure after
-        ``failAfterFailures`` failed attempts, and with ``CancelledError``
-        if the client is stopped first.
-        """
-        d: Deferred[Link] = Deferred()
-        self._connectWaiters.append(_ConnectWaiter(d, failAfterFailures))
-        self.waiterAdded()
-        return d
+        return self.attempts.whyGaveUp() or "it was stopped"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.state}>"
@@ -236,9 +157,6 @@ class ClientMachine(TransportMachine):
             else:  # our own doing: sending what cannot be framed, a bug
                 self.quitReason = f"failed handling {error.input}: {what}"
         super().machineError(error)
-
-    def _settleWaiters(self, keep: Callable[[_ConnectWaiter], bool]) -> None:
-        self._connectWaiters = [w for w in self._connectWaiters if keep(w)]
 
     # -- states ---------------------------------------------------------------
 
@@ -286,79 +204,22 @@ class ClientMachine(TransportMachine):
     def stopped(self) -> None:
         "Stopped on purpose; only start leaves this state."
 
-    # -- inputs (besides the transport's) ---------------------------------------
-
-    @_machine.input()
-    def start(self) -> None:
-        "Begin connecting (and keep connected)."
-
-    @_machine.input()
-    def stop(self) -> None:
-        "Close for good: no reconnection."
-
-    @_machine.input()
-    def connectionFailed(self, reason: Failure) -> None:
-        "The dialer's attempt failed."
-
-    @_machine.input()
-    def waiterAdded(self) -> None:
-        "whenConnected() was called."
-
-    @_machine.input()
-    def attemptsExhausted(self) -> None:
-        "maxAttempts attempts in a row have failed."
-
-    # -- outputs --------------------------------------------------------------
+    # -- outputs: the connection's building blocks ----------------------------
+    #
+    # Public, as `DialingMachine`'s are, so that a subclass's own transitions
+    # can use them (the greeting client's ``quitting``: ``outputs=[
+    # parent.disconnected, parent.endRun]``) and override them by name.  They
+    # act only as outputs of a transition: call `stop` or `send`, not these.
 
     @_machine.output()
-    def _dial(self) -> None:
-        self.log.debug("{machine} connecting", machine=self)
-        self.timer.cancel()  # whatever ran before; now the connect deadline
-        if self.replyTimeout is not None:
-            self.timer.start(self.replyTimeout)
-        self._attempt = self.dialer.dial(self)
-        self._attempt.addCallbacks(self.connectionMade, self.connectionFailed)
-
-    @_machine.output()
-    def _cancelDial(self) -> None:
-        if self._attempt is not None:
-            self._attempt.cancel()  # fails it: connectionFailed, in stopped
-
-    @_machine.output()
-    def _attach(self, link: Link) -> None:
-        self.link = link
-        self.timer.cancel()  # the connect deadline
-        self.log.info(
-            "{machine} connected to {peer}", machine=self, peer=link.describePeer()
-        )
+    def beginRun(self) -> None:
+        """A new run (``start``): why the last one ended is past."""
+        self.quitReason = None
+        self.attempts.beginRun()
 
     @_machine.output()
     def onConnected(self) -> None:
         """A connection is up (a hook: override it)."""
-
-    @_machine.output()
-    def _exchanged(self) -> None:
-        # The first useful exchange on this connection: attempts succeeded.
-        self.failedAttempts = 0
-
-    @_machine.output()
-    def _quitOnProtocolError(self, reason: str) -> None:
-        self.quitReason = self.quitReason or f"the server broke the protocol: {reason}"
-        self.log.error("{machine} stopping: {why}", machine=self, why=self.quitReason)
-
-    @_machine.output()
-    def _quitOnSilence(self) -> None:
-        self.quitReason = (
-            f"the server sent nothing for {self.replyTimeout:g} s while we waited "
-            f"for {self._awaiting}"
-        )
-        self.log.error("{machine} stopping: {why}", machine=self, why=self.quitReason)
-
-    @_machine.output()
-    def _timeOutDial(self) -> None:
-        self._dialTimedOut = True
-        if self._attempt is not None:
-            self._attempt.cancel()  # fails it: connectionFailed, counted
 
     @_machine.output()
     def onMessage(self, message: bytes) -> None:
@@ -369,117 +230,50 @@ class ClientMachine(TransportMachine):
         """TLS this machine started with ``link.startTLS`` is up (a hook)."""
 
     @_machine.output()
-    def _logConnectFailure(self, reason: Failure) -> None:
-        self.log.info(
-            "{machine} could not connect: {reason}",
-            machine=self,
-            reason=reason.getErrorMessage(),
-        )
+    def quitOnProtocolError(self, reason: str) -> None:
+        """
+        The server broke the protocol (``reason`` says how): the client quits,
+        saying so in ``quitReason`` unless the error policy has said why.
+        """
+        self.quitReason = self.quitReason or f"the server broke the protocol: {reason}"
+        self.log.error("{machine} stopping: {why}", machine=self, why=self.quitReason)
 
     @_machine.output()
-    def _logBadFrame(self, reason: str) -> None:
+    def quitOnSilence(self) -> None:
+        """The reply deadline passed: the client quits, saying what it awaited."""
+        self.quitReason = self.replies.silence()
+        self.log.error("{machine} stopping: {why}", machine=self, why=self.quitReason)
+
+    @_machine.output()
+    def logBadFrame(self, reason: str) -> None:
+        """Log a bad frame that arrived while closing."""
         self.log.warn(
             "{machine} dropping the connection: {reason}", machine=self, reason=reason
         )
 
     @_machine.output()
-    def _fireWaiters(self) -> None:
-        link = self.link
-        waiters, self._connectWaiters = self._connectWaiters, []
-        for waiter in waiters:
-            waiter.deferred.callback(link)
-
-    @_machine.output()
-    def _countFailure(self, reason: Failure) -> None:
-        if self._dialTimedOut:
-            self._dialTimedOut = False
-            reason = Failure(
-                TimeoutError(f"no connection within {self.replyTimeout:g} s")
-            )
-        self.failedAttempts += 1
-        self.lastFailure = reason
-
-        def stillWaiting(waiter: _ConnectWaiter) -> bool:
-            if waiter.failAfter is None:
-                return True
-            waiter.failures += 1
-            if waiter.failures < waiter.failAfter:
-                return True
-            waiter.deferred.errback(reason)
-            return False
-
-        self._settleWaiters(stillWaiting)
-
-    @_machine.output()
-    def _beginRun(self) -> None:
-        # Whatever ended the last run is past: a new run has its own
-        # maxAttempts failed attempts in a row.
-        self.quitReason = None
-        self.failedAttempts = 0
-        self.lastFailure = None
-
-    @_machine.output()
-    def _countDialError(self, reason: str) -> None:
-        self._countFailure(Failure(ConnectionError(f"the dialer failed ({reason})")))
-
-    @_machine.output()
-    def _cancelWaiters(self) -> None:
-        waiters, self._connectWaiters = self._connectWaiters, []
-        for waiter in waiters:
-            waiter.deferred.cancel()
-
-    @_machine.output()
-    def _giveUp(self) -> None:
-        self.log.warn(
-            "{machine} giving up: {attempts} failed attempts in a row",
-            machine=self,
-            attempts=self.failedAttempts,
-        )
-        failure = self.lastFailure or Failure(ConnectionError("gave up"))
-        waiters, self._connectWaiters = self._connectWaiters, []
-        for waiter in waiters:
-            waiter.deferred.errback(failure)
-
-    @_machine.output()
-    def _notifyStopWaiters(self) -> None:
-        waiters, self._stopWaiters = self._stopWaiters, []
-        for d in waiters:
-            d.callback(None)
-
-    @_machine.output()
-    def _scheduleRetry(self) -> None:
-        # As ClientService: after a lost connection, retryPolicy(0); after k
-        # failed attempts in a row, retryPolicy(k).
-        if self._outOfAttempts():
-            self.attemptsExhausted()  # queued: runs once in reconnecting
-            return
-        delay = self.retryPolicy(self.failedAttempts)
-        self.log.info(
-            "{machine} reconnecting in {delay:.3g} s (attempt {attempt})",
-            machine=self,
-            delay=delay,
-            attempt=self.failedAttempts + 1,
-        )
-        self.timer.start(delay)
-
-    @_machine.output()
-    def _loseConnection(self) -> None:
-        self._awaiting = None  # the timer is the close deadline now
+    def loseConnection(self) -> None:
+        """
+        Close once what was sent is flushed, within ``closeTimeout`` (enter a
+        state within ``ending``, whose ``timeout`` aborts); no reply awaited.
+        """
+        self.replies.forget()  # the timer is the close deadline now
         self.timer.start(self.closeTimeout)
         self.link.loseConnection()
 
     @_machine.output()
-    def _abortConnection(self) -> None:
+    def abortConnection(self) -> None:
+        """Close now, dropping what was not sent."""
         self.link.abortConnection()
 
     @_machine.output()
-    def _abandon(self, link: Link) -> None:
-        link.abortConnection()
-
-    @_machine.output()
-    def _disconnected(self, reason: Failure) -> None:
+    def disconnected(self, reason: Failure) -> None:
+        """
+        The connection is gone (``link`` is `NO_LINK`, no reply awaited): tell
+        the ``onDisconnected`` hook (if it raises, the lifecycle goes on).
+        """
         self.link = NO_LINK
-        self._awaiting = None
+        self.replies.forget()
         try:
             self.onDisconnected(reason)
         except Exception:
@@ -487,127 +281,127 @@ class ClientMachine(TransportMachine):
             # a failing hook must not leave the client between states.
             self.log.failure("{machine} onDisconnected failed", machine=self)
 
-    @_machine.output()
-    def _stopped(self) -> None:
-        self.log.debug("{machine} stopped", machine=self)
-        self.timer.cancel()  # none survives stopped, however we got here
-        self._cancelWaiters()
-        try:
-            self.onStopped()
-        finally:
-            self._notifyStopWaiters()
-
     # -- transitions ----------------------------------------------------------
 
-    offline.upon(waiterAdded, outputs=[])  # fired once connected
-    offline.upon(transport.failed, outputs=[])
+    offline.upon(parent.waiterAdded, outputs=[])  # fired once connected
+    offline.upon(parent.failed, outputs=[])
 
-    idle.upon(start, enter=connecting, outputs=[_beginRun, _dial])
-    idle.upon(stop, enter=stopped, outputs=[_stopped])
+    idle.upon(parent.start, enter=connecting, outputs=[beginRun, parent.dial])
+    idle.upon(parent.stop, enter=stopped, outputs=[parent.endRun])
 
     connecting.upon(
-        transport.connectionMade,
+        parent.connectionMade,
         enter=connected,
-        outputs=[_attach, onConnected, _fireWaiters],
+        outputs=[parent.attach, onConnected, parent.fireWaiters],
     )
     connecting.upon(
-        connectionFailed,
+        parent.connectionFailed,
         enter=reconnecting,
-        outputs=[_logConnectFailure, _countFailure, _scheduleRetry],
+        outputs=[parent.logConnectFailure, parent.countFailure, parent.scheduleRetry],
     )
-    connecting.upon(start, enter=connecting, outputs=[])
-    connecting.upon(transport.timeout, enter=connecting, outputs=[_timeOutDial])
-    connecting.upon(stop, enter=stopped, outputs=[_cancelDial, _stopped])
+    connecting.upon(parent.start, enter=connecting, outputs=[])
+    connecting.upon(parent.timeout, enter=connecting, outputs=[parent.timeOutDial])
+    connecting.upon(
+        parent.stop, enter=stopped, outputs=[parent.cancelDial, parent.endRun]
+    )
     connecting.upon(  # the dialer raised
-        transport.failed, enter=reconnecting, outputs=[_countDialError, _scheduleRetry]
+        parent.failed,
+        enter=reconnecting,
+        outputs=[parent.countDialError, parent.scheduleRetry],
     )
 
     # The connection's lifecycle, once for every state within open.
-    _quit = [_cancelWaiters, _abortConnection]
-    open.upon(transport.dataArrived, outputs=[])
-    open.upon(transport.messageReceived, enter=receiving, outputs=[onMessage])
-    open.upon(transport.secured, outputs=[onSecured])
-    open.upon(transport.badFrame, enter=closing, outputs=[_quitOnProtocolError, *_quit])
-    open.upon(transport.failed, enter=closing, outputs=[_quitOnProtocolError, *_quit])
-    open.upon(transport.timeout, enter=closing, outputs=[_quitOnSilence, *_quit])
-    open.upon(start, outputs=[])
-    open.upon(stop, enter=closing, outputs=[_cancelWaiters, _loseConnection])
-    open.upon(waiterAdded, outputs=[_fireWaiters])
+    _quit = [parent.cancelWaiters, abortConnection]
+    open.upon(parent.dataArrived, outputs=[])
+    open.upon(parent.messageReceived, enter=receiving, outputs=[onMessage])
+    open.upon(parent.secured, outputs=[onSecured])
+    open.upon(parent.badFrame, enter=closing, outputs=[quitOnProtocolError, *_quit])
+    open.upon(parent.failed, enter=closing, outputs=[quitOnProtocolError, *_quit])
+    open.upon(parent.timeout, enter=closing, outputs=[quitOnSilence, *_quit])
+    open.upon(parent.start, outputs=[])
     open.upon(
-        transport.connectionLost,
+        parent.stop, enter=closing, outputs=[parent.cancelWaiters, loseConnection]
+    )
+    open.upon(parent.waiterAdded, outputs=[parent.fireWaiters])
+    open.upon(
+        parent.connectionLost,
         enter=reconnecting,
-        outputs=[_disconnected, _scheduleRetry],
+        outputs=[disconnected, parent.scheduleRetry],
     )
     del _quit
 
     connected.upon(
-        transport.messageReceived, enter=receiving, outputs=[_exchanged, onMessage]
+        parent.messageReceived,
+        enter=receiving,
+        outputs=[parent.countSuccess, onMessage],
     )
     connected.upon(  # nothing came of this connection: a failed attempt
-        transport.connectionLost,
+        parent.connectionLost,
         enter=reconnecting,
-        outputs=[_disconnected, _countFailure, _scheduleRetry],
+        outputs=[disconnected, parent.countFailure, parent.scheduleRetry],
     )
 
     # Closed on our side: what still arrives is heard, the deadline aborts.
-    ending.upon(transport.dataArrived, outputs=[])
-    ending.upon(transport.secured, outputs=[])
-    ending.upon(transport.messageReceived, outputs=[onMessage])
-    ending.upon(transport.badFrame, outputs=[_logBadFrame, _abortConnection])
-    ending.upon(transport.failed, outputs=[_abortConnection])
-    ending.upon(transport.timeout, outputs=[_abortConnection])
-    ending.upon(start, outputs=[])
-    ending.upon(stop, outputs=[])
-    ending.upon(waiterAdded, outputs=[])  # cancelled when stopped
+    ending.upon(parent.dataArrived, outputs=[])
+    ending.upon(parent.secured, outputs=[])
+    ending.upon(parent.messageReceived, outputs=[onMessage])
+    ending.upon(parent.badFrame, outputs=[logBadFrame, abortConnection])
+    ending.upon(parent.failed, outputs=[abortConnection])
+    ending.upon(parent.timeout, outputs=[abortConnection])
+    ending.upon(parent.start, outputs=[])
+    ending.upon(parent.stop, outputs=[])
+    ending.upon(parent.waiterAdded, outputs=[])  # cancelled when stopped
 
-    closing.upon(start, enter=restarting, outputs=[])
+    closing.upon(parent.start, enter=restarting, outputs=[])
     closing.upon(
-        transport.connectionLost, enter=stopped, outputs=[_disconnected, _stopped]
+        parent.connectionLost, enter=stopped, outputs=[disconnected, parent.endRun]
     )
 
-    restarting.upon(stop, enter=closing, outputs=[_cancelWaiters])
+    restarting.upon(parent.stop, enter=closing, outputs=[parent.cancelWaiters])
     restarting.upon(
-        transport.connectionLost,
+        parent.connectionLost,
         enter=connecting,
-        outputs=[_disconnected, _notifyStopWaiters, _dial],
+        outputs=[disconnected, parent.notifyStopWaiters, parent.dial],
     )
 
-    reconnecting.upon(transport.timeout, enter=connecting, outputs=[_dial])
-    reconnecting.upon(start, enter=reconnecting, outputs=[])
-    reconnecting.upon(stop, enter=stopped, outputs=[_stopped])
-    reconnecting.upon(attemptsExhausted, enter=stopped, outputs=[_giveUp, _stopped])
+    reconnecting.upon(parent.timeout, enter=connecting, outputs=[parent.dial])
+    reconnecting.upon(parent.start, enter=reconnecting, outputs=[])
+    reconnecting.upon(parent.stop, enter=stopped, outputs=[parent.endRun])
+    reconnecting.upon(
+        parent.attemptsExhausted, enter=stopped, outputs=[parent.giveUp, parent.endRun]
+    )
 
-    stopped.upon(start, enter=connecting, outputs=[_beginRun, _dial])
-    stopped.upon(stop, enter=stopped, outputs=[_stopped])
-    stopped.upon(waiterAdded, enter=stopped, outputs=[_cancelWaiters])
-    stopped.upon(transport.connectionMade, enter=stopped, outputs=[_abandon])
-    stopped.upon(connectionFailed, enter=stopped, outputs=[])
+    stopped.upon(parent.start, enter=connecting, outputs=[beginRun, parent.dial])
+    stopped.upon(parent.stop, enter=stopped, outputs=[parent.endRun])
+    stopped.upon(parent.waiterAdded, enter=stopped, outputs=[parent.cancelWaiters])
+    stopped.upon(parent.connectionMade, enter=stopped, outputs=[parent.abandon])
+    stopped.upon(parent.connectionFailed, enter=stopped, outputs=[])
 
     # -- rejected on purpose (every other pair is a transition above) --------
 
     beforeStarting = rejects(idle, ANY, "nothing can happen before start")
     onlyDialsConnect = rejects(
         [open, ending, reconnecting],
-        [transport.connectionMade, connectionFailed],
+        [parent.connectionMade, parent.connectionFailed],
         "only a dial in progress ends in a connection or a failure",
     )
     nobodyToHear = rejects(
         offline,
         [
-            transport.dataArrived,
-            transport.messageReceived,
-            transport.badFrame,
-            transport.connectionLost,
-            transport.secured,
+            parent.dataArrived,
+            parent.messageReceived,
+            parent.badFrame,
+            parent.connectionLost,
+            parent.secured,
         ],
         "there is no connection to hear from",
     )
-    noTimer = rejects(stopped, transport.timeout, "no timer runs once stopped")
+    noTimer = rejects(stopped, parent.timeout, "no timer runs once stopped")
     clientAdaptersClose = rejects(
         ANY,
-        transport.peerFinished,
+        parent.peerFinished,
         "a client adapter closes when the server finishes sending",
     )
     onlyRetriesRunOut = rejects(
-        ANY, attemptsExhausted, "only reconnecting counts failed attempts"
+        ANY, parent.attemptsExhausted, "only reconnecting counts failed attempts"
     )

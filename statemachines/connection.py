@@ -89,11 +89,7 @@ class ConnectionMachine(TransportMachine):
     def onDisconnected(self, reason: Failure) -> None:
         """The connection is gone (a hook: override it)."""
 
-    # -- actions for hooks ----------------------------------------------------
-
-    def send(self, message: bytes) -> None:
-        """Send one message to the peer (dropped, and logged, if none)."""
-        self.link.sendMessage(message)
+    # -- actions for hooks (and `TransportMachine.send`) ----------------------
 
     def close(self) -> None:
         """Close the connection once what was sent is flushed."""

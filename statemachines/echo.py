@@ -84,8 +84,8 @@ class EchoClientMachine(ClientMachine):
     # -- hooks ----------------------------------------------------------------
 
     def onConnected(self) -> None:
-        self._beginConnection()
-        self._sendOutstanding()
+        self.beginConnection()
+        self.sendOutstanding()
 
     def onMessage(self, message: bytes) -> None:
         if self.boundaries:
@@ -104,7 +104,7 @@ class EchoClientMachine(ClientMachine):
 
     # -- plain methods --------------------------------------------------------
 
-    def _beginConnection(self) -> None:
+    def beginConnection(self) -> None:
         self._sentOnThisConnection = 0
         self._partial = b""
 
@@ -134,7 +134,7 @@ class EchoClientMachine(ClientMachine):
         return None
 
     @_machine.output()
-    def _sendOutstanding(self) -> None:
+    def sendOutstanding(self) -> None:
         pending = list(self._outstanding)[self._sentOnThisConnection :]
         for message, _ in pending:
             self.link.sendMessage(message)
@@ -152,7 +152,7 @@ class EchoClientMachine(ClientMachine):
 
     # Sent once connected, or now, or too late:
     parent.offline.upon(requestQueued, outputs=[])
-    parent.open.upon(requestQueued, outputs=[_sendOutstanding])
+    parent.open.upon(requestQueued, outputs=[sendOutstanding])
     parent.ending.upon(requestQueued, outputs=[_failOutstanding])
     parent.restarting.upon(requestQueued, enter=parent.restarting, outputs=[])
     parent.stopped.upon(requestQueued, enter=parent.stopped, outputs=[_failOutstanding])

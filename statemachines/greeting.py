@@ -323,7 +323,7 @@ class GreetingClientMachine(EchoClientMachine):
 
     def onConnected(self) -> None:
         # Nothing is echoed before the greeting.
-        self._beginConnection()
+        self.beginConnection()
         self._greetedHere = False
         self.awaitReply("the banner")
 
@@ -404,16 +404,16 @@ class GreetingClientMachine(EchoClientMachine):
     naming.upon(
         greeted,
         enter=parent.receiving,
-        outputs=[parent._exchanged, _keepGreeting, parent._sendOutstanding],
+        outputs=[parent.countSuccess, _keepGreeting, parent.sendOutstanding],
     )
     naming.upon(
-        refused, enter=quitting, outputs=[_reportRefusal, parent._loseConnection]
+        refused, enter=quitting, outputs=[_reportRefusal, parent.loseConnection]
     )
     naming.upon(parent.requestQueued, enter=naming, outputs=[])
     naming.upon(  # not greeted: a failed attempt
         parent.connectionLost,
         enter=parent.reconnecting,
-        outputs=[parent._disconnected, parent._countFailure, parent._scheduleRetry],
+        outputs=[parent.disconnected, parent.countFailure, parent.scheduleRetry],
     )
 
     # Refused: nothing the server still sends matters; stop once it is gone.
@@ -422,7 +422,7 @@ class GreetingClientMachine(EchoClientMachine):
     quitting.upon(
         parent.connectionLost,
         enter=parent.stopped,
-        outputs=[parent._disconnected, parent._stopped],
+        outputs=[parent.disconnected, parent.endRun],
     )
 
     # -- rejected on purpose ---------------------------------------------------

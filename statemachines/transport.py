@@ -10,6 +10,9 @@ the client lifecycle (`statemachines.client`) alike.
 While a machine has no connection (before one is made, after it is lost) its
 ``link`` is `NO_LINK`, a `Link` that drops what is sent to it with a log
 event; ``machine.link is NO_LINK`` is how to ask whether there is one.
+`TransportMachine.send` is the one ``send()`` of servers and clients: with
+no connection it drops the message, with a warning naming the machine, and
+raises nothing.
 
 When something goes wrong inside such a machine - an input its state rejects,
 or an output (a hook) that raises - `TransportMachine` logs one structured
@@ -188,6 +191,32 @@ class TransportMachine(StateMachine):
         "the connection can be lost, and a timer fire, in every state",
         ends=[connectionLost],
     )
+
+    def send(self, message: bytes) -> None:
+        """
+        Send one message to the peer, framed the way the connection frames
+        messages.  The same on servers and clients: with no connection
+        (before it is made, once it is gone, while a client reconnects) the
+        message is dropped, with a warning naming the machine, and nothing
+        is raised, as Twisted's ``transport.write`` drops what is written
+        once the connection is gone.  A late send (from a timer, or a
+        callback that fires after the loss) cannot reach the peer it was
+        for, and must not reach the next connection, which starts afresh;
+        ``link is NO_LINK`` tells whether there is a connection.
+
+        @param message: one message, unframed.
+        @raise ValueError: if the connection's framing cannot carry
+            ``message`` (a line that holds the delimiter).
+        """
+        link = self.link
+        if link is NO_LINK:
+            self.log.warn(
+                "{machine} dropped a message of {length} bytes: no connection",
+                machine=self,
+                length=len(message),
+            )
+            return
+        link.sendMessage(message)
 
     def logNoteworthy(self, format: str, **fields: Any) -> None:
         """

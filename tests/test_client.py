@@ -502,17 +502,6 @@ class BeyondClientServiceTests(SynchronousTestCase):
             )
 
 
-class DefaultPolicyTests(SynchronousTestCase):
-    def test_defaultBackoffIsBounded(self) -> None:
-        """Twisted's backoffPolicy: 1 s, x1.5, at most 60 s, plus under 1 s."""
-        policy = ClientMachine(RecordingDialer(), Clock()).retryPolicy
-        self.assertGreaterEqual(policy(0), 1.0)
-        for attempts in (10, 30, 100, 10_000):
-            self.assertLess(policy(attempts), 61.0, attempts)
-        for attempts in (30, 100, 10_000):  # 1.5 ** 11 > 60: capped from then on
-            self.assertGreaterEqual(policy(attempts), 60.0, attempts)
-
-
 class StopsOnFirstMessage(ClientMachine):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -182,12 +182,6 @@ class TransitionTests(SynchronousTestCase):
             (event["state"], event["input"]), ("receiving", "messageReceived")
         )
 
-    def test_sendAfterCloseIsDroppedAndLogged(self) -> None:
-        machine = Recorder(Clock())
-        with capturedLogs() as events:
-            machine.send(b"nowhere")
-        self.assertEqual([e["log_level"].name for e in events], ["warn"])
-
 
 # -- every pair: declared, or rejected ----------------------------------------
 
