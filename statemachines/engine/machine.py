@@ -7,7 +7,7 @@ Theory of operation
 When a subclass is created, `declaring.collect` reads what its body declares
 (with a ``MethodicalMachine`` of its own) into a `Blueprint` laid over the
 parent's, and `building.build` compiles that into the class's state tables
-and input functions.  The parent is never touched.
+and input functions, which the class keeps.  The parent is never touched.
 
 At run time an instance holds one reference, ``_txmTable``: the table of its
 current state.  Calling an input looks the input up in it and runs the
@@ -52,7 +52,7 @@ from automat import MethodicalMachine
 from twisted.python.failure import Failure
 
 from .blueprint import Blueprint
-from .building import build
+from .building import Built, build
 from .compiler import StateTable
 from .declaring import collect, machineAttribute
 from .liveness import checkLiveness
@@ -135,8 +135,31 @@ class StateMachine:
                     f"states ({names}) with @machine.state(initial=True)"
                 )
             checkLiveness(cls, blueprint)
-            build(cls, machineAttribute(cls), blueprint)
+            cls._txmKeep(build(cls, machineAttribute(cls), blueprint))
+            OBSERVERS.register(cls)
             cls._txmFreshTable = _freshTable(cls)
+
+    @classmethod
+    def _txmKeep(cls, built: Built) -> None:
+        """Keep what `building.build` made of this class."""
+        cls._automatMachine = built.automatMachine
+        cls._automatInputs = built.automatInputs
+        cls._txmTables = built.tables
+        cls._txmTracedTables = built.tracedTables
+        cls._txmTimerSlots = built.timerSlots
+        cls._txmTimers = built.timers
+        cls._txmTimerAttributes = built.timerAttributes
+        if built.restartTimer is not None:
+            built.restartTimer.__doc__ = cls.restartTimer.__doc__
+            cls.restartTimer = built.restartTimer  # type: ignore[method-assign]
+
+    @classmethod
+    def _txmSelectInitialTable(cls) -> None:
+        """New instances start on traced tables while `OBSERVERS` watches all."""
+        tables = cls._txmTracedTables if OBSERVERS.everything else cls._txmTables
+        initial = cls.blueprint.initial
+        assert initial is not None
+        cls._txmInitialTable = tables[initial]
 
     @property
     def state(self) -> str:
