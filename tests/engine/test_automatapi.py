@@ -134,7 +134,10 @@ class StateTests(SynchronousTestCase):
         self.assertEqual(Vault.blueprint.initial, "locked")
 
     def test_terminal(self) -> None:
-        """``terminal=`` is informational in Automat: accepted, and a state."""
+        """
+        ``terminal=`` is informational in Automat: accepted, and a state (on
+        `Machine` it means more: see tests/engine/test_liveness.py).
+        """
         vault = Vault()
         vault.blowUp()
         self.assertEqual((vault.state, vault.errors), ("destroyed", []))
