@@ -20,6 +20,10 @@ Helpers for testing machines, for this project's tests and for users'.
   and reports per class what was never taken: transition coverage, which
   Automat itself does not offer (automat#38).  (They live in
   `statemachines.engine.coverage`.)
+- `summaryMismatches` checks the summaries of a machine in prose (lines of
+  transitions between states, a tree of superstates) against its blueprint:
+  ``summaryMismatches(cls.blueprint, module.__doc__)``.  (It lives in
+  `statemachines.engine.summary`.)
 - `onAutomatRuntime` builds an instance that runs on Automat's own runtime,
   the reference for differential tests; `automatState` reads its state.
 """
@@ -44,6 +48,7 @@ from .engine.coverage import (
     TransitionRecorder,
     uncoveredTransitions,
 )
+from .engine.summary import summaryMismatches
 from .framing import Framer
 from .transport import Link
 
@@ -59,6 +64,7 @@ __all__ = [
     "onAutomatRuntime",
     "reachableStates",
     "rejectedPairs",
+    "summaryMismatches",
     "uncoveredTransitions",
     "unhandledPairs",
 ]

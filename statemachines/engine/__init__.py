@@ -21,6 +21,7 @@ module                    job
 ``automatinternals``      the one reader of Automat's internals
 ``timer``                 `Timer`: cheap deadlines sharing one delayed call
 ``drawing``               DOT and Mermaid text from a machine
+``summary``               summaries in prose (``a --input--> b``) checked
 ``coverage``              recording transitions; transition coverage
 ``trialcoverage``         ``trial --reporter=txmachines-coverage``
 ========================  ===================================================
