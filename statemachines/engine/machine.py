@@ -40,6 +40,21 @@ Rules
   superstate, a name that hides a parent's attribute, and a state that
   breaks a ``mustHandle`` requirement or ignores its timer's input
   (`liveness`).
+
+Attribute layout (CPython 3.11)
+===============================
+
+The one place this is said; the project's other modules refer here.  What
+is read on every event (a machine's table, its link, an adapter's framer)
+is kept fast by two habits:
+
+- It is an instance attribute, never a class attribute that instances
+  shadow: CPython 3.11 reads an instance attribute that shadows a class one,
+  or a class attribute through an instance, more slowly.
+- Every instance attribute is set when the object is made, in the same
+  order, and none first later: CPython 3.11 sizes a class's new instances
+  for every attribute any instance of it has had, so one first set when a
+  connection ends would make every later connection bigger.
 """
 
 from __future__ import annotations
@@ -100,11 +115,10 @@ class StateMachine:
 
     # The dispatcher's per-instance state.  ``_txmTable`` and ``_txmQueue``
     # are set by __new__, so a machine works whatever its __init__ does, and
-    # they are never class attributes: CPython 3.11 reads an instance
-    # attribute that shadows a class one (or a class attribute through an
-    # instance) more slowly, and every input reads both.  A new machine starts
-    # on its class's *fresh* table, whose every input first moves it to the
-    # class's initial table as it is then (plain or traced: see observers).
+    # are never class attributes, since every input reads both (see
+    # "Attribute layout" above).  A new machine starts on its class's *fresh*
+    # table, whose every input first moves it to the class's initial table as
+    # it is then (plain or traced: see observers).
     _txmInitialTable: ClassVar[StateTable]
     _txmFreshTable: ClassVar[StateTable]
     _txmTable: StateTable
