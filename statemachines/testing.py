@@ -48,6 +48,7 @@ from .engine.coverage import (
     TransitionRecorder,
     uncoveredTransitions,
 )
+from .engine.machine import builtOf
 from .engine.summary import summaryMismatches
 from .framing import Framer
 from .transport import Link
@@ -236,7 +237,7 @@ def onAutomatRuntime(cls: type[StateMachine], *args: Any, **kwargs: Any) -> Any:
     and run re-entrant calls immediately; read its state with `automatState`.
     """
     instance = cls.__new__(cls)
-    for name, automatInput in cls._automatInputs.items():
+    for name, automatInput in builtOf(cls).automatInputs.items():
         instance.__dict__[name] = automatInput.__get__(instance)
     cls.__init__(instance, *args, **kwargs)
     return instance
@@ -244,7 +245,6 @@ def onAutomatRuntime(cls: type[StateMachine], *args: Any, **kwargs: Any) -> Any:
 
 def automatState(instance: StateMachine) -> str:
     """The current state of an instance made by `onAutomatRuntime`."""
-    machine = type(instance)._automatMachine
-    assert machine is not None
+    machine = builtOf(type(instance)).automatMachine
     state = _automat.automatStateOf(instance, machine)
     return state if state is not None else type(instance).blueprint.initial or ""

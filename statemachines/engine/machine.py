@@ -63,7 +63,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
-from automat import MethodicalMachine
 from twisted.python.failure import Failure
 
 from .blueprint import Blueprint
@@ -74,7 +73,7 @@ from .liveness import checkLiveness
 from .observers import OBSERVERS
 from .statetimers import noTimer, startTimer, stopTimer
 
-__all__ = ["MachineError", "StateMachine"]
+__all__ = ["MachineError", "StateMachine", "builtOf"]
 
 
 @attrs.frozen
@@ -103,8 +102,7 @@ class StateMachine:
     """
 
     blueprint: ClassVar[Blueprint] = Blueprint.empty()
-    _automatMachine: ClassVar[MethodicalMachine | None] = None
-    _automatInputs: ClassVar[dict[str, Any]] = {}
+    _txmBuilt: ClassVar[Built | None] = None  # see builtOf
     _txmTables: ClassVar[dict[str, StateTable]] = {}
     _txmTracedTables: ClassVar[dict[str, StateTable]] = {}
     # The state timers that run, by their state: (slot, declaration), and
@@ -156,8 +154,7 @@ class StateMachine:
     @classmethod
     def _txmKeep(cls, built: Built) -> None:
         """Keep what `building.build` made of this class."""
-        cls._automatMachine = built.automatMachine
-        cls._automatInputs = built.automatInputs
+        cls._txmBuilt = built
         cls._txmTables = built.tables
         cls._txmTracedTables = built.tracedTables
         cls._txmTimerSlots = built.timerSlots
@@ -318,3 +315,19 @@ def _freshTable(cls: type[StateMachine]) -> StateTable:
     for name in cls.blueprint.inputs:
         fresh[name] = start(name)
     return fresh
+
+
+def builtOf(cls: type[StateMachine]) -> Built:
+    """
+    What the engine built for ``cls`` (a `Built`): Automat's own machine
+    (what ``asDigraph()`` draws, and the runtime of
+    `statemachines.testing.onAutomatRuntime`) and its inputs, and the
+    compiled state tables, plain and traced, whose generated functions carry
+    their source (``__source__``).  For testing tools and for reading the
+    generated code; a machine runs without it.  A ``TypeError`` for a class
+    with no states, which has no machine.
+    """
+    built = cls.__dict__.get("_txmBuilt")
+    if built is None:
+        raise TypeError(f"{cls.__qualname__} declares no states: it has no machine")
+    return built

@@ -90,4 +90,7 @@ class QueueAfterFailureTests(SynchronousTestCase):
         relay.go()
         self.assertEqual(relay.log, ["after, in a"])
         self.assertEqual(relay.state, "a")
-        self.assertIsNone(relay._txmQueue)
+        # Nothing is left queued: the same again runs the same, once.
+        relay.go()
+        self.assertEqual(relay.log, ["after, in a", "after, in a"])
+        self.assertEqual(relay.state, "a")

@@ -1,6 +1,7 @@
 """
-Automat's public ``MethodicalMachine`` API, used as documented, on engine
-machines: ``state`` (``initial``, ``terminal``, ``serialized``), ``input``,
+Building (`statemachines.engine.building`): Automat's public
+``MethodicalMachine`` API, used as documented, on the machines built from
+it: ``state`` (``initial``, ``terminal``, ``serialized``), ``input``,
 ``output``, ``upon`` (with ``collector``), ``serializer``, ``unserializer``
 and ``asDigraph`` - each behaves as it does on a plain Automat class, on the
 state the machine actually runs in, subclasses included.
