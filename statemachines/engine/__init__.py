@@ -5,7 +5,8 @@ It knows nothing of connections; `statemachines` builds the lifecycles on it.
 ========================  ===================================================
 module                    job
 ========================  ===================================================
-``machine``               `StateMachine`, the base class; `MachineError`
+``machine``               `StateMachine`, the base class; `MachineError`;
+                          `builtOf`: what was built, for testing tools
 ``declaring``             class bodies into blueprints: `inherited`
 ``decisions``             what else a class body decides: `rejects`,
                           `mustHandle`, state timers
