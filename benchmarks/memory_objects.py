@@ -88,8 +88,8 @@ def measure(name: str, connections: int, top: int) -> float:
         0, CONTENDERS[name](), 1024, "127.0.0.1"
     )
     port = listening.getHost().port
-    # Warm up with a connection that ends, as a live server's have: CPython
-    # sizes new objects for every attribute their class's instances had.
+    # Warm up with a connection that ends, as a live server's have (see
+    # "Attribute layout" in statemachines.engine.machine).
     warm = socket.socket()
     exchange(port, [warm])
     warm.close()

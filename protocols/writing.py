@@ -33,8 +33,8 @@ TLS pauses its producer while it holds writes made before its handshake
 completed; reading must go on then, or the handshake never completes: no
 pause while ``handshaking``.
 
-Attributes read on every read or message are set in ``__init__`` (see the
-note on attribute layout in `statemachines.engine.machine`).
+Attributes read on every read or message are set in ``__init__`` (see
+"Attribute layout" in `statemachines.engine.machine`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ are outputs themselves (``onConnected``, ``onMessage``) or called by one
     idle --connectionMade--> connected --messageReceived--> receiving
     open --closeRequested | badFrame | timeout | failed | peerFinished--> closing
     open, closing --connectionLost--> closed
+    idle --failed--> closed
 
+These lines are checked against the machine (`statemachines.engine.summary`).
 ``connected`` and ``receiving`` are within the superstate ``open``, which
 declares the lifecycle once: a protocol's own states go within it too
 (``@_machine.state(within=parent.open)``) and inherit every edge they do

@@ -20,6 +20,10 @@ Helpers for testing machines, for this project's tests and for users'.
   and reports per class what was never taken: transition coverage, which
   Automat itself does not offer (automat#38).  (They live in
   `statemachines.engine.coverage`.)
+- `summaryMismatches` checks the summaries of a machine in prose (lines of
+  transitions between states, a tree of superstates) against its blueprint:
+  ``summaryMismatches(cls.blueprint, module.__doc__)``.  (It lives in
+  `statemachines.engine.summary`.)
 - `onAutomatRuntime` builds an instance that runs on Automat's own runtime,
   the reference for differential tests; `automatState` reads its state.
 """
@@ -44,6 +48,8 @@ from .engine.coverage import (
     TransitionRecorder,
     uncoveredTransitions,
 )
+from .engine.machine import builtOf
+from .engine.summary import summaryMismatches
 from .framing import Framer
 from .transport import Link
 
@@ -59,6 +65,7 @@ __all__ = [
     "onAutomatRuntime",
     "reachableStates",
     "rejectedPairs",
+    "summaryMismatches",
     "uncoveredTransitions",
     "unhandledPairs",
 ]
@@ -230,7 +237,7 @@ def onAutomatRuntime(cls: type[StateMachine], *args: Any, **kwargs: Any) -> Any:
     and run re-entrant calls immediately; read its state with `automatState`.
     """
     instance = cls.__new__(cls)
-    for name, automatInput in cls._automatInputs.items():
+    for name, automatInput in builtOf(cls).automatInputs.items():
         instance.__dict__[name] = automatInput.__get__(instance)
     cls.__init__(instance, *args, **kwargs)
     return instance
@@ -238,7 +245,6 @@ def onAutomatRuntime(cls: type[StateMachine], *args: Any, **kwargs: Any) -> Any:
 
 def automatState(instance: StateMachine) -> str:
     """The current state of an instance made by `onAutomatRuntime`."""
-    machine = type(instance)._automatMachine
-    assert machine is not None
+    machine = builtOf(type(instance)).automatMachine
     state = _automat.automatStateOf(instance, machine)
     return state if state is not None else type(instance).blueprint.initial or ""

@@ -5,7 +5,8 @@ It knows nothing of connections; `statemachines` builds the lifecycles on it.
 ========================  ===================================================
 module                    job
 ========================  ===================================================
-``machine``               `StateMachine`, the base class; `MachineError`
+``machine``               `StateMachine`, the base class; `MachineError`;
+                          `builtOf`: what was built, for testing tools
 ``declaring``             class bodies into blueprints: `inherited`
 ``decisions``             what else a class body decides: `rejects`,
                           `mustHandle`, state timers
@@ -21,6 +22,7 @@ module                    job
 ``automatinternals``      the one reader of Automat's internals
 ``timer``                 `Timer`: cheap deadlines sharing one delayed call
 ``drawing``               DOT and Mermaid text from a machine
+``summary``               summaries in prose (``a --input--> b``) checked
 ``coverage``              recording transitions; transition coverage
 ``trialcoverage``         ``trial --reporter=txmachines-coverage``
 ========================  ===================================================

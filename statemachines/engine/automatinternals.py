@@ -53,6 +53,7 @@ __all__ = [
     "DeclaredTransition",
     "automatStateOf",
     "belongsTo",
+    "checkAutomat",
     "persistenceOf",
     "refuseFurtherTransitions",
     "refuseOutputsTheInputCannotFeed",
@@ -70,8 +71,11 @@ __all__ = [
 ]
 
 
-def _checkAutomat() -> None:
-    """Fail now, clearly, if this Automat lacks what this module reads."""
+def checkAutomat() -> None:
+    """
+    Fail now, clearly (an ``ImportError`` naming what is missing), if this
+    Automat lacks what this module reads.  Run when the module is imported.
+    """
 
     def m() -> None:
         "a state, an input"
@@ -113,7 +117,7 @@ def _persistenceCode(decorator: Callable[..., Any]) -> Any:
     return made.__code__
 
 
-_checkAutomat()
+checkAutomat()
 _PERSISTENCE_CODES = {
     _persistenceCode(MethodicalMachine().serializer()): "serializer",
     _persistenceCode(MethodicalMachine().unserializer()): "unserializer",

@@ -124,7 +124,7 @@ class RejectionDecl:
     The pairs of ``states`` x ``inputs`` (either may be ``(ANY,)``) that are
     rejected on purpose, and why.  ``states`` may name superstates: the
     rejection then holds in every state within.  A declared transition wins
-    over it (see `flattening`).
+    over it (see the rule in this module's docstring).
     """
 
     states: tuple[str, ...]
@@ -177,7 +177,7 @@ class Blueprint:
     """
     A machine as plain, ordered data: what a class's automaton is built from,
     and what diagrams and tests read.  ``transitions`` is the flat table
-    (see `flattening`), derived from the rest.
+    (see the rule in this module's docstring), derived from the rest.
     """
 
     initial: str | None

@@ -20,6 +20,10 @@ its name if it has none (Automat would give None).
 Outputs are installed on the class as the plain methods they are, so a hook
 that is an output can be called, and extended with ``super()``, like any
 method.  Parameters are matched by name and kind; annotations never matter.
+
+This module sits below `machine`, which calls `build`: it installs on the
+class the states, inputs, outputs and persistence methods its declarations
+name, and hands back the rest as a `Built`, for `StateMachine` to keep.
 """
 
 from __future__ import annotations
@@ -27,21 +31,50 @@ from __future__ import annotations
 import functools
 import types
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+import attrs
 
 from . import automatinternals as automat
 from .blueprint import Blueprint, TimerDecl
-from .compiler import compileMachine, compileRestart
+from .compiler import StateTable, compileMachine, compileRestart
 from .declaring import checkOutputs
 from .methodical import Machine
 from .observers import OBSERVERS
 from .statetimers import checkedDelay, noTimer, timerAttribute, timerSlots
 from .superstate import Superstate, isSuperstate
 
-if TYPE_CHECKING:
-    from .machine import StateMachine
+__all__ = ["Built", "build"]
 
-__all__ = ["build"]
+
+@attrs.frozen
+class Built:
+    """What `build` made of a class that the class keeps (see `StateMachine`)."""
+
+    automatMachine: Machine  # Automat's own machine: drawn, and the reference
+    automatInputs: dict[str, Any]  # its inputs, by name
+    tables: dict[str, StateTable]  # the plain state tables, by state
+    tracedTables: dict[str, StateTable]  # the same, every transition traced
+    # The state timers, by their state: (slot, declaration); (the Timer's
+    # attribute, its length: an attribute's name, or a number); the
+    # attributes each instance starts with (None); and a compiled
+    # ``restartTimer``, if the class has any timers.
+    timerSlots: dict[str, tuple[int, TimerDecl]]
+    timers: dict[str, tuple[str, Any]]
+    timerAttributes: tuple[str, ...]
+    restartTimer: Callable[..., bool] | None
+
+
+class Persistent(Protocol):
+    """What the serializer and unserializer `build` installs use of a machine."""
+
+    @property
+    def blueprint(self) -> Blueprint: ...
+
+    @property
+    def state(self) -> str: ...
+
+    def _txmEnter(self, name: str) -> None: ...
 
 
 def _lookup(cls: type, name: str) -> object:
@@ -173,8 +206,8 @@ def _serializer(method: Callable[..., Any]) -> Callable[..., Any]:
     """``@machine.serializer()``, on the state the machine runs in."""
 
     @functools.wraps(method)
-    def serialize(self: StateMachine) -> Any:
-        return method(self, type(self).blueprint.serializedOf(self.state))
+    def serialize(self: Persistent) -> Any:
+        return method(self, self.blueprint.serializedOf(self.state))
 
     return serialize
 
@@ -183,9 +216,9 @@ def _unserializer(method: Callable[..., Any]) -> Callable[..., Any]:
     """``@machine.unserializer()``, setting the state the machine runs in."""
 
     @functools.wraps(method)
-    def unserialize(self: StateMachine, *args: Any, **kwargs: Any) -> None:
+    def unserialize(self: Persistent, *args: Any, **kwargs: Any) -> None:
         value = method(self, *args, **kwargs)
-        self._txmEnter(type(self).blueprint.stateSerializedAs(value))
+        self._txmEnter(self.blueprint.stateSerializedAs(value))
 
     return unserialize
 
@@ -203,8 +236,11 @@ def _installPersistence(cls: type) -> None:
             setattr(cls, name, wrap(method))
 
 
-def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None:
-    """Build and install ``cls``'s machine; ``attribute`` names its Automat one."""
+def build(cls: type, attribute: str, blueprint: Blueprint) -> Built:
+    """
+    Build ``cls``'s machine and install its states, inputs and outputs;
+    ``attribute`` names its Automat one.  Returns the rest, for ``cls`` to keep.
+    """
     _checkStates(cls, blueprint)
     inputs = {
         name: _resolve(cls, name, "input", method)
@@ -233,32 +269,21 @@ def build(cls: type[StateMachine], attribute: str, blueprint: Blueprint) -> None
     machine.builtFor = cls.__qualname__
     setattr(cls, attribute, machine)
     _installPersistence(cls)
-    cls._automatMachine = machine
-    cls._automatInputs = automatInputs
-    cls._txmTables = tables
-    cls._txmTracedTables = traced
-    _installTimers(cls, slots)
-    OBSERVERS.register(cls)
-
-
-def _installTimers(
-    cls: type[StateMachine], slots: dict[str, tuple[int, TimerDecl]]
-) -> None:
-    """
-    What ``cls``'s instances need of its state timers: the slots, the
-    attributes each instance starts with (None), and a compiled
-    ``restartTimer``.
-    """
-    cls._txmTimerSlots = slots
-    cls._txmTimers = {
+    timers: dict[str, tuple[str, Any]] = {
         owner: (timerAttribute(slot), decl.after)
         for owner, (slot, decl) in slots.items()
     }
     levels = sorted({slot for slot, _ in slots.values()})
-    cls._txmTimerAttributes = tuple(timerAttribute(n) for n in levels)
-    if cls._txmTimers:
-        restart = compileRestart(
-            cls.__qualname__, cls._txmTimers, checkedDelay, noTimer
-        )
-        restart.__doc__ = cls.restartTimer.__doc__
-        cls.restartTimer = restart  # type: ignore[method-assign]
+    restart = None
+    if timers:
+        restart = compileRestart(cls.__qualname__, timers, checkedDelay, noTimer)
+    return Built(
+        automatMachine=machine,
+        automatInputs=automatInputs,
+        tables=tables,
+        tracedTables=traced,
+        timerSlots=slots,
+        timers=timers,
+        timerAttributes=tuple(timerAttribute(n) for n in levels),
+        restartTimer=restart,
+    )

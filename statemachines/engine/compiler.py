@@ -56,7 +56,7 @@ added on traced tables), ``<txmachines Class.input>`` for an input function,
 registered in ``linecache``, so tracebacks and pdb show the generated source
 (as attrs does for its generated methods).  The source is also in the
 function's ``__source__``.
-``tests/test_compiled.py`` drives this dispatcher and Automat's own runtime
+``tests/engine/test_compiler.py`` drives this dispatcher and Automat's own runtime
 with the same random input sequences and requires identical results.
 """
 

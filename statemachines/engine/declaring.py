@@ -162,7 +162,7 @@ def ownMachine(cls: type) -> tuple[str, MethodicalMachine] | None:
     found = [
         (name, value)
         for name, value in vars(cls).items()
-        if isinstance(value, MethodicalMachine) and name != "_automatMachine"
+        if isinstance(value, MethodicalMachine)
     ]
     if len(found) > 1:
         raise TypeError(

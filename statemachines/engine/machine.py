@@ -7,7 +7,7 @@ Theory of operation
 When a subclass is created, `declaring.collect` reads what its body declares
 (with a ``MethodicalMachine`` of its own) into a `Blueprint` laid over the
 parent's, and `building.build` compiles that into the class's state tables
-and input functions.  The parent is never touched.
+and input functions, which the class keeps.  The parent is never touched.
 
 At run time an instance holds one reference, ``_txmTable``: the table of its
 current state.  Calling an input looks the input up in it and runs the
@@ -40,6 +40,21 @@ Rules
   superstate, a name that hides a parent's attribute, and a state that
   breaks a ``mustHandle`` requirement or ignores its timer's input
   (`liveness`).
+
+Attribute layout (CPython 3.11)
+===============================
+
+The one place this is said; the project's other modules refer here.  What
+is read on every event (a machine's table, its link, an adapter's framer)
+is kept fast by two habits:
+
+- It is an instance attribute, never a class attribute that instances
+  shadow: CPython 3.11 reads an instance attribute that shadows a class one,
+  or a class attribute through an instance, more slowly.
+- Every instance attribute is set when the object is made, in the same
+  order, and none first later: CPython 3.11 sizes a class's new instances
+  for every attribute any instance of it has had, so one first set when a
+  connection ends would make every later connection bigger.
 """
 
 from __future__ import annotations
@@ -48,18 +63,17 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
-from automat import MethodicalMachine
 from twisted.python.failure import Failure
 
 from .blueprint import Blueprint
-from .building import build
+from .building import Built, build
 from .compiler import StateTable
 from .declaring import collect, machineAttribute
 from .liveness import checkLiveness
 from .observers import OBSERVERS
 from .statetimers import noTimer, startTimer, stopTimer
 
-__all__ = ["MachineError", "StateMachine"]
+__all__ = ["MachineError", "StateMachine", "builtOf"]
 
 
 @attrs.frozen
@@ -88,8 +102,7 @@ class StateMachine:
     """
 
     blueprint: ClassVar[Blueprint] = Blueprint.empty()
-    _automatMachine: ClassVar[MethodicalMachine | None] = None
-    _automatInputs: ClassVar[dict[str, Any]] = {}
+    _txmBuilt: ClassVar[Built | None] = None  # see builtOf
     _txmTables: ClassVar[dict[str, StateTable]] = {}
     _txmTracedTables: ClassVar[dict[str, StateTable]] = {}
     # The state timers that run, by their state: (slot, declaration), and
@@ -100,11 +113,10 @@ class StateMachine:
 
     # The dispatcher's per-instance state.  ``_txmTable`` and ``_txmQueue``
     # are set by __new__, so a machine works whatever its __init__ does, and
-    # they are never class attributes: CPython 3.11 reads an instance
-    # attribute that shadows a class one (or a class attribute through an
-    # instance) more slowly, and every input reads both.  A new machine starts
-    # on its class's *fresh* table, whose every input first moves it to the
-    # class's initial table as it is then (plain or traced: see observers).
+    # are never class attributes, since every input reads both (see
+    # "Attribute layout" above).  A new machine starts on its class's *fresh*
+    # table, whose every input first moves it to the class's initial table as
+    # it is then (plain or traced: see observers).
     _txmInitialTable: ClassVar[StateTable]
     _txmFreshTable: ClassVar[StateTable]
     _txmTable: StateTable
@@ -135,8 +147,30 @@ class StateMachine:
                     f"states ({names}) with @machine.state(initial=True)"
                 )
             checkLiveness(cls, blueprint)
-            build(cls, machineAttribute(cls), blueprint)
+            cls._txmKeep(build(cls, machineAttribute(cls), blueprint))
+            OBSERVERS.register(cls)
             cls._txmFreshTable = _freshTable(cls)
+
+    @classmethod
+    def _txmKeep(cls, built: Built) -> None:
+        """Keep what `building.build` made of this class."""
+        cls._txmBuilt = built
+        cls._txmTables = built.tables
+        cls._txmTracedTables = built.tracedTables
+        cls._txmTimerSlots = built.timerSlots
+        cls._txmTimers = built.timers
+        cls._txmTimerAttributes = built.timerAttributes
+        if built.restartTimer is not None:
+            built.restartTimer.__doc__ = cls.restartTimer.__doc__
+            cls.restartTimer = built.restartTimer  # type: ignore[method-assign]
+
+    @classmethod
+    def _txmSelectInitialTable(cls) -> None:
+        """New instances start on traced tables while `OBSERVERS` watches all."""
+        tables = cls._txmTracedTables if OBSERVERS.everything else cls._txmTables
+        initial = cls.blueprint.initial
+        assert initial is not None
+        cls._txmInitialTable = tables[initial]
 
     @property
     def state(self) -> str:
@@ -281,3 +315,19 @@ def _freshTable(cls: type[StateMachine]) -> StateTable:
     for name in cls.blueprint.inputs:
         fresh[name] = start(name)
     return fresh
+
+
+def builtOf(cls: type[StateMachine]) -> Built:
+    """
+    What the engine built for ``cls`` (a `Built`): Automat's own machine
+    (what ``asDigraph()`` draws, and the runtime of
+    `statemachines.testing.onAutomatRuntime`) and its inputs, and the
+    compiled state tables, plain and traced, whose generated functions carry
+    their source (``__source__``).  For testing tools and for reading the
+    generated code; a machine runs without it.  A ``TypeError`` for a class
+    with no states, which has no machine.
+    """
+    built = cls.__dict__.get("_txmBuilt")
+    if built is None:
+        raise TypeError(f"{cls.__qualname__} declares no states: it has no machine")
+    return built

@@ -48,7 +48,8 @@ class Machine(MethodicalMachine):
         puts it in a superstate, whose handling it inherits.  ``terminal``
         says the machine's work is done there (a closed connection): no
         transition may leave it, and it need not handle what every other
-        state must (see `statemachines.engine.liveness`).
+        state must (see `statemachines.engine.liveness`).  Automat's own
+        ``MethodicalMachine.state`` takes ``terminal=`` and forgets it.
         """
 
         def decorator(method: Callable[..., Any]) -> Any:

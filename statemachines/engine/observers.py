@@ -13,23 +13,41 @@ its transitions (``setTracing``), while an observer watches it in particular
 So tracing and observing cost nothing for machines nobody watches.
 
 There is one registry per process, `OBSERVERS`: the traced tables of every
-class call it.
+class call it.  It sits below `machine` (which imports it): what it needs of
+a machine and of a machine class is all it knows of them, `Observed` and
+`ObservedClass`.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from twisted.logger import Logger
 
-if TYPE_CHECKING:
-    from .machine import StateMachine
-
-__all__ = ["OBSERVERS", "TransitionObserver", "TransitionObservers"]
+__all__ = [
+    "OBSERVERS",
+    "Observed",
+    "ObservedClass",
+    "TransitionObserver",
+    "TransitionObservers",
+]
 
 TransitionObserver = Callable[[Any, str, str, str, tuple[str, ...]], None]
+
+
+class Observed(Protocol):
+    """A machine, as the registry sees it: whether it logs its transitions."""
+
+    _txmLogging: bool
+
+
+class ObservedClass(Protocol):
+    """A machine class, as the registry sees it (`StateMachine` is one)."""
+
+    def _txmSelectInitialTable(self) -> None:
+        """Start new instances on traced tables if `OBSERVERS` watches all."""
 
 
 class TransitionObservers:
@@ -40,11 +58,11 @@ class TransitionObservers:
         self.observers: list[TransitionObserver] = []
         self.creationObservers: list[Callable[[Any], None]] = []
         self.everything = 0  # how many observers watch every machine
-        self.classes: weakref.WeakSet[type[StateMachine]] = weakref.WeakSet()
+        self.classes: weakref.WeakSet[ObservedClass] = weakref.WeakSet()
 
     def transition(
         self,
-        machine: StateMachine,
+        machine: Observed,
         old: str,
         input: str,
         new: str,
@@ -70,7 +88,7 @@ class TransitionObservers:
                     "transition observer {observer!r} failed", observer=observer
                 )
 
-    def created(self, machine: StateMachine) -> None:
+    def created(self, machine: object) -> None:
         """Called for every machine created while `observeEverything` is on."""
         for observer in self.creationObservers:
             try:
@@ -99,18 +117,12 @@ class TransitionObservers:
         self.everything += 1 if on else -1
         assert self.everything >= 0, "observeEverything(False) without True"
         for cls in list(self.classes):
-            self.selectInitialTable(cls)
+            cls._txmSelectInitialTable()
 
-    def register(self, cls: type[StateMachine]) -> None:
+    def register(self, cls: ObservedClass) -> None:
         """A class was built: choose the table its new instances start on."""
         self.classes.add(cls)
-        self.selectInitialTable(cls)
-
-    def selectInitialTable(self, cls: type[StateMachine]) -> None:
-        tables = cls._txmTracedTables if self.everything else cls._txmTables
-        initial = cls.blueprint.initial
-        assert initial is not None
-        cls._txmInitialTable = tables[initial]
+        cls._txmSelectInitialTable()
 
 
 OBSERVERS = TransitionObservers()

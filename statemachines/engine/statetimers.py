@@ -33,9 +33,8 @@ Two timers whose states can be active together (a superstate's, and one of
 a state within it) need two `Timer` objects; timers whose states never are
 (siblings) share one, so each machine holds one `Timer` per level of
 nesting that has a timer, made on first use.  Their attributes are set (to
-None) when the machine is made, so every instance of a class has the same
-attributes in the same order, which keeps CPython's attribute reads on the
-fast path.  A machine with state timers has a ``clock`` (an
+None) when the machine is made (see "Attribute layout" in `machine`).  A
+machine with state timers has a ``clock`` (an
 ``IReactorTime``).
 
 A subclass redeclares a timer by declaring one for the same state again;

@@ -109,13 +109,13 @@ class VersionCheckTests(SynchronousTestCase):
 
         self.patch(automatinternals, "MethodicalMachine", Lacking)
         with self.assertRaises(ImportError) as caught:
-            automatinternals._checkAutomat()
+            automatinternals.checkAutomat()
         message = str(caught.exception)
         self.assertIn(automatinternals.SUPPORTED, message)
         self.assertIn("MethodicalMachine." + SYMBOL, message)
 
     def test_installedAutomatPasses(self) -> None:
-        automatinternals._checkAutomat()
+        automatinternals.checkAutomat()
 
 
 class OneReaderTests(SynchronousTestCase):

@@ -23,6 +23,7 @@ from statemachines import (
     MachineError,
     StateMachine,
 )
+from statemachines.engine.machine import builtOf
 from statemachines.testing import automatState, onAutomatRuntime
 
 from ..helpers import RecordingLink, lost
@@ -378,7 +379,7 @@ class GeneratedSourceTests(SynchronousTestCase):
     def test_everyGeneratedFunctionHasItsOwnFile(self) -> None:
         files = {
             function.__code__.co_filename
-            for table in GreetingMachine._txmTables.values()
+            for table in builtOf(GreetingMachine).tables.values()
             for function in table.values()
         }
         self.assertIn("<txmachines GreetingMachine.naming.nameAccepted>", files)

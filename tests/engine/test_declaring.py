@@ -15,6 +15,7 @@ from statemachines import ANY, Machine, StateMachine, inherited, rejects
 from statemachines.connection import ConnectionMachine
 from statemachines.echo import EchoMachine
 from statemachines.engine.automatinternals import transitionsOf
+from statemachines.engine.machine import builtOf
 from statemachines.greeting import GreetingMachine
 
 from ..helpers import connected
@@ -30,7 +31,7 @@ def snapshot(cls: type[StateMachine]) -> object:
         [(k, t.enter, t.outputs) for k, t in blueprint.transitions.items()],
         {
             (t.state, t.input, t.enter, t.outputs)
-            for t in transitionsOf(cls._automatMachine)  # type: ignore[arg-type]
+            for t in transitionsOf(builtOf(cls).automatMachine)
         },
     )
 
@@ -375,7 +376,7 @@ class CaughtAtClassCreationTests(SynchronousTestCase):
 
     def test_parentStateUponWithoutInherited(self) -> None:
         """Would silently add a transition to the parent's own automaton."""
-        before = len(transitionsOf(Door._automatMachine))  # type: ignore[arg-type]
+        before = len(transitionsOf(builtOf(Door).automatMachine))
         with self.assertRaises(TypeError) as caught:
 
             class Lockable(Door):
@@ -388,7 +389,7 @@ class CaughtAtClassCreationTests(SynchronousTestCase):
                 Door.shut.upon(lock, enter=Door.shut, outputs=[])
 
         assertOneSentenceNaming(self, caught.exception, "Lockable", "shut")
-        after = len(transitionsOf(Door._automatMachine))  # type: ignore[arg-type]
+        after = len(transitionsOf(builtOf(Door).automatMachine))
         self.assertEqual(after, before)
 
     def test_parentInputWithoutInherited(self) -> None:

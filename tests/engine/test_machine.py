@@ -8,6 +8,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines import Machine, MachineError, StateMachine
+from statemachines.engine.machine import builtOf
 
 from ..sample_machines import Door
 
@@ -90,4 +91,25 @@ class QueueAfterFailureTests(SynchronousTestCase):
         relay.go()
         self.assertEqual(relay.log, ["after, in a"])
         self.assertEqual(relay.state, "a")
-        self.assertIsNone(relay._txmQueue)
+        # Nothing is left queued: the same again runs the same, once.
+        relay.go()
+        self.assertEqual(relay.log, ["after, in a", "after, in a"])
+        self.assertEqual(relay.state, "a")
+
+
+class BuiltOfTests(SynchronousTestCase):
+    def test_whatTheEngineBuilt(self) -> None:
+        """The tables run; Automat's machine is the one the class declares."""
+        built = builtOf(Door)
+        self.assertEqual(set(built.tables), set(Door.blueprint.states))
+        self.assertEqual(set(built.tracedTables), set(Door.blueprint.states))
+        self.assertEqual(set(built.automatInputs), set(Door.blueprint.inputs))
+        self.assertIn(built.automatMachine, list(vars(Door).values()))
+        self.assertIsNot(builtOf(type("Sub", (Door,), {})), built)
+
+    def test_noStatesNoMachine(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+            builtOf(StateMachine)
+        self.assertEqual(
+            str(caught.exception), "StateMachine declares no states: it has no machine"
+        )

@@ -7,6 +7,7 @@ from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from statemachines import EchoMachine, StateMachine
+from statemachines.engine.machine import builtOf
 
 from ..helpers import Wire
 
@@ -84,7 +85,8 @@ class TracingTests(SynchronousTestCase):
         # What an untraced machine runs (its input functions, with their
         # inline self-loops, and its plain tables) has no tracing in it at
         # all: the traced tables are separate code.
-        plain, traced = EchoMachine._txmTables, EchoMachine._txmTracedTables
+        built = builtOf(EchoMachine)
+        plain, traced = built.tables, built.tracedTables
         for name in EchoMachine.blueprint.inputs:
             self.assertNotIn("TRACE", getattr(EchoMachine, name).__source__)
         for state, table in plain.items():

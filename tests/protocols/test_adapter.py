@@ -506,10 +506,8 @@ class UserFramingTests(SynchronousTestCase):
 
 class NoAttributesLateTests(SynchronousTestCase):
     """
-    CPython 3.11 sizes every new instance of a class for all the attributes
-    any instance of it has had, so an attribute first set when a connection
-    ends would make every later connection bigger: a connection's end sets
-    no attribute its adapter or machine did not have once it was made.
+    A connection's end sets no attribute its adapter or machine did not have
+    once it was made (see "Attribute layout" in statemachines.engine.machine).
     """
 
     def assertNoLateAttributes(self, end):

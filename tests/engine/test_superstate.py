@@ -1,6 +1,7 @@
 """
-Superstates: a state within a superstate handles what the superstate
-handles, the same way, unless it declares or rejects the input itself; the
+Superstates (`statemachines.engine.superstate`, declared with
+``Machine.superstate``): a state within a superstate handles what the
+superstate handles, the same way, unless it declares or rejects the input itself; the
 engine flattens that into one table per state, which runs exactly as Automat
 would run the same flat table.
 """
@@ -25,6 +26,7 @@ from statemachines import (
     inherited,
     rejects,
 )
+from statemachines.engine.machine import builtOf
 from statemachines.testing import unhandledPairs
 
 from ..sample_machines import RecordingMachine
@@ -280,7 +282,7 @@ class DeclarationFormsTests(SynchronousTestCase):
     def test_userModuleWithRealAnnotations(self) -> None:
         source = """
 from statemachines import Machine, inherited
-from tests.engine.test_superstates import Lamp
+from tests.engine.test_superstate import Lamp
 
 
 class Strobe(Lamp):
@@ -547,8 +549,7 @@ class PersistenceAndDrawingTests(SynchronousTestCase):
         self.assertEqual(pickle.loads(pickle.dumps(lamp.save())), "bright")
 
     def test_asDigraphDrawsTheFlatTable(self) -> None:
-        machine = Lamp._automatMachine
-        assert machine is not None
+        machine = builtOf(Lamp).automatMachine
         source = machine.asDigraph().source
         self.assertIn("dim", source)
         self.assertIn("_crash", source)

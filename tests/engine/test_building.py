@@ -1,6 +1,7 @@
 """
-Automat's public ``MethodicalMachine`` API, used as documented, on engine
-machines: ``state`` (``initial``, ``terminal``, ``serialized``), ``input``,
+Building (`statemachines.engine.building`): Automat's public
+``MethodicalMachine`` API, used as documented, on the machines built from
+it: ``state`` (``initial``, ``terminal``, ``serialized``), ``input``,
 ``output``, ``upon`` (with ``collector``), ``serializer``, ``unserializer``
 and ``asDigraph`` - each behaves as it does on a plain Automat class, on the
 state the machine actually runs in, subclasses included.
@@ -134,7 +135,10 @@ class StateTests(SynchronousTestCase):
         self.assertEqual(Vault.blueprint.initial, "locked")
 
     def test_terminal(self) -> None:
-        """``terminal=`` is informational in Automat: accepted, and a state."""
+        """
+        ``terminal=`` is informational in Automat: accepted, and a state (on
+        `Machine` it means more: see tests/engine/test_liveness.py).
+        """
         vault = Vault()
         vault.blowUp()
         self.assertEqual((vault.state, vault.errors), ("destroyed", []))
