@@ -15,12 +15,13 @@ through ``closing`` to ``stopped`` and never reconnects.
 
     idle --start--> connecting --connectionMade--> connected
     connected --messageReceived--> receiving
-    connecting --connectionFailed--> reconnecting --timeout--> connecting
+    connecting --connectionFailed | failed--> reconnecting --timeout--> connecting
     open --connectionLost--> reconnecting
-    open --stop--> closing --connectionLost--> stopped
+    open --stop | badFrame | failed | timeout--> closing --connectionLost--> stopped
     idle / connecting / reconnecting --stop--> stopped
     stopped --start--> connecting
     closing --start--> restarting --connectionLost--> connecting
+    restarting --stop--> closing
     reconnecting --attemptsExhausted--> stopped
 
 Three superstates hold what their states share: ``offline`` (idle,

@@ -169,10 +169,6 @@ class ShippedSummaryTests(SynchronousTestCase):
     def test_client(self) -> None:
         self.assertSummarized("statemachines.client")
 
-    test_client.todo = (  # type: ignore[attr-defined]
-        "statemachines/client.py's summary leaves out transitions (issue 24)"
-    )
-
     def test_smtp(self) -> None:
         self.assertSummarized("statemachines.smtp")
 
