@@ -7,7 +7,6 @@ A module's tests are in the file named after it: ``statemachines/X.py`` in
 What spans modules has files of its own: ``test_end_to_end`` (real loopback
 TCP and processes, TLS included), ``test_properties`` (Hypothesis against
 models), ``test_lifecycle`` (every shipped machine's lifecycle),
-``engine/test_automatapi`` (the machines through Automat's public API),
 ``test_readme`` and ``test_tutorial`` (the documents' examples, executed), and
 ``test_codebase`` (the repository's own rules, which check this layout).
 Shared fixtures: ``helpers``, ``sample_machines``, ``certificates``.  Every

@@ -32,7 +32,6 @@ MAX_ADAPTER_LINES = 350
 # Test files that span modules rather than mirror one (see tests/__init__.py).
 SPANNING = {
     "tests/test_end_to_end.py",
-    "tests/engine/test_automatapi.py",
     "tests/test_properties.py",
     "tests/test_lifecycle.py",
     "tests/test_readme.py",
@@ -196,3 +195,8 @@ class MirrorTests(SynchronousTestCase):
             if home is None or not (ROOT / home / f"{module}.py").exists():
                 orphans.append(relative)
         self.assertEqual(orphans, [])
+
+    def test_eachSpanningFileExists(self) -> None:
+        """A file named as spanning that was renamed or removed is noticed."""
+        gone = sorted(path for path in SPANNING if not (ROOT / path).exists())
+        self.assertEqual(gone, [])
