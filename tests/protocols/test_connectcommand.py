@@ -140,7 +140,7 @@ class ConnectTests(SynchronousTestCase):
 class MisbehavingServer:
     """
     A loopback server that answers every connection with ``reply``, then
-    closes it; or, if ``reply`` is None, keeps it open and says nothing.
+    closes it (its side first, then once the client has); or, if ``reply`` is None, keeps it open and says nothing.
     """
 
     def __init__(self, case: SynchronousTestCase, reply: bytes | None) -> None:
@@ -167,6 +167,16 @@ class MisbehavingServer:
                 continue
             with peer:
                 peer.sendall(self.reply)
+                # Close as a careful server does: the client's unread line
+                # would otherwise make the close an RST, which can destroy
+                # the reply before the client reads it.
+                peer.shutdown(socket.SHUT_WR)
+                peer.settimeout(TIMEOUT)
+                try:
+                    while peer.recv(65536):
+                        pass
+                except OSError:
+                    pass
 
 
 class AlteringEchoServer:
