@@ -140,7 +140,8 @@ class ConnectTests(SynchronousTestCase):
 class MisbehavingServer:
     """
     A loopback server that answers every connection with ``reply``, then
-    closes it (its side first, then once the client has); or, if ``reply`` is None, keeps it open and says nothing.
+    closes it (its side first, then once the client has); or, if ``reply``
+    is None, keeps it open and says nothing.
     """
 
     def __init__(self, case: SynchronousTestCase, reply: bytes | None) -> None:
