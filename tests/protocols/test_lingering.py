@@ -10,7 +10,9 @@ from __future__ import annotations
 import select
 import signal
 import socket
+import ssl
 import time
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.address import IPv4Address
@@ -31,6 +33,7 @@ from statemachines import EchoMachine
 from statemachines.connection import DEFAULT_CLOSE_TIMEOUT
 from statemachines.framing import LineFramer
 
+from ..certificates import Authority, endpointQuote
 from ..helpers import TIMEOUT, serveInSubprocess
 
 MiB = 1 << 20
@@ -290,6 +293,35 @@ class FloodingPeerTests(SynchronousTestCase):
         self.assertEqual({line[:4] for line in lines[1:-2]}, {b"250 "})
         self.assertTrue(lines[-2].startswith(b"221 "), lines[-2])
         self.assertEqual(lines[-1], b"")
+
+    def test_TLSReadsOnUntilThePeerCloses(self) -> None:
+        """
+        TLS does not half-close (see `protocols.lingering`): its close sends
+        close_notify and reads on, so a flooding peer reads every reply too.
+        """
+        here = Path(self.mktemp())
+        authority = Authority.create(here / "ca")
+        pem = authority.issue(here / "server.pem")
+        listen = f"ssl:0:privateKey={endpointQuote(pem)}:interface=127.0.0.1"
+        proc, port = serveInSubprocess(
+            self, "echo", "--max-frame", "512", listen=listen
+        )
+        context = ssl.create_default_context(
+            cafile=str(authority.trustRoots / "ca.pem")
+        )
+        lines = b"".join(b"%04d\r\n" % i for i in range(2048))
+        flood = lines + b"x" * 1024 + (b"y" * 1022 + b"\r\n") * 1024
+        with socket.socket() as raw:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            raw.settimeout(TIMEOUT)
+            raw.connect(("127.0.0.1", port))
+            with context.wrap_socket(raw, server_hostname="localhost") as peer:
+                peer.sendall(flood)  # only if the server reads it all
+                received = b""
+                while chunk := peer.recv(65536):  # to the close_notify
+                    received += chunk
+        self.assertEqual(received, lines + b"Error: line longer than 512 bytes\r\n")
 
 
 class ShutdownTests(SynchronousTestCase):
