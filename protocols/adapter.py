@@ -8,35 +8,29 @@ happens.  Its framer (`statemachines.framing`) turns bytes into messages;
 writing and backpressure are its base's, `protocols.writing`.
 
 Switching framing: ``link.switchFraming(framer)``, from an output, changes
-how what *arrives* is framed, as ``LineReceiver``'s ``setRawMode`` does;
-what is sent keeps its framing (SMTP replies stay lines while a message
-body arrives) unless ``sending=True``.  During a delivery (the usual case:
-the switch follows a message such as SMTP's ``DATA``) the adapter stops
-after the current message and feeds the old framer's unconsumed bytes to
-the new one, so nothing that arrived is lost, duplicated or reordered.  A
-switch at any other time (from a timer, say) delivers what those bytes
-complete on the next turn of the reactor, never inside the output.
+how what *arrives* is framed (as ``LineReceiver``'s ``setRawMode``); what
+is sent keeps its framing (SMTP replies stay lines while a body arrives)
+unless ``sending=True``.  During a delivery (the switch follows a message
+such as SMTP's ``DATA``) the adapter stops after the current message and
+feeds the old framer's unconsumed bytes to the new one: nothing that
+arrived is lost, duplicated or reordered.  A switch at any other time (a
+timer's) delivers what they complete on the next turn of the reactor.
 
-STARTTLS: ``link.startTLS(contextFactory)`` starts TLS, on either end.
-Bytes the peer sent in plain text after the message that started it are
-dropped, with a log event (a peer that pipelines commands behind a STARTTLS
-is broken or injecting them).  The machine hears ``secured`` once the
-handshake completes; one that fails loses the connection.
-
-A message the framing cannot carry (a line with a CRLF in it) raises
-ValueError from ``sendMessage``, in the output that sent it, where the
-machine's error policy handles it.
+STARTTLS: ``link.startTLS(contextFactory)``, on either end.  Bytes the peer
+sent in plain text after the message that started it are dropped, with a
+log event (a peer pipelining commands behind a STARTTLS is broken or
+injecting them).  ``secured`` follows once the handshake completes; one
+that fails loses the connection.
 
 Half-close: a peer that finished sending (``readConnectionLost``) is the
-machine's ``peerFinished`` input: it may still read, so the machine decides
-when to close (echo: once every reply is written).
+machine's ``peerFinished``: it may still read, so the machine decides when
+to close (echo: once every reply is written).  A server's close lingers
+(`protocols.lingering`): it half-closes, discards what arrives, closes.
 
-Connecting: the machine hears ``connectionMade`` at once (on TLS too, so
-the idle timeout also covers a peer that never finishes its handshake).
-That is a server's connection; a client's connects and half-closes
-differently (`protocols.client.ClientAdapter`).  Behind a balancer the PROXY
-header is read before any adapter is made (`protocols.proxyheader`), which
-then gives it the addresses the header named (``proxied``).
+Connecting: the machine hears ``connectionMade`` at once (on TLS too: the
+idle timeout covers a handshake never finished); a client's adapter differs
+(`protocols.client.ClientAdapter`).  A PROXY header is read first
+(`protocols.proxyheader`), which gives the adapter its addresses (``proxied``).
 """
 
 from __future__ import annotations
@@ -64,6 +58,7 @@ from statemachines.transport import TransportMachine
 
 from .addresses import describeAddress
 from .budget import BufferBudget
+from .lingering import DEFAULT_LINGER_TIMEOUT, Lingering
 from .writing import ReplyWriter
 
 if TYPE_CHECKING:
@@ -111,6 +106,7 @@ class MachineAdapter(ReplyWriter):
     #: The addresses a PROXY header named (`protocols.proxyheader`).
     proxied: ProxiedAddresses | None = None
     _startedTLS = False  # the machine started TLS (so it hears `secured`)
+    lingerTimeout: float | None = DEFAULT_LINGER_TIMEOUT  # `protocols.lingering`
 
     def connectionMade(self) -> None:
         self.startWriting()
@@ -148,11 +144,10 @@ class MachineAdapter(ReplyWriter):
 
     def _deliver(self, data: bytes) -> None:
         """
-        Feed ``data`` to the framer; each message it completes to the
-        machine.  After a switch, what the old framer did not consume goes
-        to the new one, in this same loop (so a peer that pipelines a
-        thousand switches costs no stack).  What the machine sends meanwhile
-        is collected and written when the delivery ends (`protocols.writing`).
+        Feed ``data`` to the framer, each message it completes to the machine;
+        after a switch, the old framer's unconsumed bytes to the new one, in
+        this same loop (a thousand pipelined switches cost no stack).  What
+        the machine sends is collected, written when the delivery ends.
         """
         messageReceived = self.machine.messageReceived
         replies: list[bytes] = []
@@ -232,10 +227,9 @@ class MachineAdapter(ReplyWriter):
 
         def start(plaintext: bytes) -> bytes:
             self.flush()  # in plain text, before the handshake
-            # Reading goes on through the handshake (see pauseProducing): if
-            # the flush paused it, Twisted's startTLS would hand our producer
-            # to the TLS layer, which never saw that pause, and nothing would
-            # resume reading: the handshake would stall.
+            # Reading goes on through the handshake (see pauseProducing): if the
+            # flush paused it, Twisted's startTLS would hand our producer to the
+            # TLS layer, which never saw that pause: the handshake would stall.
             resume = getattr(self.transport, "resumeProducing", None)
             if resume is not None:
                 resume()
@@ -272,15 +266,18 @@ class MachineAdapter(ReplyWriter):
     # -- IHalfCloseableProtocol: the peer may finish sending and still read -----
 
     def readConnectionLost(self) -> None:
-        self.machine.peerFinished()
+        framer = self.framer  # closing (a `Lingering`): the lingering's end
+        (framer if isinstance(framer, Lingering) else self.machine).peerFinished()
 
     def writeConnectionLost(self) -> None:
-        pass  # we never half-close
+        pass  # a lingering close half-closed: it reads on
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         # Only attributes set already are changed here (see `protocols.writing`).
         if self.handshaking:
             self.handshaking = False
+        if isinstance(self.framer, Lingering):
+            self.framer.cancel()
         self.machine.connectionLost(reason)
 
     # -- Link ---------------------------------------------------------------
@@ -314,7 +311,8 @@ class MachineAdapter(ReplyWriter):
         if self.collected is not None:
             self._afterMessage = _stop  # deliver nothing more
         self.stopWriting()
-        self.transport.loseConnection()
+        if not isinstance(self.framer, Lingering):  # else: lingering already
+            self.framer = cast(Framer, Lingering.start(self) or self.framer)
 
     def abortConnection(self) -> None:
         if self.collected is not None:

@@ -43,6 +43,8 @@ M = TypeVar("M", bound=ClientMachine)
 class ClientAdapter(MachineAdapter):
     """A client's connection: ready once connected (see the module doc)."""
 
+    lingerTimeout = None  # its closes do not linger (`protocols.lingering`)
+
     def __init__(
         self, machine: TransportMachine, framer: Framer, ready: Deferred[Link]
     ) -> None:

@@ -10,6 +10,11 @@ the refusal is logged once, and that connection alone closes, aborted if it
 does not within the close timeout.  Behind a balancer the client is known
 only once its PROXY header has come: `protocols.proxyheader` wraps the
 factory, and its connections are ``pending`` until then.
+
+Every close the server makes lingers (`protocols.lingering`): it
+half-closes, discards what the peer still sends until the peer closes or
+sends nothing for ``lingerTimeout`` seconds, then closes, so the replies it
+wrote are not destroyed by a reset; all within the close timeout.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from .adapter import MachineAdapter
 from .addresses import peerKey
 from .budget import DEFAULT_MAX_BUFFERED, BufferBudget
 from .commandlog import reason
+from .lingering import DEFAULT_LINGER_TIMEOUT
 from .proxyheader import ProxyHeaderFactory
 
 MachineMaker = Callable[[], ConnectionMachine]
@@ -90,6 +96,7 @@ class MachineServerFactory(Factory):
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
         maxBuffered: int | None = DEFAULT_MAX_BUFFERED,
         refusal: Callable[[str], bytes] | None = None,
+        lingerTimeout: float | None = DEFAULT_LINGER_TIMEOUT,
     ) -> None:
         """
         @param framing: a framing's name or a framer factory (see
@@ -103,6 +110,10 @@ class MachineServerFactory(Factory):
         @param maxBuffered: bytes of unsent replies all connections may hold
             together, roughly (see `protocols.budget`); None or 0: only
             Twisted's 64 KiB per connection.
+        @param lingerTimeout: how long a closing connection waits for more
+            from a peer still sending, discarding it, before it closes (see
+            `protocols.lingering`); bounded in all by ``closeTimeout`` (and
+            by each machine's own); None or 0: closes do not linger.
         """
         if clock is None:
             from twisted.internet import reactor
@@ -110,6 +121,7 @@ class MachineServerFactory(Factory):
             clock = cast(IReactorTime, reactor)
         self.clock: IReactorTime = clock
         self.closeTimeout = limits.timeout("closeTimeout", closeTimeout)
+        self.lingerTimeout = limits.optionalTimeout("lingerTimeout", lingerTimeout)
         self.makeMachine = makeMachine
         self.refusal = refusal
         self.makeFramer = framerFactory(framing)
@@ -129,7 +141,10 @@ class MachineServerFactory(Factory):
 
     def buildProtocol(self, addr: IAddress | None) -> MachineAdapter:
         framer = self.makeFramer(self.maxFrameLength)
-        return MachineAdapter(self.admit(addr), framer, budget=self.budget)
+        adapter = MachineAdapter(self.admit(addr), framer, budget=self.budget)
+        if self.lingerTimeout != DEFAULT_LINGER_TIMEOUT:  # else: the class's
+            adapter.lingerTimeout = self.lingerTimeout
+        return adapter
 
     def full(self) -> bool:
         """Whether ``maxConnections`` are open (admitted, or pending)."""
