@@ -177,22 +177,27 @@ def splitPath(text: bytes) -> tuple[bytes, bytes] | None:
     """
     ``<path>`` and what follows it: the path (without its brackets) and the
     rest, or None if ``text`` does not begin with a bracketed path.  A
-    ``>`` inside a quoted local part does not end the path.
+    ``>`` inside a quoted local part or an address literal (whose
+    ``dcontent`` takes ``<`` and ``>``) does not end the path.
     """
     if not text.startswith(b"<"):
         return None
-    quoted = escaped = False
+    quoted = escaped = literal = False
     for i in range(1, len(text)):
         c = text[i : i + 1]
         if escaped:
             escaped = False
-        elif quoted and c == b"\\":
-            escaped = True
+        elif quoted:
+            escaped, quoted = c == b"\\", c != b'"'
+        elif literal:
+            literal = c != b"]"
         elif c == b'"':
-            quoted = not quoted
-        elif c == b">" and not quoted:
+            quoted = True
+        elif c == b"[":
+            literal = True
+        elif c == b">":
             return text[1:i], text[i + 1 :]
-        elif c == b"<" and not quoted:
+        elif c == b"<":
             return None
     return None
 
