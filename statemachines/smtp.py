@@ -90,13 +90,6 @@ class _AsIdle:
 AS_IDLE = _AsIdle()
 
 
-def _withProtocol(extended: bool, secure: bool, utf8: bool) -> str:
-    """The ``Received:`` header's ``with`` (RFC 3848; RFC 6531 3.7.3)."""
-    if not extended:
-        return "SMTP"
-    return ("UTF8SMTP" if utf8 else "ESMTP") + ("S" if secure else "")
-
-
 class SMTPMachine(ConnectionMachine):
     """One SMTP session, server side.  See the module doc."""
 
@@ -321,7 +314,9 @@ class SMTPMachine(ConnectionMachine):
             clientName=self.clientName,
             peer=self.link.peer,
             hostname=self.hostname,
-            protocol=_withProtocol(self.extended, self.link.secure, self._utf8),
+            protocol=smtpcommands.withProtocol(
+                self.extended, self.link.secure, self._utf8
+            ),
         )
         # If the mailbox fails, the text must still be read (to find where
         # it ends); it is answered 451 then.

@@ -53,6 +53,7 @@ __all__ = [
     "parseCommand",
     "parseMailFrom",
     "parseRcptTo",
+    "withProtocol",
 ]
 
 COMMAND_LINE_LIMIT = 512  # RFC 5321 4.5.3.1.4, CRLF included
@@ -235,6 +236,17 @@ def helloReply(
     size = f"SIZE {maxMessageSize}"
     extensions = ("PIPELINING", size, "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8")
     return Reply(250, (greeting, *extensions, *(["STARTTLS"] if offerTLS else [])))
+
+
+def withProtocol(extended: bool, secure: bool, utf8: bool) -> str:
+    """
+    What the ``Received:`` header says the message came ``with`` (RFC 3848;
+    RFC 6531 3.7.3 for SMTPUTF8): ``SMTP`` after HELO, else ``ESMTP`` or
+    ``UTF8SMTP``, with an ``S`` under TLS.
+    """
+    if not extended:
+        return "SMTP"
+    return ("UTF8SMTP" if utf8 else "ESMTP") + ("S" if secure else "")
 
 
 def parseMailFrom(

@@ -25,6 +25,7 @@ from statemachines.smtpcommands import (
     parseCommand,
     parseMailFrom,
     parseRcptTo,
+    withProtocol,
 )
 
 SIZE = 32 * 1024 * 1024
@@ -199,4 +200,19 @@ class ReplyTests(SynchronousTestCase):
         self.assertEqual(
             helloReply("hi", extended=True, maxMessageSize=10, offerTLS=True),
             Reply(250, ("hi", *extensions, "STARTTLS")),
+        )
+
+
+class WithProtocolTests(SynchronousTestCase):
+    def test_whatReceivedSays(self) -> None:
+        """RFC 3848's names, and RFC 6531 3.7.3's with SMTPUTF8."""
+        names = [
+            withProtocol(extended, secure, utf8)
+            for extended in (False, True)
+            for secure in (False, True)
+            for utf8 in (False, True)
+        ]
+        self.assertEqual(
+            names,
+            ["SMTP"] * 4 + ["ESMTP", "UTF8SMTP", "ESMTPS", "UTF8SMTPS"],
         )
