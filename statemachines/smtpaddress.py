@@ -26,7 +26,9 @@ non-ASCII character, and a ``sub-domain`` may be a U-label; the bytes must
 be valid UTF-8.  Here a U-label is a label of letters, digits, hyphens and
 non-ASCII characters, not beginning or ending with a hyphen: the IDNA2008
 tables (RFC 5892) are not checked.  No control character (C0, DEL, or C1)
-is taken anywhere, with SMTPUTF8 or without.
+is taken anywhere, with SMTPUTF8 or without, nor Unicode's line and
+paragraph separators (U+2028, U+2029), which some readers of a stored
+message would take for line ends.
 
 EHLO and HELO come before any MAIL FROM, so before SMTPUTF8 can be asked
 for: their argument is ASCII (a domain in A-labels, as RFC 6531 3.7.1 has
@@ -168,9 +170,14 @@ def isHelloArgument(argument: bytes) -> bool:
     return isDomain(text) or isAddressLiteral(text)
 
 
+_NEVER = frozenset({"Cc", "Zl", "Zp"})
+
+
 def _hasControl(text: str) -> bool:
-    """Whether ``text`` holds a C0 or C1 control character or DEL."""
-    return any(unicodedata.category(c) == "Cc" for c in text)
+    """Whether ``text`` holds a control character (C0, DEL, C1) or a line end."""
+    return not text.isprintable() and any(
+        unicodedata.category(c) in _NEVER for c in text
+    )
 
 
 def splitPath(text: bytes) -> tuple[bytes, bytes] | None:

@@ -268,6 +268,9 @@ class GrammarTests(SynchronousTestCase):
             b"a@[IPv6:1:2:3:4:5:6:7]",
             b"a@[:x]",
             b'"\x7f"@b',
+            "a\x85b@c".encode(),  # NEL, a C1 control
+            "a\u2028b@c".encode(),  # LINE SEPARATOR
+            "a@b\u2029c".encode(),  # PARAGRAPH SEPARATOR
         ]
         for mailbox in bad:
             self.assertEqual(checkMailbox(mailbox, utf8=True), NOT_A_MAILBOX, mailbox)
