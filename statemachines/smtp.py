@@ -1,8 +1,8 @@
 """
 An SMTP receiver (RFC 5321) as a subclass of the server lifecycle: it
 accepts mail for any recipient, hands each message to a `Mailbox`, and never
-relays.  ESMTP: PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, and
-STARTTLS (RFC 3207) when it has TLS options.
+relays.  ESMTP: PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8
+(RFC 6531), and STARTTLS (RFC 3207) when it has TLS options.
 
 Theory of operation
 -------------------
@@ -135,6 +135,7 @@ class SMTPMachine(ConnectionMachine):
         self.clientName = ""
         self.extended = False  # EHLO rather than HELO
         self._sender = b""
+        self._utf8 = False  # the transaction asked for SMTPUTF8
         self._recipients: list[bytes] = []
         self._delivery: Delivery | None = None
 
@@ -171,8 +172,8 @@ class SMTPMachine(ConnectionMachine):
         "EHLO or HELO."
 
     @_machine.input()
-    def mailFrom(self, sender: bytes) -> None:
-        "MAIL FROM, its parameters valid."
+    def mailFrom(self, sender: bytes, utf8: bool = False) -> None:
+        "MAIL FROM, its parameters valid (``utf8``: it asked for SMTPUTF8)."
 
     @_machine.input()
     def rcptTo(self, recipient: bytes) -> None:
@@ -255,12 +256,13 @@ class SMTPMachine(ConnectionMachine):
             maxMessageSize=self.maxMessageSize,
             tlsOffered=self.tlsOptions is not None,
             secure=self.link.secure,
+            utf8=self._utf8,
         )
         match command:
             case smtpcommands.Hello(verb, name):
                 self.hello(verb, name)
-            case smtpcommands.MailFrom(sender):
-                self.mailFrom(sender)
+            case smtpcommands.MailFrom(sender, utf8):
+                self.mailFrom(sender, utf8)
             case smtpcommands.RcptTo(recipient):
                 self.rcptTo(recipient)
             case smtpcommands.Data():
@@ -291,8 +293,8 @@ class SMTPMachine(ConnectionMachine):
         self.reply(hello.code, *hello.texts)
 
     @_machine.output()
-    def _acceptSender(self, sender: bytes) -> None:
-        self._sender = sender
+    def _acceptSender(self, sender: bytes, utf8: bool) -> None:
+        self._sender, self._utf8 = sender, utf8
         self._recipients = []
         self.reply(250, "2.1.0 sender OK")
 
@@ -312,9 +314,9 @@ class SMTPMachine(ConnectionMachine):
             clientName=self.clientName,
             peer=self.link.peer,
             hostname=self.hostname,
-            protocol=("ESMTPS" if self.link.secure else "ESMTP")
-            if self.extended
-            else "SMTP",
+            protocol=smtpcommands.withProtocol(
+                self.extended, self.link.secure, self._utf8
+            ),
         )
         # If the mailbox fails, the text must still be read (to find where
         # it ends); it is answered 451 then.
@@ -400,7 +402,7 @@ class SMTPMachine(ConnectionMachine):
         self.reply(421, f"4.3.2 {self.hostname} shutting down, try again later")
 
     def _forget(self) -> None:
-        self._sender = b""
+        self._sender, self._utf8 = b"", False
         self._recipients = []
         self._delivery = None
 

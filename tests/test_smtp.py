@@ -91,7 +91,7 @@ TRANSACTION = (
     b"QUIT\r\n"
 )
 TRANSACTION_CODES = [b"220 "]
-TRANSACTION_CODES += [b"250-"] * 4 + [b"250 "] + [b"250 "] * 3 + [b"354 "]
+TRANSACTION_CODES += [b"250-"] * 5 + [b"250 "] + [b"250 "] * 3 + [b"354 "]
 TRANSACTION_CODES += [b"250 ", b"221 "]
 
 

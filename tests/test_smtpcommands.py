@@ -25,6 +25,7 @@ from statemachines.smtpcommands import (
     parseCommand,
     parseMailFrom,
     parseRcptTo,
+    withProtocol,
 )
 
 SIZE = 32 * 1024 * 1024
@@ -59,7 +60,7 @@ class ParseCommandTests(SynchronousTestCase):
         exchanges: list[tuple[bytes, Command]] = [
             (b"EHLO client.example", Hello(b"EHLO", "client.example")),
             (b"helo  x ", Hello(b"HELO", "x")),
-            (b"HELO \xff", Hello(b"HELO", "\N{REPLACEMENT CHARACTER}")),
+            (b"HELO [192.0.2.1]", Hello(b"HELO", "[192.0.2.1]")),
             (b"MAIL FROM:<a@b>", MailFrom(b"a@b")),
             (b"mail from:<>", MailFrom(b"")),
             (b"RCPT TO:<c@d>", RcptTo(b"c@d")),
@@ -76,7 +77,7 @@ class ParseCommandTests(SynchronousTestCase):
         exchanges = [
             (b"FROB", b"500 5.5.2 command not recognized"),
             (b"", b"500 5.5.2 command not recognized"),
-            (b"EHLO", b"501 5.5.4 EHLO needs a domain or address"),
+            (b"EHLO", b"501 5.5.4 EHLO needs a domain or an address literal"),
             (b"MAIL TO:<a@b>", b"501 5.5.4 syntax: MAIL FROM:<address>"),
             (b"RCPT FROM:<a@b>", b"501 5.5.4 syntax: RCPT TO:<address>"),
             (b"RCPT TO:<>", b"501 5.5.4 syntax: RCPT TO:<address>"),
@@ -112,7 +113,8 @@ class ParseCommandTests(SynchronousTestCase):
                 b"MAIL FROM:<a@b> SIZE=999999999999",
                 b"552 5.3.4 message size exceeds fixed maximum",
             ),
-            (b"MAIL FROM:<a@b> \xff", b"555 5.5.4 unsupported parameter \xef\xbf\xbd"),
+            (b"MAIL FROM:<a@b> \xff", b"501 5.5.4 syntax: MAIL FROM:<address> ["),
+            (b"MAIL FROM:<a@b> FOO=\x01", b"555 5.5.4 unsupported parameter FOO"),
             (b"MAIL FROM:<a@b> SIZE=\xff", b"501 5.5.4 SIZE takes a number of bytes"),
             (b"MAIL FROM:<a@b> SIZE=-1", b"501 5.5.4 SIZE takes a number of bytes"),
             (b"MAIL FROM:<a@b> SIZE", b"501 5.5.4 SIZE takes a number of bytes"),
@@ -190,6 +192,7 @@ class ReplyTests(SynchronousTestCase):
 
     def test_helloAfterEHLONamesTheExtensions(self) -> None:
         extensions = ("PIPELINING", "SIZE 10", "8BITMIME", "ENHANCEDSTATUSCODES")
+        extensions += ("SMTPUTF8",)
         self.assertEqual(
             helloReply("hi", extended=True, maxMessageSize=10, offerTLS=False),
             Reply(250, ("hi", *extensions)),
@@ -197,4 +200,19 @@ class ReplyTests(SynchronousTestCase):
         self.assertEqual(
             helloReply("hi", extended=True, maxMessageSize=10, offerTLS=True),
             Reply(250, ("hi", *extensions, "STARTTLS")),
+        )
+
+
+class WithProtocolTests(SynchronousTestCase):
+    def test_whatReceivedSays(self) -> None:
+        """RFC 3848's names, and RFC 6531 3.7.3's with SMTPUTF8."""
+        names = [
+            withProtocol(extended, secure, utf8)
+            for extended in (False, True)
+            for secure in (False, True)
+            for utf8 in (False, True)
+        ]
+        self.assertEqual(
+            names,
+            ["SMTP"] * 4 + ["ESMTP", "UTF8SMTP", "ESMTPS", "UTF8SMTPS"],
         )
