@@ -205,7 +205,15 @@ class TwistTests(SynchronousTestCase):
         maildir = str(here / "file" / "mail")  # under a file: it cannot be
         for workers in ([], ["--workers", "2"]):
             result = self.twist(
-                "txmachines", "serve", "smtp", "--maildir", maildir, *workers, cwd=REPO
+                "txmachines",
+                "serve",
+                "smtp",
+                "--maildir",
+                maildir,
+                "--listen",
+                "tcp:0:interface=127.0.0.1",  # not 8025, which may be taken
+                *workers,
+                cwd=REPO,
             )
             lines = result.stderr.splitlines()
             self.assertEqual((result.returncode, len(lines)), (1, 1), lines)
