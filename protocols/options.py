@@ -30,6 +30,7 @@ from statemachines.framing import (
 )
 from statemachines.greeting import DEFAULT_NAME_TIMEOUT, GreetingMachine
 from statemachines.smtp import (
+    DEFAULT_DATA_TIMEOUT,
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_RECIPIENTS,
     SMTPMachine,
@@ -216,6 +217,15 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
         type=_checked(limits.limit, int, "--max-recipients"),
         default=DEFAULT_MAX_RECIPIENTS,
         help="smtp: recipients per message (default %(default)s)",
+    )
+    smtp.add_argument(
+        "--data-timeout",
+        action=_Given,
+        type=_checked(limits.optionalTimeout, float, "--data-timeout"),
+        default=DEFAULT_DATA_TIMEOUT,
+        help="smtp: close with 421 a session whose message text has not all "
+        "arrived this many seconds after DATA, however it trickles in "
+        "(0 disables; default %(default)s)",
     )
     smtp.add_argument(
         "--tls-key", type=Path, action=_Given, help="smtp: offer STARTTLS with this key"

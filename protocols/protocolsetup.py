@@ -69,6 +69,7 @@ def machineOptions(args: argparse.Namespace) -> dict[str, Any]:
             hostname=args.hostname,
             maxMessageSize=args.max_message_size,
             maxRecipients=args.max_recipients,
+            dataTimeout=args.data_timeout,
             tlsOptions=getattr(args, "tls_options", None),
         )
     return options

@@ -331,7 +331,7 @@ class ProtocolTests(SynchronousTestCase):
         self.assertTrue(wire.transport.disconnecting)
 
     def test_aCommandOrTextRestartsTheIdleTimeout(self) -> None:
-        wire, _ = session(idleTimeout=300)
+        wire, _ = session(idleTimeout=300, dataTimeout=0)
         wire.sendBytes(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n")
         for command in (b"NOOP\r\n", b"DATA\r\n", b"text\r\n", b"more\r\n"):
             wire.advance(299)
@@ -361,13 +361,12 @@ class ProtocolTests(SynchronousTestCase):
             clock.advance(1)
         self.assertEqual(machine.state, "closing")
 
-    def test_theDataTimeoutIsItsOwn(self) -> None:
-        """RFC 5321 4.5.3.2: the text of a message has a timeout of its own."""
-        wire, box = session(idleTimeout=300, dataTimeout=30)
+    def test_inTheTextTheIdleTimeoutCountsFromTheLastRead(self) -> None:
+        wire, box = session(idleTimeout=30)
         wire.sendBytes(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
         wire.received()
         for piece in (b"one\r\n", b"two\r\n"):
-            wire.advance(29)  # each read starts the data timer over
+            wire.advance(29)  # each read starts the text's timer over
             wire.sendBytes(piece)
         wire.advance(29)
         self.assertFalse(wire.transport.disconnecting)
@@ -377,7 +376,7 @@ class ProtocolTests(SynchronousTestCase):
         self.assertTrue(wire.transport.disconnecting)
         self.assertEqual(box.texts, [])
         self.assertIn(
-            "closing: no more of the message for 30 s",
+            "closing: idle for 30 s",
             [formatEvent(e).partition(">")[2].strip() for e in events],
         )
 
@@ -391,14 +390,6 @@ class ProtocolTests(SynchronousTestCase):
         self.assertFalse(wire.transport.disconnecting)
         wire.advance(1)
         self.assertTrue(wire.transport.disconnecting)
-
-    def test_theDataTimeoutDefaultsToTheIdleTimeout(self) -> None:
-        machine = SMTPMachine(Clock(), ListMailbox(), idleTimeout=42)
-        self.assertEqual(machine.dataTimeout, 42)
-        machine = SMTPMachine(Clock(), ListMailbox(), idleTimeout=None)
-        self.assertIsNone(machine.dataTimeout)
-        with self.assertRaises(ValueError):
-            SMTPMachine(Clock(), ListMailbox(), dataTimeout=-1)
 
     def test_overLongGarbageEndsWith421(self) -> None:
         wire, _ = session()

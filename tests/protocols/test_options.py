@@ -29,6 +29,7 @@ class ParserTests(SynchronousTestCase):
             (10_000, 100, 60.0),
         )
         self.assertEqual(args.worker_timeout, 30.0)
+        self.assertEqual(smtp.data_timeout, 600.0)  # RFC 5321 4.5.3.2
 
     def test_helpOpensNothing(self) -> None:
         """``serve smtp --maildir DIR --help``: the help, and nothing on disk."""
@@ -65,6 +66,9 @@ class LimitOptionTests(SynchronousTestCase):
             ("--max-connections", "-1"),
             ("--max-per-peer", "-1"),
             ("--name-timeout", "-3"),
+            ("--data-timeout", "-1"),
+            ("--data-timeout", "nan"),
+            ("--data-timeout", "soon"),
             ("--close-timeout", "0"),
             ("--close-timeout", "soon"),
             ("--worker-timeout", "-1"),
@@ -101,6 +105,10 @@ class LimitOptionTests(SynchronousTestCase):
             ["serve", "echo", "--workers", "2", "--worker-timeout", "0"]
         )
         self.assertIsNone(args.worker_timeout)
+        args = parser().parse_args(
+            ["serve", "smtp", "--maildir", "m", "--data-timeout", "0"]
+        )
+        self.assertIsNone(args.data_timeout)
 
     def test_sizesTakeUnits(self) -> None:
         for text, size in [

@@ -70,7 +70,7 @@ class OpenResourcesTests(SynchronousTestCase):
         authority = Authority.create(here / "ca")
         pem = str(authority.issue(here / "server.pem", "localhost"))
         args = parser().parse_args(
-            ["serve", "smtp", "--maildir", str(here / "mail")]
+            ["serve", "smtp", "--maildir", str(here / "mail"), "--data-timeout", "60"]
             + ["--tls-key", pem, "--tls-cert", pem]
         )
         self.assertIsNone(machineOptions(args)["mailbox"])  # until it starts
@@ -81,6 +81,7 @@ class OpenResourcesTests(SynchronousTestCase):
         options = machineOptions(args)
         self.assertEqual(options["mailbox"].path, here / "mail")
         self.assertIsNotNone(options["tlsOptions"])
+        self.assertEqual(options["dataTimeout"], 60.0)
 
     def test_whatWillNotDoIsOneLine(self) -> None:
         here = Path(self.mktemp())
