@@ -35,6 +35,7 @@ from statemachines.smtp import (
     DEFAULT_MAX_RECIPIENTS,
     SMTPMachine,
 )
+from statemachines.smtpframing import BARE_LF_POLICIES
 
 from .budget import DEFAULT_MAX_BUFFERED
 from .server import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_PEER
@@ -226,6 +227,15 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
         help="smtp: close with 421 a session whose message text has not all "
         "arrived this many seconds after DATA, however it trickles in "
         "(0 disables; default %(default)s)",
+    )
+    smtp.add_argument(
+        "--bare-lf",
+        action=_Given,
+        choices=BARE_LF_POLICIES,
+        default=BARE_LF_POLICIES[0],
+        help="smtp: a bare LF in a command or a message: reject (521, and "
+        "close, as Postfix 3.9) or accept (a command is 500, a message keeps "
+        "it) (default %(default)s)",
     )
     smtp.add_argument(
         "--tls-key", type=Path, action=_Given, help="smtp: offer STARTTLS with this key"

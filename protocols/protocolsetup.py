@@ -70,6 +70,7 @@ def machineOptions(args: argparse.Namespace) -> dict[str, Any]:
             maxMessageSize=args.max_message_size,
             maxRecipients=args.max_recipients,
             dataTimeout=args.data_timeout,
+            bareLF=args.bare_lf,
             tlsOptions=getattr(args, "tls_options", None),
         )
     return options

@@ -18,7 +18,7 @@ from .protocolsetup import machineOptions
 
 SMTP_OPTIONS = frozenset(
     ["--maildir", "--hostname", "--max-message-size", "--max-recipients"]
-    + ["--data-timeout", "--tls-key", "--tls-cert"]
+    + ["--data-timeout", "--bare-lf", "--tls-key", "--tls-cert"]
 )
 GREETING_OPTIONS = frozenset(["--name-timeout", "--name"])
 

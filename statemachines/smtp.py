@@ -37,7 +37,8 @@ client pipelined it.  The text goes straight into the mailbox (a
 `statemachines.smtpmailbox.Delivery`), so a message costs one read's worth
 of memory however large it is; it is stored for good before ``250`` is
 sent, and if storing fails the reply is ``451`` and the client may retry.
-A connection lost in ``data``, or timed out there, stores nothing.
+A connection lost in ``data``, or timed out there, stores nothing.  A bare
+LF is refused or let through as ``bareLF`` says (`statemachines.smtpframing`).
 
 Four state timers (RFC 5321 4.5.3.2) replace the lifecycle's idle timer, so
 no phase outlasts its deadline however a peer trickles its bytes:
@@ -60,9 +61,10 @@ from twisted.internet.interfaces import IReactorTime
 from . import smtpcommands
 from .connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
 from .engine import ANY, Machine, MachineError, inherited, rejects, stateTimer
-from .framing import DotFramer, EndOfText, LineFramer
+from .framing import EndOfText
 from .limits import limit, optionalTimeout
 from .smtpcommands import COMMAND_LINE_LIMIT as COMMAND_LINE_LIMIT
+from .smtpframing import BareLineFeed, bareLFPolicy, commandFramer, textFramer
 from .smtpmailbox import Delivery, Draft, Envelope, Mailbox
 
 __all__ = [
@@ -78,7 +80,6 @@ DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
 DEFAULT_MAX_RECIPIENTS = 100
 DEFAULT_SMTP_TIMEOUT = 300.0  # RFC 5321 4.5.3.2: at least 5 minutes per command
 DEFAULT_DATA_TIMEOUT = 600.0  # RFC 5321 4.5.3.2: ten minutes for the whole text
-_COMMAND_FRAME = 4096  # longer lines than this end the connection
 
 
 class SMTPMachine(ConnectionMachine):
@@ -98,6 +99,7 @@ class SMTPMachine(ConnectionMachine):
         tlsOptions: Any = None,
         idleTimeout: float | None = DEFAULT_SMTP_TIMEOUT,
         dataTimeout: float | None = DEFAULT_DATA_TIMEOUT,
+        bareLF: str = "reject",
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         """
@@ -108,6 +110,7 @@ class SMTPMachine(ConnectionMachine):
             (None or 0: no limit).
         @param dataTimeout: how long a message's whole text may take to
             arrive, from DATA, however it trickles in (None or 0: no limit).
+        @param bareLF: ``"reject"`` or ``"accept"`` (`statemachines.smtpframing`).
         """
         super().__init__(
             clock,
@@ -115,6 +118,7 @@ class SMTPMachine(ConnectionMachine):
             closeTimeout=closeTimeout,
         )
         self.dataTimeout = optionalTimeout("dataTimeout", dataTimeout)
+        self.bareLF = bareLFPolicy(bareLF)
         self.mailbox = mailbox
         self.hostname = hostname
         self.maxMessageSize = limit("maxMessageSize", maxMessageSize)
@@ -195,6 +199,10 @@ class SMTPMachine(ConnectionMachine):
         "The whole text did not arrive within dataTimeout of DATA."
 
     @_machine.input()
+    def bareLineFeed(self) -> None:
+        "A bare LF arrived, and the bareLF policy refuses it."
+
+    @_machine.input()
     def handshakeTimedOut(self) -> None:
         "The STARTTLS handshake did not complete within idleTimeout."
 
@@ -211,7 +219,7 @@ class SMTPMachine(ConnectionMachine):
 
     def onConnected(self) -> None:
         # Command lines have their own limit, whatever the server's framing.
-        self.link.switchFraming(LineFramer(_COMMAND_FRAME))
+        self.link.switchFraming(commandFramer(self.bareLF))
         self.reply(220, f"{self.hostname} ESMTP txmachines")
 
     @staticmethod
@@ -246,6 +254,9 @@ class SMTPMachine(ConnectionMachine):
 
     @_machine.output()
     def _command(self, message: bytes) -> None:
+        if isinstance(message, BareLineFeed):
+            self.bareLineFeed()
+            return
         command = smtpcommands.parseCommand(
             message,
             extended=self.extended,
@@ -317,18 +328,20 @@ class SMTPMachine(ConnectionMachine):
         # it ends); it is answered 451 then.
         self._delivery = Delivery(self.mailbox, envelope, self.log, self)
         self.reply(354, "end data with <CR><LF>.<CR><LF>")
-        self.link.switchFraming(DotFramer(self.maxMessageSize))
+        self.link.switchFraming(textFramer(self.bareLF, self.maxMessageSize))
 
     @_machine.output()
     def _text(self, message: bytes) -> None:
         if isinstance(message, EndOfText):
             self.textEnded(message)
+        elif isinstance(message, BareLineFeed):
+            self.bareLineFeed()
         elif self._delivery is not None:
             self._delivery.write(message)
 
     @_machine.output()
     def _store(self, end: EndOfText) -> None:
-        self.link.switchFraming(LineFramer(_COMMAND_FRAME))
+        self.link.switchFraming(commandFramer(self.bareLF))
         delivery = self._delivery
         assert delivery is not None  # begun with the data
         self._forget()
@@ -364,6 +377,12 @@ class SMTPMachine(ConnectionMachine):
     @_machine.output()
     def _reportDataTimeout(self) -> None:
         self._sayTimedOut("the text did not all arrive", self.dataTimeout)
+
+    @_machine.output()
+    def _refuseBareLF(self) -> None:
+        self._discard()
+        self.logNoteworthy("{machine} closing: bare LF received")
+        self.reply(521, f"5.5.2 {self.hostname} bare LF received, closing connection")
 
     @_machine.output()
     def _reportHandshakeTimeout(self) -> None:
@@ -416,6 +435,9 @@ class SMTPMachine(ConnectionMachine):
     session.upon(parent.messageReceived, outputs=[_restartCommandTimer, _command])
     data.upon(parent.messageReceived, outputs=[_text])
 
+    # A bare LF in a line or a text, where the policy refuses it.
+    parent.open.upon(bareLineFeed, enter=_closing, outputs=[_refuseBareLF, _lose])
+
     # The timers, in place of the lifecycle's idle timer (see the module doc):
     # the command timer restarts on each command, the text's on each read,
     # and the whole text's deadline on nothing.
@@ -457,7 +479,7 @@ class SMTPMachine(ConnectionMachine):
         commands,
         "no commands while a message or a TLS handshake is under way",
     )
-    noCommandsNowEither = rejects(_closing, commands, "closing")
+    noCommandsNowEither = rejects(_closing, [*commands, bareLineFeed], "closing")
     handshakeFirst = rejects(
         startingTLS, parent.messageReceived, "nothing is read until TLS is up"
     )

@@ -185,7 +185,7 @@ class ProtocolTests(SynchronousTestCase):
         self.assertAnswers(wire, exchanges)
 
     def test_peerBytesNeverBecomeTracebacksOrInjectedLines(self) -> None:
-        wire, _ = session()
+        wire, _ = session(bareLF="accept")  # reject: tests/test_smtpframing.py
         wire.received()
         exchanges = [
             (b"EHLO x\nMAIL FROM:<evil>", b"500 5.5.2 bare CR or LF in a command"),

@@ -30,6 +30,7 @@ class ParserTests(SynchronousTestCase):
         )
         self.assertEqual(args.worker_timeout, 30.0)
         self.assertEqual(smtp.data_timeout, 600.0)  # RFC 5321 4.5.3.2
+        self.assertEqual(smtp.bare_lf, "reject")  # as Postfix 3.9
 
     def test_helpOpensNothing(self) -> None:
         """``serve smtp --maildir DIR --help``: the help, and nothing on disk."""
@@ -69,6 +70,7 @@ class LimitOptionTests(SynchronousTestCase):
             ("--data-timeout", "-1"),
             ("--data-timeout", "nan"),
             ("--data-timeout", "soon"),
+            ("--bare-lf", "strip"),
             ("--close-timeout", "0"),
             ("--close-timeout", "soon"),
             ("--worker-timeout", "-1"),

@@ -71,7 +71,7 @@ class OpenResourcesTests(SynchronousTestCase):
         pem = str(authority.issue(here / "server.pem", "localhost"))
         args = parser().parse_args(
             ["serve", "smtp", "--maildir", str(here / "mail"), "--data-timeout", "60"]
-            + ["--tls-key", pem, "--tls-cert", pem]
+            + ["--tls-key", pem, "--tls-cert", pem, "--bare-lf", "accept"]
         )
         self.assertIsNone(machineOptions(args)["mailbox"])  # until it starts
         openResources(args)
@@ -81,7 +81,7 @@ class OpenResourcesTests(SynchronousTestCase):
         options = machineOptions(args)
         self.assertEqual(options["mailbox"].path, here / "mail")
         self.assertIsNotNone(options["tlsOptions"])
-        self.assertEqual(options["dataTimeout"], 60.0)
+        self.assertEqual((options["dataTimeout"], options["bareLF"]), (60.0, "accept"))
 
     def test_whatWillNotDoIsOneLine(self) -> None:
         here = Path(self.mktemp())

@@ -77,6 +77,10 @@ class IgnoredOptionTests(SynchronousTestCase):
                 "--max-recipients is an smtp option; echo does not take it",
             ),
             (
+                ["serve", "echo", "--bare-lf", "accept"],
+                "--bare-lf is an smtp option; echo does not take it",
+            ),
+            (
                 ["serve", "greeting", "--data-timeout", "5"],
                 "--data-timeout is an smtp option; greeting does not take it",
             ),
