@@ -22,7 +22,7 @@ from statemachines.connection import (
     DEFAULT_IDLE_TIMEOUT,
     ConnectionMachine,
 )
-from statemachines.echo import EchoMachine
+from statemachines.echo import DEFAULT_MESSAGE_TIMEOUT, EchoMachine
 from statemachines.framing import (
     DEFAULT_MAX_FRAME_LENGTH,
     FRAMINGS,
@@ -30,10 +30,12 @@ from statemachines.framing import (
 )
 from statemachines.greeting import DEFAULT_NAME_TIMEOUT, GreetingMachine
 from statemachines.smtp import (
+    DEFAULT_DATA_TIMEOUT,
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_RECIPIENTS,
     SMTPMachine,
 )
+from statemachines.smtpframing import BARE_LF_POLICIES
 
 from .budget import DEFAULT_MAX_BUFFERED
 from .server import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_PEER
@@ -164,8 +166,8 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
         type=_servedMachine,
         help="echo, greeting, smtp, or MODULE:NAME: your ConnectionMachine "
         "subclass, or a callable that makes one, called as NAME(clock, "
-        "idleTimeout=..., closeTimeout=...) (and nameTimeout=... for greeting "
-        "machines)",
+        "idleTimeout=..., closeTimeout=...) (and messageTimeout=... for echo "
+        "machines, nameTimeout=... for greeting machines)",
     )
     serve.add_argument(
         "--listen",
@@ -218,6 +220,24 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
         help="smtp: recipients per message (default %(default)s)",
     )
     smtp.add_argument(
+        "--data-timeout",
+        action=_Given,
+        type=_checked(limits.optionalTimeout, float, "--data-timeout"),
+        default=DEFAULT_DATA_TIMEOUT,
+        help="smtp: close with 421 a session whose message text has not all "
+        "arrived this many seconds after DATA, however it trickles in "
+        "(0 disables; default %(default)s)",
+    )
+    smtp.add_argument(
+        "--bare-lf",
+        action=_Given,
+        choices=BARE_LF_POLICIES,
+        default=BARE_LF_POLICIES[0],
+        help="smtp: a bare LF in a command or a message: reject (521, and "
+        "close, as Postfix 3.9) or accept (a command is 500, a message keeps "
+        "it) (default %(default)s)",
+    )
+    smtp.add_argument(
         "--tls-key", type=Path, action=_Given, help="smtp: offer STARTTLS with this key"
     )
     smtp.add_argument(
@@ -254,6 +274,15 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
         help="unsent replies all connections may hold together, roughly; each "
         "connection that holds more than its share is not read until it has "
         "sent it (0: only 64 KiB per connection; default 64MiB)",
+    )
+    serve.add_argument(
+        "--message-timeout",
+        action=_Given,
+        type=_checked(limits.optionalTimeout, float, "--message-timeout"),
+        default=DEFAULT_MESSAGE_TIMEOUT,
+        help="echo, greeting: close connections that send no complete message "
+        "within this many seconds of the last, however their bytes trickle in "
+        "(0 disables; default %(default)s)",
     )
     serve.add_argument(
         "--name-timeout",
@@ -363,6 +392,11 @@ class ServedMachine:
 
     spec: str
     make: Callable[..., Any]
+
+    @property
+    def echo(self) -> bool:
+        """Whether it is an echo machine (it takes ``messageTimeout``)."""
+        return isinstance(self.make, type) and issubclass(self.make, EchoMachine)
 
     @property
     def greeting(self) -> bool:

@@ -1,10 +1,10 @@
 """
 What ``txmachines serve`` gives each protocol's machine: the keyword
-arguments its options make (`machineOptions`: the timeouts, greeting's name
-timeout, smtp's mailbox, hostname, limits and TLS), and what smtp's options
-name, opened as the server starts (`openResources`: the Maildir, created if
-need be, its stale drafts removed, and the TLS key and certificate), never
-while they are parsed.
+arguments its options make (`machineOptions`: the timeouts, echo's message
+timeout, greeting's name timeout, smtp's mailbox, hostname, limits and TLS),
+and what smtp's options name, opened as the server starts (`openResources`:
+the Maildir, created if need be, its stale drafts removed, and the TLS key
+and certificate), never while they are parsed.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def machineOptions(args: argparse.Namespace) -> dict[str, Any]:
         "idleTimeout": args.idle_timeout,
         "closeTimeout": args.close_timeout,
     }
+    if args.protocol.echo:
+        options["messageTimeout"] = args.message_timeout
     if args.protocol.greeting:
         options["nameTimeout"] = args.name_timeout
     if args.protocol.smtp:
@@ -69,6 +71,8 @@ def machineOptions(args: argparse.Namespace) -> dict[str, Any]:
             hostname=args.hostname,
             maxMessageSize=args.max_message_size,
             maxRecipients=args.max_recipients,
+            dataTimeout=args.data_timeout,
+            bareLF=args.bare_lf,
             tlsOptions=getattr(args, "tls_options", None),
         )
     return options

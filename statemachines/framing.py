@@ -432,6 +432,16 @@ class DotFramer:
         end = EndOfText(self._size, self._size > self.maxLength)
         return iter([*pieces, end])
 
+    @property
+    def ended(self) -> bool:
+        """Whether the text's end line (CRLF . CRLF) has arrived."""
+        return self._done
+
+    @property
+    def afterEnd(self) -> bytes:
+        """What arrived after the end line, until `unconsumed` takes it."""
+        return self._rest
+
     def unconsumed(self) -> bytes:
         if self._done:
             rest, self._rest = self._rest, b""

@@ -17,7 +17,8 @@ edges (a lost connection, the idle timer, a failure) they inherit::
         transaction    MAIL FROM accepted
           mail         waiting for recipients
           recipients   at least one RCPT TO accepted
-      data             DATA accepted; the message text is arriving
+      dataPhase        DATA accepted, until its text ends
+        data           the message text is arriving
       startingTLS      STARTTLS accepted; the TLS handshake is under way
 
 Each command line is read by `statemachines.smtpcommands` in one output,
@@ -36,16 +37,16 @@ client pipelined it.  The text goes straight into the mailbox (a
 `statemachines.smtpmailbox.Delivery`), so a message costs one read's worth
 of memory however large it is; it is stored for good before ``250`` is
 sent, and if storing fails the reply is ``451`` and the client may retry.
-A connection lost in ``data`` stores nothing.
+A connection lost in ``data``, or timed out there, stores nothing.  A bare
+LF is refused or let through as ``bareLF`` says (`statemachines.smtpframing`).
 
-Three state timers (RFC 5321 4.5.3.2) replace the lifecycle's idle timer:
-``session``'s (``idleTimeout``) counts from the last complete command while
-the machine waits for one (4.5.3.2.7; bytes that do not finish a command do
-not restart it, so a peer that trickles a byte at a time cannot hold the
-connection for days); ``data``'s (``dataTimeout``) from the last read while
-a message's text arrives; ``startingTLS``'s (``idleTimeout``) from STARTTLS,
-within which the handshake must complete (its bytes go to TLS, never to the
-machine).
+Four state timers (RFC 5321 4.5.3.2) replace the lifecycle's idle timer, so
+no phase outlasts its deadline however a peer trickles its bytes:
+``session``'s (``idleTimeout``) from the last complete command (4.5.3.2.7;
+bytes that do not finish one do not count); ``dataPhase``'s (``dataTimeout``)
+from DATA, for the whole text; ``data``'s (``idleTimeout``) from the last
+read; ``startingTLS``'s (``idleTimeout``) from STARTTLS, for the handshake
+(whose bytes go to TLS, never to the machine).
 
 Replies go out in the order the commands came, however they arrive
 (PIPELINING), because each command is answered before the next is read.
@@ -60,9 +61,10 @@ from twisted.internet.interfaces import IReactorTime
 from . import smtpcommands
 from .connection import DEFAULT_CLOSE_TIMEOUT, ConnectionMachine
 from .engine import ANY, Machine, MachineError, inherited, rejects, stateTimer
-from .framing import DotFramer, EndOfText, LineFramer
+from .framing import EndOfText
 from .limits import limit, optionalTimeout
 from .smtpcommands import COMMAND_LINE_LIMIT as COMMAND_LINE_LIMIT
+from .smtpframing import BareLineFeed, bareLFPolicy, commandFramer, textFramer
 from .smtpmailbox import Delivery, Draft, Envelope, Mailbox
 
 __all__ = [
@@ -77,17 +79,7 @@ __all__ = [
 DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
 DEFAULT_MAX_RECIPIENTS = 100
 DEFAULT_SMTP_TIMEOUT = 300.0  # RFC 5321 4.5.3.2: at least 5 minutes per command
-_COMMAND_FRAME = 4096  # longer lines than this end the connection
-
-
-class _AsIdle:
-    """The default ``dataTimeout``: the same as ``idleTimeout``."""
-
-    def __repr__(self) -> str:
-        return "AS_IDLE"
-
-
-AS_IDLE = _AsIdle()
+DEFAULT_DATA_TIMEOUT = 600.0  # RFC 5321 4.5.3.2: ten minutes for the whole text
 
 
 class SMTPMachine(ConnectionMachine):
@@ -106,27 +98,27 @@ class SMTPMachine(ConnectionMachine):
         maxRecipients: int = DEFAULT_MAX_RECIPIENTS,
         tlsOptions: Any = None,
         idleTimeout: float | None = DEFAULT_SMTP_TIMEOUT,
-        dataTimeout: float | None | _AsIdle = AS_IDLE,
+        dataTimeout: float | None = DEFAULT_DATA_TIMEOUT,
+        bareLF: str = "reject",
         closeTimeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         """
         @param tlsOptions: a server ``CertificateOptions``: offers STARTTLS.
         @param idleTimeout: how long to wait for the next command (RFC 5321
-            4.5.3.2.7 asks for at least 5 minutes), and for a STARTTLS
-            handshake to complete (None or 0: no limit).
-        @param dataTimeout: how long to wait for more of a message's text,
-            from each read (default: as ``idleTimeout``; None or 0: no limit).
+            4.5.3.2.7 asks for at least 5 minutes), for more of a message's
+            text (from each read), and for a STARTTLS handshake to complete
+            (None or 0: no limit).
+        @param dataTimeout: how long a message's whole text may take to
+            arrive, from DATA, however it trickles in (None or 0: no limit).
+        @param bareLF: ``"reject"`` or ``"accept"`` (`statemachines.smtpframing`).
         """
         super().__init__(
             clock,
             idleTimeout=optionalTimeout("idleTimeout", idleTimeout),
             closeTimeout=closeTimeout,
         )
-        self.dataTimeout = (
-            self.idleTimeout
-            if isinstance(dataTimeout, _AsIdle)
-            else optionalTimeout("dataTimeout", dataTimeout)
-        )
+        self.dataTimeout = optionalTimeout("dataTimeout", dataTimeout)
+        self.bareLF = bareLFPolicy(bareLF)
         self.mailbox = mailbox
         self.hostname = hostname
         self.maxMessageSize = limit("maxMessageSize", maxMessageSize)
@@ -157,7 +149,11 @@ class SMTPMachine(ConnectionMachine):
     def recipients(self) -> None:
         "At least one recipient accepted; DATA may follow."
 
-    @_machine.state(within=parent.open)
+    @_machine.superstate(within=parent.open)
+    def dataPhase(self) -> None:
+        "DATA accepted, until the text ends: the deadline of the whole text runs."
+
+    @_machine.state(within=dataPhase)
     def data(self) -> None:
         "DATA accepted; the message text is arriving."
 
@@ -201,7 +197,11 @@ class SMTPMachine(ConnectionMachine):
 
     @_machine.input()
     def dataTimedOut(self) -> None:
-        "No more of the message's text came within dataTimeout."
+        "The whole text did not arrive within dataTimeout of DATA."
+
+    @_machine.input()
+    def bareLineFeed(self) -> None:
+        "A bare LF arrived, and the bareLF policy refuses it."
 
     @_machine.input()
     def handshakeTimedOut(self) -> None:
@@ -220,7 +220,7 @@ class SMTPMachine(ConnectionMachine):
 
     def onConnected(self) -> None:
         # Command lines have their own limit, whatever the server's framing.
-        self.link.switchFraming(LineFramer(_COMMAND_FRAME))
+        self.link.switchFraming(commandFramer(self.bareLF))
         self.reply(220, f"{self.hostname} ESMTP txmachines")
 
     @staticmethod
@@ -243,13 +243,21 @@ class SMTPMachine(ConnectionMachine):
         self.logIdle()
         self._sayTimedOut()
 
-    def _sayTimedOut(self) -> None:
+    def _sayTimedOut(self, what: str = "", seconds: float | None = None) -> None:
+        """421 4.4.2, after a line saying what did not happen in time."""
+        self._discard()  # in the middle of a message's text: none stored
+        if what:
+            note = "{machine} closing: {what} within {seconds:.10g} s"
+            self.logNoteworthy(note, what=what, seconds=seconds)
         self.reply(421, f"4.4.2 {self.hostname} timeout, closing connection")
 
     # -- the parser: a line is a command, fed in as an input, or a reply ----
 
     @_machine.output()
     def _command(self, message: bytes) -> None:
+        if isinstance(message, BareLineFeed):
+            self.bareLineFeed()
+            return
         command = smtpcommands.parseCommand(
             message,
             extended=self.extended,
@@ -322,31 +330,31 @@ class SMTPMachine(ConnectionMachine):
         # it ends); it is answered 451 then.
         self._delivery = Delivery(self.mailbox, envelope, self.log, self)
         self.reply(354, "end data with <CR><LF>.<CR><LF>")
-        self.link.switchFraming(DotFramer(self.maxMessageSize))
+        self.link.switchFraming(textFramer(self.bareLF, self.maxMessageSize))
 
     @_machine.output()
     def _text(self, message: bytes) -> None:
         if isinstance(message, EndOfText):
             self.textEnded(message)
+        elif isinstance(message, BareLineFeed):
+            self.bareLineFeed()
         elif self._delivery is not None:
             self._delivery.write(message)
 
     @_machine.output()
     def _store(self, end: EndOfText) -> None:
-        self.link.switchFraming(LineFramer(_COMMAND_FRAME))
+        self.link.switchFraming(commandFramer(self.bareLF))
         delivery = self._delivery
         assert delivery is not None  # begun with the data
         self._forget()
-        if end.oversized:
-            delivery.abort()
-            self.reply(552, "5.3.4 message size exceeds fixed maximum")
-        elif (messageId := delivery.commit()) is None:  # logged where it failed
-            self.reply(451, "4.3.0 could not store the message; try again later")
-        else:
-            self.reply(250, f"2.0.0 OK queued as {messageId}")
+        self.reply(*delivery.finish(end.oversized))
 
     def onDisconnected(self, reason: Any) -> None:
         """A connection lost in the middle of a message stores nothing."""
+        self._discard()
+
+    def _discard(self) -> None:
+        """Discard the message arriving, if any."""
         if self._delivery is not None:
             self._delivery.abort()
         self._delivery = None
@@ -370,19 +378,17 @@ class SMTPMachine(ConnectionMachine):
 
     @_machine.output()
     def _reportDataTimeout(self) -> None:
-        self.logNoteworthy(
-            "{machine} closing: no more of the message for {seconds:.10g} s",
-            seconds=self.dataTimeout,
-        )
-        self._sayTimedOut()
+        self._sayTimedOut("the text did not all arrive", self.dataTimeout)
+
+    @_machine.output()
+    def _refuseBareLF(self) -> None:
+        self._discard()
+        self.logNoteworthy("{machine} closing: bare LF received")
+        self.reply(521, f"5.5.2 {self.hostname} bare LF received, closing connection")
 
     @_machine.output()
     def _reportHandshakeTimeout(self) -> None:
-        self.logNoteworthy(
-            "{machine} closing: no TLS handshake within {seconds:.10g} s",
-            seconds=self.idleTimeout,
-        )
-        self._sayTimedOut()
+        self._sayTimedOut("no TLS handshake", self.idleTimeout)
 
     @_machine.output()
     def _restartCommandTimer(self) -> None:
@@ -431,13 +437,18 @@ class SMTPMachine(ConnectionMachine):
     session.upon(parent.messageReceived, outputs=[_restartCommandTimer, _command])
     data.upon(parent.messageReceived, outputs=[_text])
 
+    # A bare LF in a line or a text, where the policy refuses it.
+    parent.open.upon(bareLineFeed, enter=_closing, outputs=[_refuseBareLF, _lose])
+
     # The timers, in place of the lifecycle's idle timer (see the module doc):
-    # the command timer restarts on each command, the text's on each read.
+    # the command timer restarts on each command, the text's on each read,
+    # and the whole text's deadline on nothing.
     idleTimer = stateTimer(parent.open, None)
     commandTimer = stateTimer(session, "idleTimeout", fires=parent.timeout)
-    dataTimer = stateTimer(data, "dataTimeout", fires=dataTimedOut)
+    dataTimer = stateTimer(dataPhase, "dataTimeout", fires=dataTimedOut)
+    textTimer = stateTimer(data, "idleTimeout", fires=parent.timeout)
     handshakeTimer = stateTimer(startingTLS, "idleTimeout", fires=handshakeTimedOut)
-    data.upon(dataTimedOut, enter=_closing, outputs=[_reportDataTimeout, _lose])
+    dataPhase.upon(dataTimedOut, enter=_closing, outputs=[_reportDataTimeout, _lose])
     startingTLS.upon(
         handshakeTimedOut, enter=_closing, outputs=[_reportHandshakeTimeout, _lose]
     )
@@ -470,7 +481,7 @@ class SMTPMachine(ConnectionMachine):
         commands,
         "no commands while a message or a TLS handshake is under way",
     )
-    noCommandsNowEither = rejects(_closing, commands, "closing")
+    noCommandsNowEither = rejects(_closing, [*commands, bareLineFeed], "closing")
     handshakeFirst = rejects(
         startingTLS, parent.messageReceived, "nothing is read until TLS is up"
     )
@@ -485,4 +496,5 @@ class SMTPMachine(ConnectionMachine):
         [dataTimedOut, handshakeTimedOut],
         "only the data and handshake timers fire these, in their states",
     )
+
     del commands

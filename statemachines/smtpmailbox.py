@@ -113,6 +113,19 @@ class Delivery:
             self._discard(draft)
             return None
 
+    def finish(self, oversized: bool) -> tuple[int, str]:
+        """
+        The text has ended: store it (discard it if it was ``oversized``);
+        the code and text of the reply that says how.
+        """
+        if oversized:
+            self.abort()
+            return 552, "5.3.4 message size exceeds fixed maximum"
+        messageId = self.commit()
+        if messageId is None:  # logged where it failed
+            return 451, "4.3.0 could not store the message; try again later"
+        return 250, f"2.0.0 OK queued as {messageId}"
+
     def abort(self) -> None:
         """Discard the message (if not already committed or discarded)."""
         draft, self._draft = self._draft, None

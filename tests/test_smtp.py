@@ -1,13 +1,15 @@
 """
 The SMTP receiver: the protocol through its real adapter (every reply, in
-order, however the commands arrive), then end to end with Python's own
-``smtplib`` against ``txmachines serve smtp``.
+order, however the commands arrive), end to end with Python's own
+``smtplib`` against ``txmachines serve smtp``, and the deadline on a whole
+message's text (``dataTimeout``, RFC 5321 4.5.3.2's ten minutes).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import mailbox
+import math
 import shutil
 import smtplib
 import socket
@@ -26,9 +28,10 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from protocols.adapter import MachineAdapter
+from protocols.maildir import Maildir
 from protocols.server import MachineServerFactory
 from statemachines.framing import LineFramer
-from statemachines.smtp import Envelope, SMTPMachine
+from statemachines.smtp import DEFAULT_DATA_TIMEOUT, Envelope, SMTPMachine
 from statemachines.testing import unhandledPairs
 
 from .certificates import Authority
@@ -185,7 +188,7 @@ class ProtocolTests(SynchronousTestCase):
         self.assertAnswers(wire, exchanges)
 
     def test_peerBytesNeverBecomeTracebacksOrInjectedLines(self) -> None:
-        wire, _ = session()
+        wire, _ = session(bareLF="accept")  # reject: tests/test_smtpframing.py
         wire.received()
         exchanges = [
             (b"EHLO x\nMAIL FROM:<evil>", b"500 5.5.2 bare CR or LF in a command"),
@@ -331,7 +334,7 @@ class ProtocolTests(SynchronousTestCase):
         self.assertTrue(wire.transport.disconnecting)
 
     def test_aCommandOrTextRestartsTheIdleTimeout(self) -> None:
-        wire, _ = session(idleTimeout=300)
+        wire, _ = session(idleTimeout=300, dataTimeout=0)
         wire.sendBytes(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n")
         for command in (b"NOOP\r\n", b"DATA\r\n", b"text\r\n", b"more\r\n"):
             wire.advance(299)
@@ -361,13 +364,12 @@ class ProtocolTests(SynchronousTestCase):
             clock.advance(1)
         self.assertEqual(machine.state, "closing")
 
-    def test_theDataTimeoutIsItsOwn(self) -> None:
-        """RFC 5321 4.5.3.2: the text of a message has a timeout of its own."""
-        wire, box = session(idleTimeout=300, dataTimeout=30)
+    def test_inTheTextTheIdleTimeoutCountsFromTheLastRead(self) -> None:
+        wire, box = session(idleTimeout=30)
         wire.sendBytes(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
         wire.received()
         for piece in (b"one\r\n", b"two\r\n"):
-            wire.advance(29)  # each read starts the data timer over
+            wire.advance(29)  # each read starts the text's timer over
             wire.sendBytes(piece)
         wire.advance(29)
         self.assertFalse(wire.transport.disconnecting)
@@ -377,7 +379,7 @@ class ProtocolTests(SynchronousTestCase):
         self.assertTrue(wire.transport.disconnecting)
         self.assertEqual(box.texts, [])
         self.assertIn(
-            "closing: no more of the message for 30 s",
+            "closing: idle for 30 s",
             [formatEvent(e).partition(">")[2].strip() for e in events],
         )
 
@@ -391,14 +393,6 @@ class ProtocolTests(SynchronousTestCase):
         self.assertFalse(wire.transport.disconnecting)
         wire.advance(1)
         self.assertTrue(wire.transport.disconnecting)
-
-    def test_theDataTimeoutDefaultsToTheIdleTimeout(self) -> None:
-        machine = SMTPMachine(Clock(), ListMailbox(), idleTimeout=42)
-        self.assertEqual(machine.dataTimeout, 42)
-        machine = SMTPMachine(Clock(), ListMailbox(), idleTimeout=None)
-        self.assertIsNone(machine.dataTimeout)
-        with self.assertRaises(ValueError):
-            SMTPMachine(Clock(), ListMailbox(), dataTimeout=-1)
 
     def test_overLongGarbageEndsWith421(self) -> None:
         wire, _ = session()
@@ -567,3 +561,91 @@ class SMTPLibTests(SynchronousTestCase):
             b"client %d message %d\r\n" % (c, i) for c in range(50) for i in range(20)
         )
         self.assertEqual(bodies, expected)
+
+
+HEAD = b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"
+
+
+def messages(events: list[dict[str, object]]) -> list[str]:
+    return [formatEvent(e).partition(">")[2].strip() for e in events]
+
+
+class DataDeadlineTests(SynchronousTestCase):
+    def test_tenMinutesByDefault(self) -> None:
+        self.assertEqual(DEFAULT_DATA_TIMEOUT, 600)
+        machine = SMTPMachine(Clock(), ListMailbox(), idleTimeout=None)
+        self.assertEqual(machine.dataTimeout, 600)
+        for off in (0, None):
+            machine = SMTPMachine(Clock(), ListMailbox(), dataTimeout=off)
+            self.assertIsNone(machine.dataTimeout)
+        for bad in (-1, math.nan, math.inf, "600"):
+            with self.assertRaises(ValueError) as caught:
+                SMTPMachine(Clock(), ListMailbox(), dataTimeout=bad)  # type: ignore[arg-type]
+            self.assertIn("dataTimeout", str(caught.exception))
+
+    def test_aTrickleCannotHoldTheText(self) -> None:
+        """
+        A byte a second restarts the idle timer (5 s) every time, but not
+        the deadline of the whole text: 421 at 600 s, nothing stored.
+        """
+        wire, box = session(idleTimeout=5)
+        wire.sendBytes(HEAD)
+        wire.received()
+        for _ in range(599):
+            wire.advance(1)
+            wire.sendBytes(b"x")
+        self.assertFalse(wire.transport.disconnecting)
+        with capturedLogs() as events:
+            wire.advance(1)
+        self.assertEqual(
+            wire.received(), [b"421 4.4.2 localhost timeout, closing connection"]
+        )
+        self.assertTrue(wire.transport.disconnecting)
+        self.assertEqual(wire.machine.state, "closing")
+        self.assertEqual(box.texts, [])
+        self.assertTrue(box.drafts[0].aborted)  # at once, not when the peer goes
+        self.assertIn(
+            "closing: the text did not all arrive within 600 s", messages(events)
+        )
+
+    def test_itCountsFromDataNotFromTheSession(self) -> None:
+        wire, box = session(idleTimeout=300, dataTimeout=30)
+        wire.sendBytes(b"EHLO x\r\n")
+        wire.advance(200)
+        wire.sendBytes(HEAD[8:])
+        wire.advance(29)
+        wire.sendBytes(b"text\r\n.\r\n")
+        self.assertEqual(box.texts, [b"text\r\n"])
+        wire.sendBytes(HEAD[8:])  # the next message: a deadline of its own
+        wire.advance(29)
+        self.assertFalse(wire.transport.disconnecting)
+        with capturedLogs():
+            wire.advance(1)
+        self.assertTrue(wire.transport.disconnecting)
+        self.assertEqual(len(box.texts), 1)
+
+    def test_offMeansOnlyTheIdleTimeout(self) -> None:
+        wire, box = session(idleTimeout=5, dataTimeout=0)
+        wire.sendBytes(HEAD)
+        for _ in range(1000):
+            wire.advance(4)
+            wire.sendBytes(b"x")
+        wire.sendBytes(b"\r\n.\r\n")
+        self.assertEqual(box.texts, [b"x" * 1000 + b"\r\n"])
+        self.assertFalse(wire.transport.disconnecting)
+
+    def test_nothingIsLeftInTheMaildir(self) -> None:
+        path = Path(self.mktemp())
+        wire: Wire[SMTPMachine] = Wire(
+            SMTPMachine, mailbox=Maildir(path), idleTimeout=5, dataTimeout=20
+        )
+        wire.sendBytes(HEAD)
+        for _ in range(19):
+            wire.advance(1)
+            wire.sendBytes(b"y" * 100)
+        self.assertNotEqual(list((path / "tmp").iterdir()), [])  # the draft
+        with capturedLogs():
+            wire.advance(1)
+        self.assertTrue(wire.transport.disconnecting)
+        for sub in ("tmp", "new", "cur"):
+            self.assertEqual(list((path / sub).iterdir()), [], sub)

@@ -39,7 +39,12 @@ class TracingTests(SynchronousTestCase):
             traces(events),
             [
                 ("connected", "dataArrived", "connected", ("startIdleTimer",)),
-                ("connected", "messageReceived", "receiving", ("onMessage",)),
+                (
+                    "connected",
+                    "messageReceived",
+                    "receiving",
+                    ("restartMessageTimer", "onMessage"),
+                ),
                 ("receiving", "closeRequested", "closing", ("loseConnection",)),
             ],
         )

@@ -114,7 +114,8 @@ They inherit::
         transaction    MAIL FROM accepted
           mail         waiting for recipients
           recipients   at least one RCPT TO accepted
-      data             DATA accepted; the message text is arriving
+      dataPhase        DATA accepted, until its text ends
+        data           the message text is arriving
       startingTLS      STARTTLS accepted; the TLS handshake is under way
 
 Wire format::
@@ -128,13 +129,10 @@ class TreeTests(SynchronousTestCase):
         self.assertEqual(check(SMTP_TREE, SMTPMachine), [])
 
     def test_aStateUnderTheWrongSuperstate(self) -> None:
-        text = SMTP_TREE.replace("      data  ", "          data")
+        text = SMTP_TREE.replace("        data  ", "      data")
         self.assertEqual(
             check(text, SMTPMachine),
-            [
-                "the tree of 'open' shows 'data' within 'transaction'; "
-                "it is within 'open'"
-            ],
+            ["the tree of 'open' shows 'data' within 'open'; it is within 'dataPhase'"],
         )
 
     def test_aStateLeftOut(self) -> None:
@@ -144,7 +142,7 @@ class TreeTests(SynchronousTestCase):
         )
 
     def test_noSuchState(self) -> None:
-        text = SMTP_TREE.replace("      data ", "      dada ")
+        text = SMTP_TREE.replace("        data ", "        dada ")
         self.assertEqual(
             check(text, SMTPMachine),
             [

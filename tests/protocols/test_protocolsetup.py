@@ -70,8 +70,8 @@ class OpenResourcesTests(SynchronousTestCase):
         authority = Authority.create(here / "ca")
         pem = str(authority.issue(here / "server.pem", "localhost"))
         args = parser().parse_args(
-            ["serve", "smtp", "--maildir", str(here / "mail")]
-            + ["--tls-key", pem, "--tls-cert", pem]
+            ["serve", "smtp", "--maildir", str(here / "mail"), "--data-timeout", "60"]
+            + ["--tls-key", pem, "--tls-cert", pem, "--bare-lf", "accept"]
         )
         self.assertIsNone(machineOptions(args)["mailbox"])  # until it starts
         openResources(args)
@@ -81,6 +81,7 @@ class OpenResourcesTests(SynchronousTestCase):
         options = machineOptions(args)
         self.assertEqual(options["mailbox"].path, here / "mail")
         self.assertIsNotNone(options["tlsOptions"])
+        self.assertEqual((options["dataTimeout"], options["bareLF"]), (60.0, "accept"))
 
     def test_whatWillNotDoIsOneLine(self) -> None:
         here = Path(self.mktemp())
@@ -105,8 +106,13 @@ class OpenResourcesTests(SynchronousTestCase):
             self.assertNotIn("\n", str(caught.exception.code))
 
     def test_otherProtocolsOpenNothing(self) -> None:
-        args = parser().parse_args(["serve", "echo"])
+        args = parser().parse_args(["serve", "echo", "--message-timeout", "60"])
         openResources(args)
+        self.assertEqual(
+            machineOptions(args),
+            {"idleTimeout": 300.0, "closeTimeout": 10.0, "messageTimeout": 60.0},
+        )
+        args = parser().parse_args(["serve", "statemachines:ConnectionMachine"])
         self.assertEqual(
             machineOptions(args), {"idleTimeout": 300.0, "closeTimeout": 10.0}
         )
