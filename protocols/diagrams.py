@@ -24,8 +24,9 @@ from typing import TextIO
 
 import attrs
 
-from statemachines.engine.drawing import chartOf, toDot, toMermaid
+from statemachines.engine.drawing import NoMachineError, chartOf, toDot, toMermaid
 
+from .commandlog import reason
 from .targets import TargetError, loadClass
 
 SHIPPED = [
@@ -64,10 +65,15 @@ def drawings(targets: Sequence[str]) -> list[Drawing]:
     classes = [loadClass(t) for t in targets]
     short = [c.__name__ for c in classes]
     result = []
-    for cls, name in zip(classes, short, strict=True):
+    for target, cls, name in zip(targets, classes, short, strict=True):
         if short.count(name) > 1:
             name = f"{cls.__module__}.{cls.__qualname__}"
-        chart = chartOf(cls)
+        try:
+            chart = chartOf(cls)
+        except NoMachineError:
+            raise TargetError(
+                f"{target!r} is not a state machine (it has no MethodicalMachine)"
+            ) from None
         result.append(Drawing(name, toDot(chart), toMermaid(chart)))
     return result
 
@@ -222,6 +228,24 @@ def run(
     except TargetError as e:
         print(f"txmachines diagrams: {e}", file=stderr)
         return 2
+    try:
+        return _checkOrWrite(
+            found, output, checkOnly, readme, bool(targets), stdout, stderr
+        )
+    except OSError as e:  # where to write, or the README, cannot be
+        print(f"txmachines diagrams: {reason(e)}", file=stderr)
+        return 1
+
+
+def _checkOrWrite(
+    found: Sequence[Drawing],
+    output: Path,
+    checkOnly: bool,
+    readme: Path | None,
+    targets: bool,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
     if checkOnly:
         problems = check(output, found, readme, prune=not targets)
         for problem in problems:

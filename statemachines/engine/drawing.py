@@ -108,7 +108,11 @@ def _shortName(qualified: str) -> str:
 
 
 def chartOf(cls: type) -> Chart:
-    """The chart of ``cls``: a `StateMachine` or any plain Automat class."""
+    """
+    The chart of ``cls``: a `StateMachine` or any plain Automat class.
+
+    @raise NoMachineError: if ``cls`` is neither.
+    """
     if isinstance(cls, type) and issubclass(cls, StateMachine) and cls.blueprint.states:
         return _chartOfBlueprint(cls)
     return _chartOfAutomat(cls)
@@ -162,12 +166,16 @@ def _nearestStatefulBase(cls: type) -> type[StateMachine] | None:
     return None
 
 
+class NoMachineError(TypeError):
+    """What `chartOf` raises for a class that holds no machine to draw."""
+
+
 def _findMachine(cls: type) -> MethodicalMachine:
     for klass in cls.__mro__:
         for value in vars(klass).values():
             if isinstance(value, MethodicalMachine):
                 return value
-    raise TypeError(f"{cls!r} has no MethodicalMachine")
+    raise NoMachineError(f"{cls!r} has no MethodicalMachine")
 
 
 def _chartOfAutomat(cls: type) -> Chart:

@@ -123,3 +123,36 @@ class FilesTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn(b"apt-get install graphviz", result.stderr)
         self.assertEqual(sorted(snapshot(out)), ["Turnstile.dot", "Turnstile.mmd"])
+
+
+class ErrorTests(SynchronousTestCase):
+    """What cannot be drawn, read or written is one line, not a traceback."""
+
+    def runWith(self, *args: str) -> tuple[int, list[str]]:
+        stdout, stderr = io.StringIO(), io.StringIO()
+        status = run(*args, stdout=stdout, stderr=stderr)  # type: ignore[arg-type]
+        return status, stderr.getvalue().splitlines()
+
+    def test_aClassThatIsNoMachine(self) -> None:
+        status, lines = self.runWith(
+            ["twisted.internet.task:Clock"], Path(self.mktemp()), False, None
+        )
+        self.assertEqual((status, len(lines)), (2, 1), lines)
+        self.assertIn("'twisted.internet.task:Clock' is not a state machine", lines[0])
+
+    def test_anOutputThatCannotBeADirectory(self) -> None:
+        here = Path(self.mktemp())
+        here.mkdir()
+        (here / "file").write_bytes(b"")
+        target = ["tests.sample_machines:Turnstile"]
+        status, lines = self.runWith(target, here / "file", False, None)
+        self.assertEqual((status, len(lines)), (1, 1), lines)
+        self.assertEqual(lines[0], f"txmachines diagrams: File exists: {here / 'file'}")
+
+    def test_aReadmeThatIsNotThere(self) -> None:
+        missing = Path(self.mktemp()) / "README.md"
+        status, lines = self.runWith([], ROOT / "diagrams", True, missing)
+        self.assertEqual((status, len(lines)), (1, 1), lines)
+        self.assertEqual(
+            lines[0], f"txmachines diagrams: No such file or directory: {missing}"
+        )
