@@ -118,12 +118,14 @@ class ReadmeTests(SynchronousTestCase):
         self.assertEqual((port, interface), (1234, "127.0.0.1"))
         self.assertIs(factory, server.factory)
 
-    def test_wireExampleRuns(self) -> None:
-        from statemachines.echo import EchoMachine
-
+    def test_testingExamplesRun(self) -> None:
+        """Each as a user's own module: no name given, no __future__ inherited."""
         blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-        [block] = [b for b in blocks if "from protocols.testing import Wire" in b]
-        exec(compile(block, str(README), "exec"), {"MyMachine": EchoMachine})
+        [wire] = [b for b in blocks if "from protocols.testing import Wire" in b]
+        [table] = [b for b in blocks if "reachableStates(MyMachine)" in b]
+        for block in (wire, table):
+            code = compile(block, str(README), "exec", dont_inherit=True)
+            exec(code, {"__name__": "users_module"})
 
     def test_commandsInReadmeMatchCI(self) -> None:
         text = README.read_text()
