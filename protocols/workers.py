@@ -22,7 +22,9 @@ being replaced wait in its socket's queue for the new one; none is refused.
   lived 30 s), so a worker that crashes at once cannot spin.
 - SIGTERM or SIGINT to the supervisor is passed to every worker, which
   drains as a single server does (each aborts what is left after its close
-  timeout); a second signal is passed on too, and aborts them at once.  The
+  timeout); a second signal is passed on too, and aborts them at once;
+  a worker still there ``ABORT_GRACE`` (5 s) later, unable to act on it
+  (stopped, or its reactor blocked), is killed (SIGKILL).  The
   supervisor exits when the last worker has.
 - A worker's standard input is a pipe from the supervisor: if the
   supervisor dies (even by SIGKILL), the pipe closes and every worker drains
@@ -65,7 +67,7 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone, ProcessExitedAlready
-from twisted.internet.interfaces import IProcessTransport, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IProcessTransport, IReactorTime
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -90,6 +92,7 @@ DEFAULT_WORKER_TIMEOUT = 30.0
 BEATS = 4  # heartbeats a worker sends per --worker-timeout
 LOOKS = 3  # looks the supervisor takes per --worker-timeout; this many silent kill
 FIRST_BEAT = 30.0  # a new worker's allowance for its first heartbeat, at least
+ABORT_GRACE = 5.0  # after a second signal, seconds until what is left is SIGKILLed
 
 
 def listeningSocket(description: str, port: int | None = None) -> socket.socket:
@@ -266,6 +269,7 @@ class Supervisor:
         self.stopping = False
         self.done: Deferred[None] = Deferred()
         self._watch: LoopingCall | None = None
+        self._killing: IDelayedCall | None = None  # after a second signal
 
     def start(self, drainOnShutdown: bool = True) -> None:
         """
@@ -411,6 +415,8 @@ class Supervisor:
         """Stopping, and no worker is left: no more looks; `done` fires."""
         if self._watch is not None and self._watch.running:
             self._watch.stop()
+        if self._killing is not None and self._killing.active():
+            self._killing.cancel()
         if not self.done.called:
             self.done.callback(None)
 
@@ -421,6 +427,28 @@ class Supervisor:
         terminal's Ctrl-C reaches them too; their supervisor speaks for them).
         """
         self.stop(signal.SIGTERM)
+        if self.workers and self._killing is None:
+            self._killing = self.reactor.callLater(ABORT_GRACE, self._killTheRest)
+
+    def _killTheRest(self) -> None:
+        """
+        ``ABORT_GRACE`` after a second signal: a worker that has not exited
+        cannot act on signals (stopped, or its reactor blocked, and no
+        heartbeat to say so), and is killed, so a second signal always ends
+        the server.
+        """
+        for worker in list(self.workers.values()):
+            self.log.warn(
+                "worker {index} (pid {pid}) did not exit {grace:g} s after"
+                " the second signal; killing it (SIGKILL)",
+                index=worker.index,
+                pid=worker.process.pid,
+                grace=ABORT_GRACE,
+            )
+            try:
+                worker.process.signalProcess("KILL")
+            except ProcessExitedAlready:  # processEnded follows
+                pass
 
     def stop(self, signum: int = signal.SIGTERM) -> Deferred[None]:
         """

@@ -27,6 +27,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from protocols.workers import (
+    ABORT_GRACE,
     HEARTBEAT_FD,
     WORKER_FD,
     Heartbeat,
@@ -196,6 +197,41 @@ class WatchdogTests(SynchronousTestCase):
         """
         for _ in range(round(seconds / STEP)):
             reactor.advance(STEP)
+
+    def test_aSecondSignalEndsEvenAWorkerThatCannotActOnIt(self) -> None:
+        """
+        With no heartbeat (``--worker-timeout 0``) a stopped worker goes
+        unnoticed; still, the second signal ends it, ``ABORT_GRACE`` later.
+        """
+        supervisor, reactor = self.supervisor(timeout=None)
+        frozen, healthy = reactor.spawned
+        with capturedLogs():
+            supervisor.drain()
+            supervisor.abort()
+            healthy.end(signal=15)  # it aborted and exited; the other cannot
+        self.assertEqual(frozen.signals, [signal.SIGTERM, signal.SIGTERM])
+        reactor.advance(ABORT_GRACE - STEP)
+        self.assertNotIn("KILL", frozen.signals)
+        with capturedLogs() as events:
+            reactor.advance(STEP)
+        self.assertEqual(frozen.signals[-1], "KILL")
+        [warning] = [e for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual((warning["index"], warning["pid"]), (1, frozen.pid))
+        frozen.end()
+        self.assertIsNone(self.successResultOf(supervisor.done))
+        self.assertEqual(len(reactor.spawned), 2)  # stopping: none replaced
+
+    def test_aSecondSignalKillsNothingOnceAllHaveExited(self) -> None:
+        supervisor, reactor = self.supervisor(timeout=None)
+        with capturedLogs():
+            supervisor.drain()
+            supervisor.abort()
+            for worker in reactor.spawned:
+                worker.end(signal=15)
+        self.assertEqual(reactor.getDelayedCalls(), [])  # nothing left to kill
+        reactor.advance(ABORT_GRACE * 2)
+        for worker in reactor.spawned:
+            self.assertNotIn("KILL", worker.signals)
 
     def test_theWorkersAreToldToBeat(self) -> None:
         """Each worker is given a heartbeat pipe, and four beats per timeout."""
