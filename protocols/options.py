@@ -22,7 +22,7 @@ from statemachines.connection import (
     DEFAULT_IDLE_TIMEOUT,
     ConnectionMachine,
 )
-from statemachines.echo import DEFAULT_MESSAGE_TIMEOUT, EchoMachine
+from statemachines.echo import EchoMachine
 from statemachines.framing import (
     DEFAULT_MAX_FRAME_LENGTH,
     FRAMINGS,
@@ -166,8 +166,8 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
         type=_servedMachine,
         help="echo, greeting, smtp, or MODULE:NAME: your ConnectionMachine "
         "subclass, or a callable that makes one, called as NAME(clock, "
-        "idleTimeout=..., closeTimeout=...) (and messageTimeout=... for echo "
-        "machines, nameTimeout=... for greeting machines)",
+        "idleTimeout=..., closeTimeout=...) (and nameTimeout=... for greeting "
+        "machines)",
     )
     serve.add_argument(
         "--listen",
@@ -274,15 +274,6 @@ def serveOptions(serve: argparse.ArgumentParser) -> None:
         help="unsent replies all connections may hold together, roughly; each "
         "connection that holds more than its share is not read until it has "
         "sent it (0: only 64 KiB per connection; default 64MiB)",
-    )
-    serve.add_argument(
-        "--message-timeout",
-        action=_Given,
-        type=_checked(limits.optionalTimeout, float, "--message-timeout"),
-        default=DEFAULT_MESSAGE_TIMEOUT,
-        help="echo, greeting: close connections that send no complete message "
-        "within this many seconds of the last, however their bytes trickle in "
-        "(0 disables; default %(default)s)",
     )
     serve.add_argument(
         "--name-timeout",
@@ -392,11 +383,6 @@ class ServedMachine:
 
     spec: str
     make: Callable[..., Any]
-
-    @property
-    def echo(self) -> bool:
-        """Whether it is an echo machine (it takes ``messageTimeout``)."""
-        return isinstance(self.make, type) and issubclass(self.make, EchoMachine)
 
     @property
     def greeting(self) -> bool:

@@ -1,10 +1,10 @@
 """
 What ``txmachines serve`` gives each protocol's machine: the keyword
-arguments its options make (`machineOptions`: the timeouts, echo's message
-timeout, greeting's name timeout, smtp's mailbox, hostname, limits and TLS),
-and what smtp's options name, opened as the server starts (`openResources`:
-the Maildir, created if need be, its stale drafts removed, and the TLS key
-and certificate), never while they are parsed.
+arguments its options make (`machineOptions`: the timeouts, greeting's name
+timeout, smtp's mailbox, hostname, limits and TLS), and what smtp's options
+name, opened as the server starts (`openResources`: the Maildir, created if
+need be, its stale drafts removed, and the TLS key and certificate), never
+while they are parsed.
 """
 
 from __future__ import annotations
@@ -61,8 +61,6 @@ def machineOptions(args: argparse.Namespace) -> dict[str, Any]:
         "idleTimeout": args.idle_timeout,
         "closeTimeout": args.close_timeout,
     }
-    if args.protocol.echo:
-        options["messageTimeout"] = args.message_timeout
     if args.protocol.greeting:
         options["nameTimeout"] = args.name_timeout
     if args.protocol.smtp:

@@ -21,7 +21,6 @@ SMTP_OPTIONS = frozenset(
     + ["--data-timeout", "--bare-lf", "--tls-key", "--tls-cert"]
 )
 GREETING_OPTIONS = frozenset(["--name-timeout", "--name"])
-ECHO_OPTIONS = frozenset(["--message-timeout"])
 
 
 def invalidCombination(args: argparse.Namespace) -> str | None:
@@ -48,8 +47,6 @@ def invalidCombination(args: argparse.Namespace) -> str | None:
             return f"{option} is an smtp option; {name} does not take it"
         if option in GREETING_OPTIONS and not greeting:
             return f"{option} is a greeting option; {name} does not take it"
-        if option in ECHO_OPTIONS and not getattr(protocol, "echo", False):
-            return f"{option} is an echo option; {name} does not take it"
     if "--worker-timeout" in getattr(args, "given", ()) and args.workers == 1:
         return (
             "--worker-timeout watches the processes of --workers N; "

@@ -12,13 +12,6 @@ reconnection.
 On a framing with message boundaries, each reply is one message.  On the raw
 framing there are no boundaries, so replies are cut from the byte stream by
 the lengths of the messages sent.
-
-The server has two deadlines while it echoes (the superstate ``echoing``,
-``connected`` and ``receiving``): the lifecycle's idle timer, which each
-read starts over (a peer slowly sending a long line is not idle), and the
-message timer (``messageTimeout``, default 600 s), which only a complete
-message starts over, so a peer trickling a line that never ends is closed
-(``Error: no complete message in time``) however often its bytes come.
 """
 
 from __future__ import annotations
@@ -29,85 +22,21 @@ from typing import Any
 
 import attrs
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from .client import ClientMachine
 from .connection import ConnectionMachine
-from .engine import ANY, Machine, inherited, rejects, stateTimer
-from .limits import optionalTimeout
+from .engine import Machine, inherited
 
-__all__ = [
-    "DEFAULT_MESSAGE_TIMEOUT",
-    "ClientStopped",
-    "EchoClientMachine",
-    "EchoMachine",
-]
-
-DEFAULT_MESSAGE_TIMEOUT = 600.0
+__all__ = ["ClientStopped", "EchoClientMachine", "EchoMachine"]
 
 
 class EchoMachine(ConnectionMachine):
     """The connection lifecycle, with each message sent straight back."""
 
-    _machine = Machine()
-    parent = inherited(_machine, ConnectionMachine)
-
-    def __init__(
-        self,
-        clock: IReactorTime,
-        *,
-        messageTimeout: float | None = DEFAULT_MESSAGE_TIMEOUT,
-        **kwargs: Any,
-    ) -> None:
-        """
-        @param messageTimeout: seconds within which each message must arrive
-            whole, from the one before (or from connecting), however its
-            bytes trickle in (None or 0: only the idle timeout).
-        """
-        super().__init__(clock, **kwargs)
-        self.messageTimeout = optionalTimeout("messageTimeout", messageTimeout)
-
     def onMessage(self, message: bytes) -> None:
         """Each message goes straight back over the link."""
         self.link.sendMessage(message)
-
-    @_machine.superstate(within=parent.open)
-    def echoing(self) -> None:
-        "Messages are echoed: each must arrive whole within messageTimeout."
-
-    @_machine.input()
-    def messageTimedOut(self) -> None:
-        "No complete message within messageTimeout of the last (or of connecting)."
-
-    @_machine.output()
-    def restartMessageTimer(self) -> None:
-        """Start the message timer over: a complete message arrived."""
-        self.restartTimer("echoing")
-
-    @_machine.output()
-    def _reportMessageTimeout(self) -> None:
-        self.logNoteworthy(
-            "{machine} closing: no complete message for {seconds:.10g} s",
-            seconds=self.messageTimeout,
-        )
-        self.link.reportError("no complete message in time")
-
-    echoing.include(parent.connected, parent.receiving)
-    messageTimer = stateTimer(echoing, "messageTimeout", fires=messageTimedOut)
-    echoing.upon(
-        parent.messageReceived,
-        enter=parent.receiving,
-        outputs=[restartMessageTimer, parent.onMessage],
-    )
-    echoing.upon(
-        messageTimedOut,
-        enter=parent.closing,
-        outputs=[_reportMessageTimeout, parent.loseConnection],
-    )
-    messageDeadlineWhileEchoing = rejects(
-        ANY, messageTimedOut, "the message timer runs only while echoing"
-    )
 
 
 class ClientStopped(Exception):

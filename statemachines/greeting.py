@@ -17,9 +17,7 @@ while a name is judged.
 The peer has ``nameTimeout`` seconds (default 60) from connecting to give a
 valid name: a state timer on the superstate ``unnamed`` (``connected`` and
 ``naming``), so moving between them does not restart it, and bytes arriving
-do not extend it.  The idle timeout runs meanwhile, as in every open state,
-and so does echo's message timeout (``unnamed`` is within ``echoing``): each
-name given, valid or not, starts it over.
+do not extend it.  The idle timeout runs meanwhile, as in every open state.
 
 Wire format (one message each; CRLF-terminated on the line framing)::
 
@@ -186,7 +184,7 @@ class GreetingMachine(EchoMachine):
 
     # -- the naming step ------------------------------------------------------
 
-    @_machine.superstate(within=parent.echoing)
+    @_machine.superstate(within=parent.open)
     def unnamed(self) -> None:
         "No valid name yet: the name deadline runs."
 
@@ -262,11 +260,7 @@ class GreetingMachine(EchoMachine):
         enter=parent.closing,
         outputs=[_reportNameTimeout, parent.loseConnection],
     )
-    parent.connected.upon(
-        parent.messageReceived,
-        enter=naming,
-        outputs=[parent.restartMessageTimer, _judgeName],
-    )
+    parent.connected.upon(parent.messageReceived, enter=naming, outputs=[_judgeName])
     naming.upon(
         nameAccepted, enter=parent.receiving, outputs=[parent.startIdleTimer, _greet]
     )

@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionRefusedError
-from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import capturedLogs, formatEvent
+from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -229,42 +228,6 @@ class EchoWireTests(SynchronousTestCase):
         wire.clock.advance(10)
         self.assertEqual(wire.received(), [b"Error: idle timeout"])
         self.assertTrue(wire.transport.disconnecting)
-
-    def test_aTrickledLineThatNeverEndsHasADeadline(self) -> None:
-        """
-        Each read starts the idle timer over, but only a complete message
-        starts the message timer over.
-        """
-        wire = Wire(EchoMachine, "line", idleTimeout=10, messageTimeout=60)
-        wire.clock.advance(9)
-        wire.adapter.dataReceived(b"first\r\n")
-        for _ in range(59):
-            wire.clock.advance(1)
-            wire.adapter.dataReceived(b"x")  # a line that never ends
-        self.assertFalse(wire.transport.disconnecting)
-        with capturedLogs() as events:
-            wire.clock.advance(1)
-        self.assertEqual(
-            wire.received(), [b"first", b"Error: no complete message in time"]
-        )
-        self.assertTrue(wire.transport.disconnecting)
-        self.assertEqual(wire.machine.state, "closing")
-        self.assertIn("closing: no complete message for 60 s", formatEvent(events[0]))
-
-    def test_eachMessageStartsTheMessageDeadlineOver(self) -> None:
-        wire = Wire(EchoMachine, "raw", idleTimeout=0, messageTimeout=60)
-        for _ in range(5):
-            wire.clock.advance(59)
-            wire.adapter.dataReceived(b"a")  # raw: each read is a message
-        self.assertEqual(wire.received(), [b"aaaaa"])  # raw: a stream
-        self.assertFalse(wire.transport.disconnecting)
-
-    def test_theMessageTimeoutIsTenMinutesByDefault(self) -> None:
-        self.assertEqual(EchoMachine(Clock()).messageTimeout, 600)
-        self.assertIsNone(EchoMachine(Clock(), messageTimeout=0).messageTimeout)
-        with self.assertRaises(ValueError) as caught:
-            EchoMachine(Clock(), messageTimeout=-1)
-        self.assertIn("messageTimeout", str(caught.exception))
 
     def test_abruptReset(self) -> None:
         wire = Wire(EchoMachine, "line")

@@ -122,31 +122,6 @@ class GreetingWireTests(SynchronousTestCase):
         )
         self.assertEqual(wire.machine.state, "receiving")
 
-    def test_namedOrNotATrickleHasTheMessageDeadline(self) -> None:
-        for before, nameTimeout in [(b"Ada\r\n", 60.0), (b"", 0)]:
-            wire = Wire(GreetingMachine, nameTimeout=nameTimeout, messageTimeout=30)
-            wire.adapter.dataReceived(before)
-            wire.received()
-            for _ in range(29):
-                wire.clock.advance(1)
-                wire.adapter.dataReceived(b"A")
-            self.assertFalse(wire.transport.disconnecting, before)
-            with capturedLogs():
-                wire.clock.advance(1)
-            self.assertEqual(
-                wire.received(), [b"Error: no complete message in time"], before
-            )
-            self.assertTrue(wire.transport.disconnecting, before)
-
-    def test_aNameAttemptStartsTheMessageDeadlineOver(self) -> None:
-        wire = Wire(GreetingMachine, nameTimeout=0, messageTimeout=30)
-        wire.clock.advance(29)
-        wire.adapter.dataReceived(b"\r\n")  # an empty name: one try spent
-        wire.clock.advance(29)
-        self.assertFalse(wire.transport.disconnecting)
-        wire.adapter.dataReceived(b"Ada\r\n")
-        self.assertEqual(wire.received()[-1], b"Hello, Ada!")
-
     def test_unicodeName(self) -> None:
         wire = Wire(GreetingMachine, "line")
         wire.received()

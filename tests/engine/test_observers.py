@@ -39,12 +39,7 @@ class TracingTests(SynchronousTestCase):
             traces(events),
             [
                 ("connected", "dataArrived", "connected", ("startIdleTimer",)),
-                (
-                    "connected",
-                    "messageReceived",
-                    "receiving",
-                    ("restartMessageTimer", "onMessage"),
-                ),
+                ("connected", "messageReceived", "receiving", ("onMessage",)),
                 ("receiving", "closeRequested", "closing", ("loseConnection",)),
             ],
         )

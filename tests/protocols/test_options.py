@@ -29,7 +29,6 @@ class ParserTests(SynchronousTestCase):
             (10_000, 100, 60.0),
         )
         self.assertEqual(args.worker_timeout, 30.0)
-        self.assertEqual(args.message_timeout, 600.0)
         self.assertEqual(smtp.data_timeout, 600.0)  # RFC 5321 4.5.3.2
         self.assertEqual(smtp.bare_lf, "reject")  # as Postfix 3.9
 
@@ -68,8 +67,6 @@ class LimitOptionTests(SynchronousTestCase):
             ("--max-connections", "-1"),
             ("--max-per-peer", "-1"),
             ("--name-timeout", "-3"),
-            ("--message-timeout", "-1"),
-            ("--message-timeout", "inf"),
             ("--data-timeout", "-1"),
             ("--data-timeout", "nan"),
             ("--data-timeout", "soon"),
@@ -101,13 +98,11 @@ class LimitOptionTests(SynchronousTestCase):
         args = parser().parse_args(
             ["serve", "greeting", "--idle-timeout", "0", "--name-timeout", "0"]
             + ["--max-connections", "0", "--max-per-peer", "0"]
-            + ["--message-timeout", "0"]
         )
         self.assertEqual(
             (args.idle_timeout, args.name_timeout, args.max_connections),
             (None, None, None),
         )
-        self.assertIsNone(args.message_timeout)
         args = parser().parse_args(
             ["serve", "echo", "--workers", "2", "--worker-timeout", "0"]
         )

@@ -106,13 +106,8 @@ class OpenResourcesTests(SynchronousTestCase):
             self.assertNotIn("\n", str(caught.exception.code))
 
     def test_otherProtocolsOpenNothing(self) -> None:
-        args = parser().parse_args(["serve", "echo", "--message-timeout", "60"])
+        args = parser().parse_args(["serve", "echo"])
         openResources(args)
-        self.assertEqual(
-            machineOptions(args),
-            {"idleTimeout": 300.0, "closeTimeout": 10.0, "messageTimeout": 60.0},
-        )
-        args = parser().parse_args(["serve", "statemachines:ConnectionMachine"])
         self.assertEqual(
             machineOptions(args), {"idleTimeout": 300.0, "closeTimeout": 10.0}
         )

@@ -149,17 +149,13 @@ class NameTimeoutTests(SynchronousTestCase):
         self.assertTrue(wire.transport.disconnecting)
 
     def test_bothOffMeansNoTimer(self) -> None:
-        wire = Wire(
-            GreetingMachine, nameTimeout=None, idleTimeout=None, messageTimeout=None
-        )
+        wire = Wire(GreetingMachine, nameTimeout=None, idleTimeout=None)
         self.assertEqual(wire.clock.getDelayedCalls(), [])
         wire.send(b"Alice")
         self.assertEqual(wire.clock.getDelayedCalls(), [])
 
     def test_nameThenNoIdleTimeoutCancelsTheNameDeadline(self) -> None:
-        wire = Wire(
-            GreetingMachine, nameTimeout=20, idleTimeout=None, messageTimeout=None
-        )
+        wire = Wire(GreetingMachine, nameTimeout=20, idleTimeout=None)
         wire.send(b"Alice")
         self.assertEqual(wire.clock.getDelayedCalls(), [])
         wire.clock.advance(1000)

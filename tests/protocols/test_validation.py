@@ -77,10 +77,6 @@ class IgnoredOptionTests(SynchronousTestCase):
                 "--max-recipients is an smtp option; echo does not take it",
             ),
             (
-                ["serve", "smtp", "--maildir", "m", "--message-timeout", "5"],
-                "--message-timeout is an echo option; smtp does not take it",
-            ),
-            (
                 ["serve", "echo", "--bare-lf", "accept"],
                 "--bare-lf is an smtp option; echo does not take it",
             ),
@@ -110,8 +106,6 @@ class IgnoredOptionTests(SynchronousTestCase):
         # Given to the protocol that takes them, or left at their defaults: fine.
         for argv in (
             ["serve", "greeting", "--name-timeout", "5"],
-            ["serve", "greeting", "--message-timeout", "5"],
-            ["serve", "statemachines:EchoMachine", "--message-timeout", "5"],
             ["serve", "echo", "--workers", "2", "--worker-timeout", "5"],
             ["serve", "echo", "--workers", "0", "--worker-timeout", "0"],
             ["serve", "echo"],
