@@ -365,6 +365,10 @@ class Supervisor:
             )
         else:
             why = f"is stuck starting: no heartbeat in the {silent:.1f} s since"
+        self._sigkill(worker, why)
+
+    def _sigkill(self, worker: _Worker, why: str) -> None:
+        """SIGKILL ``worker``, with a warning naming it and ``why``."""
         self.log.warn(
             "worker {index} (pid {pid}) {why}; killing it (SIGKILL)",
             index=worker.index,
@@ -438,17 +442,8 @@ class Supervisor:
         the server.
         """
         for worker in list(self.workers.values()):
-            self.log.warn(
-                "worker {index} (pid {pid}) did not exit {grace:g} s after"
-                " the second signal; killing it (SIGKILL)",
-                index=worker.index,
-                pid=worker.process.pid,
-                grace=ABORT_GRACE,
-            )
-            try:
-                worker.process.signalProcess("KILL")
-            except ProcessExitedAlready:  # processEnded follows
-                pass
+            why = f"did not exit {ABORT_GRACE:g} s after the second signal"
+            self._sigkill(worker, why)
 
     def stop(self, signum: int = signal.SIGTERM) -> Deferred[None]:
         """
