@@ -122,6 +122,20 @@ def serveInSubprocess(
     case.fail("the server exited before listening")
 
 
+def untilDraining(case: SynchronousTestCase, proc: subprocess.Popen[bytes]) -> bytes:
+    """
+    Read ``proc``'s log until it says it drains (after its first SIGTERM):
+    what it read.
+    """
+    assert proc.stderr is not None
+    seen = b""
+    while b"a second SIGINT or SIGTERM aborts" not in seen:
+        line = proc.stderr.readline()
+        case.assertTrue(line, "the server exited before draining")
+        seen += line
+    return seen
+
+
 def stuckConnection(case: SynchronousTestCase, port: int) -> socket.socket:
     """
     A loopback connection to ``port`` that sent lines until the server

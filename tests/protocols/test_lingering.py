@@ -34,7 +34,7 @@ from statemachines.connection import DEFAULT_CLOSE_TIMEOUT
 from statemachines.framing import LineFramer
 
 from ..certificates import Authority, endpointQuote
-from ..helpers import TIMEOUT, serveInSubprocess
+from ..helpers import TIMEOUT, serveInSubprocess, untilDraining
 
 MiB = 1 << 20
 PEER = IPv4Address("TCP", "127.0.0.1", 4321)
@@ -340,11 +340,7 @@ class ShutdownTests(SynchronousTestCase):
             peer.setblocking(False)
             start = time.monotonic()
             proc.send_signal(signal.SIGTERM)
-            seen = b""
-            while b"a second SIGINT or SIGTERM aborts" not in seen:  # draining
-                line = proc.stderr.readline()
-                self.assertTrue(line, "the server exited before draining")
-                seen += line
+            seen = untilDraining(self, proc)
             chunk = b"f" * 65536
             while proc.poll() is None and time.monotonic() - start < TIMEOUT:
                 if not select.select([], [peer], [], 0.5)[1]:

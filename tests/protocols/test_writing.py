@@ -19,7 +19,7 @@ from protocols.client import ClientAdapter
 from statemachines import EchoMachine
 from statemachines.framing import LineFramer
 
-from ..helpers import TIMEOUT, Wire, residentBytes, serveInSubprocess
+from ..helpers import TIMEOUT, Wire, residentBytes, serveInSubprocess, untilDraining
 
 MiB = 1 << 20
 
@@ -130,11 +130,7 @@ class ShutdownTests(SynchronousTestCase):
             fillEveryBuffer(hog)
             start = time.monotonic()
             proc.send_signal(signal.SIGTERM)
-            seen = b""
-            while b"a second SIGINT or SIGTERM aborts" not in seen:  # draining
-                line = proc.stderr.readline()
-                self.assertTrue(line, "the server exited before draining")
-                seen += line
+            seen = untilDraining(self, proc)
             proc.send_signal(signal.SIGTERM)
             _, rest = proc.communicate(timeout=TIMEOUT)
             elapsed = time.monotonic() - start
