@@ -229,9 +229,9 @@ def run(
         print(f"txmachines diagrams: {e}", file=stderr)
         return 2
     try:
-        return _checkOrWrite(
-            found, output, checkOnly, readme, bool(targets), stdout, stderr
-        )
+        # Given targets, draw just those, next to whatever else is there.
+        prune = not targets
+        return _checkOrWrite(found, output, checkOnly, readme, prune, stdout, stderr)
     except OSError as e:  # where to write, or the README, cannot be
         print(f"txmachines diagrams: {reason(e)}", file=stderr)
         return 1
@@ -242,19 +242,18 @@ def _checkOrWrite(
     output: Path,
     checkOnly: bool,
     readme: Path | None,
-    targets: bool,
+    prune: bool,
     stdout: TextIO,
     stderr: TextIO,
 ) -> int:
     if checkOnly:
-        problems = check(output, found, readme, prune=not targets)
+        problems = check(output, found, readme, prune=prune)
         for problem in problems:
             print(problem, file=stdout)
         if problems:
             print("run 'txmachines diagrams' to regenerate", file=stderr)
         return 1 if problems else 0
-    # Given targets, draw just those, next to whatever else is there.
-    if not write(output, found, readme, prune=not targets):
+    if not write(output, found, readme, prune=prune):
         print(INSTALL_GRAPHVIZ, file=stderr)
         return 1
     return 0
